@@ -1,0 +1,945 @@
+# pragma version 0.4.3
+# pragma nonreentrancy on
+"""
+@title perpclear clearing house
+@license MIT
+@notice Holds traders' margin, settles matched EIP-712 orders, accrues funding,
+        liquidates under-margined accounts and runs the loss waterfall:
+        the bankrupt account's collateral, then the insurance vault, then the
+        market's loss policy for the residual.
+        Ledger identity, true after every transaction, to the unit:
+            token.balanceOf(self) + bad_debt
+              == total_collateral - total_open_notional + funding_pool
+                 + protocol_fees + insurance_fees
+@custom:kill Set every market to reduce-only with `set_reduce_only`: trades may
+        then only shrink positions, while deposits, withdrawals above initial
+        margin, funding and liquidations keep working so that everyone can exit.
+"""
+
+from ethereum.ercs import IERC20
+
+from .modules import constants as c
+from .modules import math
+from .modules import orders
+
+initializes: orders
+
+exports: (
+    orders.filled,
+    orders.cancelled,
+    orders.min_nonce,
+)
+
+
+interface IPriceOracle:
+    def price(market: uint256) -> uint256: view
+
+
+interface IInsuranceVault:
+    def cover(amount: uint256) -> uint256: nonpayable
+
+
+struct MarketParams:
+    imr_bps: uint256  # initial margin ratio
+    mmr_bps: uint256  # maintenance margin ratio
+    penalty_bps: uint256  # liquidation penalty, of the notional liquidated
+    liquidator_share_bps: uint256  # part of the penalty paid to the liquidator
+    maker_fee_bps: uint256
+    taker_fee_bps: uint256
+    fee_insurance_share_bps: uint256  # part of fees owed to the insurance vault
+    oi_cap: uint256  # maximum long open interest, in base units (18 decimals)
+    max_funding_rate: uint256  # |rate| cap, WAD fraction of the mark per second
+    max_insurance_draw: uint256  # per bankruptcy, collateral units; 0 = no cap
+
+
+struct MarketState:
+    funding_rate: int256  # WAD fraction of the mark per second; > 0: longs pay
+    funding_index: int256  # cumulative, collateral units * WAD per contract
+    last_accrual: uint256
+    long_open_interest: uint256  # equals the short open interest
+    reduce_only: bool
+    loss_policy: uint8
+
+
+struct Position:
+    size: int256  # base units, 18 decimals; > 0 long, < 0 short
+    open_notional: int256  # signed cost basis in collateral units
+    funding_index: int256  # market funding index when last settled
+
+
+struct Health:
+    equity: int256
+    maintenance: uint256
+    initial: uint256
+
+
+owner: public(address)
+token: public(immutable(IERC20))
+oracle: public(immutable(IPriceOracle))
+insurance_vault: public(immutable(address))
+fee_recipient: public(address)
+is_matcher: public(HashMap[address, bool])
+is_keeper: public(HashMap[address, bool])
+
+market_count: public(uint256)
+market_params: public(HashMap[uint256, MarketParams])
+markets: public(HashMap[uint256, MarketState])
+
+positions: public(HashMap[address, HashMap[uint256, Position]])
+collateral: public(HashMap[address, int256])
+
+# Aggregates of the ledger identity (see the contract docstring).
+total_collateral: public(int256)
+total_open_notional: public(int256)
+funding_pool: public(int256)  # funding paid in minus funding paid out so far
+protocol_fees: public(uint256)
+insurance_fees: public(uint256)
+bad_debt: public(uint256)  # residuals no one has been charged for yet
+
+
+event Deposited:
+    account: indexed(address)
+    amount: uint256
+    collateral: int256
+
+
+event Withdrawn:
+    account: indexed(address)
+    amount: uint256
+    collateral: int256
+
+
+event MarketAdded:
+    market: indexed(uint256)
+    loss_policy: uint8
+
+
+event MarketParamsSet:
+    market: indexed(uint256)
+    params: MarketParams
+
+
+event LossPolicySet:
+    market: indexed(uint256)
+    previous: uint8
+    policy: uint8
+
+
+event ReduceOnlySet:
+    market: indexed(uint256)
+    reduce_only: bool
+
+
+event RoleSet:
+    account: indexed(address)
+    role: String[8]
+    allowed: bool
+
+
+event FeeRecipientSet:
+    recipient: indexed(address)
+
+
+event OwnershipTransferred:
+    previous: indexed(address)
+    owner: indexed(address)
+
+
+event OrderFilled:
+    market: indexed(uint256)
+    buyer: indexed(address)
+    seller: indexed(address)
+    size: uint256
+    price: uint256
+    buyer_fee: uint256
+    seller_fee: uint256
+    maker_hash: bytes32
+    taker_hash: bytes32
+
+
+event PositionChanged:
+    account: indexed(address)
+    market: indexed(uint256)
+    size: int256
+    open_notional: int256
+    realized_pnl: int256
+
+
+event FundingRateSet:
+    market: indexed(uint256)
+    rate: int256
+    index: int256
+
+
+event FundingAccrued:
+    market: indexed(uint256)
+    index: int256
+    rate: int256
+    price: uint256
+    elapsed: uint256
+
+
+event FundingSettled:
+    account: indexed(address)
+    market: indexed(uint256)
+    amount: int256  # > 0 paid by the account, < 0 received
+
+
+event PositionLiquidated:
+    account: indexed(address)
+    liquidator: indexed(address)
+    market: indexed(uint256)
+    size: int256  # signed size taken over by the liquidator
+    price: uint256
+    penalty: uint256
+    liquidator_reward: uint256
+    insurance_reward: uint256
+    remaining_size: int256
+
+
+event AccountBankrupt:
+    account: indexed(address)
+    market: indexed(uint256)
+    deficit: uint256
+    insurance_paid: uint256
+    residual: uint256
+
+
+event ResidualRecorded:
+    account: indexed(address)
+    market: indexed(uint256)
+    loss_policy: uint8
+    residual: uint256
+    bad_debt: uint256
+
+
+event FeesSwept:
+    protocol_amount: uint256
+    insurance_amount: uint256
+
+
+@deploy
+def __init__(
+    _token: IERC20,
+    _oracle: IPriceOracle,
+    _insurance_vault: address,
+    _fee_recipient: address,
+):
+    """
+    @param _token Collateral token (no fee-on-transfer, no rebasing).
+    @param _oracle Price oracle with one mark price per market id.
+    @param _insurance_vault ERC-4626 vault that covers deficits (`cover`).
+    @param _fee_recipient Receiver of the protocol share of fees.
+    """
+    assert _token.address != empty(address), "clearing: zero address"
+    assert _oracle.address != empty(address), "clearing: zero address"
+    assert _insurance_vault != empty(address), "clearing: zero address"
+    assert _fee_recipient != empty(address), "clearing: zero address"
+    token = _token
+    oracle = _oracle
+    insurance_vault = _insurance_vault
+    self.fee_recipient = _fee_recipient
+    self.owner = msg.sender
+
+
+# ---------------------------------------------------------------- governance
+
+
+@external
+def transfer_ownership(new_owner: address):
+    """
+    @notice Hands governance to `new_owner`.
+    """
+    self._only_owner()
+    assert new_owner != empty(address), "clearing: zero address"
+    log OwnershipTransferred(previous=self.owner, owner=new_owner)
+    self.owner = new_owner
+
+
+@external
+def set_matcher(account: address, allowed: bool):
+    """
+    @notice Allows or revokes an order matcher.
+    """
+    self._only_owner()
+    assert account != empty(address), "clearing: zero address"
+    self.is_matcher[account] = allowed
+    log RoleSet(account=account, role="matcher", allowed=allowed)
+
+
+@external
+def set_keeper(account: address, allowed: bool):
+    """
+    @notice Allows or revokes a keeper (funding rates, backstop liquidations).
+    """
+    self._only_owner()
+    assert account != empty(address), "clearing: zero address"
+    self.is_keeper[account] = allowed
+    log RoleSet(account=account, role="keeper", allowed=allowed)
+
+
+@external
+def set_fee_recipient(recipient: address):
+    """
+    @notice Sets the receiver of the protocol share of fees.
+    """
+    self._only_owner()
+    assert recipient != empty(address), "clearing: zero address"
+    self.fee_recipient = recipient
+    log FeeRecipientSet(recipient=recipient)
+
+
+@external
+def add_market(params: MarketParams, loss_policy: uint8) -> uint256:
+    """
+    @notice Opens the next market id; the oracle must already price it.
+    @param params Risk and fee parameters (see `MarketParams`).
+    @param loss_policy POLICY_EQUITY, POLICY_OPEN_INTEREST or POLICY_ADL.
+    @return The new market id.
+    """
+    self._only_owner()
+    market: uint256 = self.market_count
+    assert market < c.MAX_MARKETS, "clearing: too many markets"
+    self._check_params(params)
+    self._check_policy(loss_policy)
+    assert staticcall oracle.price(market) > 0  # reverts unless the oracle prices it
+    self.market_count = market + 1
+    self.market_params[market] = params
+    self.markets[market].last_accrual = block.timestamp
+    self.markets[market].loss_policy = loss_policy
+    log MarketAdded(market=market, loss_policy=loss_policy)
+    log MarketParamsSet(market=market, params=params)
+    return market
+
+
+@external
+def set_market_params(market: uint256, params: MarketParams):
+    """
+    @notice Replaces a market's risk and fee parameters.
+    """
+    self._only_owner()
+    self._check_market(market)
+    self._check_params(params)
+    self.market_params[market] = params
+    log MarketParamsSet(market=market, params=params)
+
+
+@external
+def set_loss_policy(market: uint256, loss_policy: uint8):
+    """
+    @notice Chooses the policy that absorbs future residuals of `market`.
+            Past events keep the policy they were logged with.
+    """
+    self._only_owner()
+    self._check_market(market)
+    self._check_policy(loss_policy)
+    log LossPolicySet(
+        market=market, previous=self.markets[market].loss_policy, policy=loss_policy
+    )
+    self.markets[market].loss_policy = loss_policy
+
+
+@external
+def set_reduce_only(market: uint256, reduce_only: bool):
+    """
+    @notice Kill switch: while set, fills may only shrink positions.
+    """
+    self._only_owner()
+    self._check_market(market)
+    self.markets[market].reduce_only = reduce_only
+    log ReduceOnlySet(market=market, reduce_only=reduce_only)
+
+
+# ------------------------------------------------------------------- margin
+
+
+@external
+def deposit(amount: uint256):
+    """
+    @notice Adds `amount` of collateral to the caller's margin account.
+    @dev The received amount is measured, so fee-on-transfer tokens revert.
+    """
+    assert amount > 0, "clearing: zero amount"
+    assert amount <= convert(max_value(int128), uint256), "clearing: amount too large"
+    before: uint256 = staticcall token.balanceOf(self)
+    assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "clearing: transfer failed"
+    received: uint256 = staticcall token.balanceOf(self) - before
+    assert received == amount, "clearing: token fee on transfer"
+    self._credit(msg.sender, convert(amount, int256))
+    log Deposited(account=msg.sender, amount=amount, collateral=self.collateral[msg.sender])
+
+
+@external
+def withdraw(amount: uint256):
+    """
+    @notice Withdraws settled collateral; the account must stay above its
+            initial margin at the current marks.
+    """
+    assert amount > 0, "clearing: zero amount"
+    assert amount <= convert(max_value(int128), uint256), "clearing: amount too large"
+    self._touch(msg.sender)
+    value: int256 = convert(amount, int256)
+    assert self.collateral[msg.sender] >= value, "clearing: amount exceeds collateral"
+    self._credit(msg.sender, -value)
+    health: Health = self._health(msg.sender)
+    assert health.equity >= convert(health.initial, int256), "clearing: below initial margin"
+    assert extcall token.transfer(msg.sender, amount, default_return_value=True), "clearing: transfer failed"
+    log Withdrawn(account=msg.sender, amount=amount, collateral=self.collateral[msg.sender])
+
+
+# ------------------------------------------------------------------- trading
+
+
+@external
+def settle(
+    maker: orders.Order,
+    maker_signature: Bytes[65],
+    taker: orders.Order,
+    taker_signature: Bytes[65],
+    size: uint256,
+    price: uint256,
+):
+    """
+    @notice Settles one fill of two signed orders at `price`.
+    @param size Base amount filled (18 decimals), at most what remains of both.
+    @param price Fill price, within both limit prices.
+    """
+    assert self.is_matcher[msg.sender], "clearing: not matcher"
+    assert size > 0, "clearing: zero size"
+    assert size <= c.MAX_SIZE, "clearing: size too large"
+    assert price > 0, "clearing: zero price"
+    assert price <= c.MAX_PRICE, "clearing: price too large"
+    assert maker.market == taker.market, "clearing: market mismatch"
+    market: uint256 = maker.market
+    self._check_market(market)
+    assert maker.is_buy != taker.is_buy, "clearing: same side"
+    assert maker.trader != taker.trader, "clearing: self trade"
+    buy: orders.Order = maker
+    sell: orders.Order = taker
+    if taker.is_buy:
+        buy = taker
+        sell = maker
+    assert buy.limit_price >= price and sell.limit_price <= price, "clearing: price outside limit"
+
+    maker_hash: bytes32 = orders._fill(maker, maker_signature, size)
+    taker_hash: bytes32 = orders._fill(taker, taker_signature, size)
+
+    self._accrue(market)
+    delta: int256 = convert(size, int256)
+    buyer_fee: uint256 = self._fill_side(buy, delta, price, buy.trader == maker.trader)
+    seller_fee: uint256 = self._fill_side(sell, -delta, price, sell.trader == maker.trader)
+    assert self.markets[market].long_open_interest <= self.market_params[market].oi_cap, "clearing: open interest cap"
+    log OrderFilled(
+        market=market,
+        buyer=buy.trader,
+        seller=sell.trader,
+        size=size,
+        price=price,
+        buyer_fee=buyer_fee,
+        seller_fee=seller_fee,
+        maker_hash=maker_hash,
+        taker_hash=taker_hash,
+    )
+
+
+@external
+def cancel_order(order: orders.Order):
+    """
+    @notice Voids one of the caller's orders, filled or not.
+    """
+    orders._cancel(order)
+
+
+@external
+def cancel_orders_below(min_nonce: uint256):
+    """
+    @notice Voids every order of the caller whose nonce is below `min_nonce`.
+    """
+    orders._cancel_below(min_nonce)
+
+
+# ------------------------------------------------------------------- funding
+
+
+@external
+def set_funding_rate(market: uint256, rate: int256):
+    """
+    @notice Sets the funding rate (WAD fraction of the mark per second, > 0:
+            longs pay shorts) after accruing the old rate up to now.
+    """
+    assert self.is_keeper[msg.sender], "clearing: not keeper"
+    self._check_market(market)
+    assert abs(rate) <= convert(self.market_params[market].max_funding_rate, int256), "clearing: funding rate too high"
+    self._accrue(market)
+    self.markets[market].funding_rate = rate
+    log FundingRateSet(market=market, rate=rate, index=self.markets[market].funding_index)
+
+
+@external
+def settle_funding(account: address):
+    """
+    @notice Accrues and books the pending funding of every position of `account`.
+    """
+    self._touch(account)
+
+
+# --------------------------------------------------------------- liquidation
+
+
+@external
+def liquidate(account: address, market: uint256, max_size: uint256, backstop: bool) -> uint256:
+    """
+    @notice Takes over up to `max_size` of an under-margined position at the
+            mark price. Partial first: at most the size that restores the
+            maintenance margin, the whole position when nothing less does or
+            when the account's equity is negative. When the account is left
+            with no position and negative collateral, the loss waterfall runs.
+    @param backstop Keepers only: the insurance vault's margin account takes
+            the position instead of the caller.
+    @return The base amount taken over.
+    """
+    self._check_market(market)
+    assert max_size > 0, "clearing: zero size"
+    taker: address = msg.sender
+    if backstop:
+        assert self.is_keeper[msg.sender], "clearing: not keeper"
+        taker = insurance_vault
+    assert taker != account, "clearing: self liquidation"
+
+    self._touch(account)
+    self._settle_funding(taker, market)
+    size: int256 = self.positions[account][market].size
+    assert size != 0, "clearing: no position"
+    health: Health = self._health(account)
+    assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
+
+    mark: uint256 = staticcall oracle.price(market)
+    params: MarketParams = self.market_params[market]
+    amount: uint256 = min(max_size, self._max_liquidation(health, size, mark, params))
+    delta: int256 = convert(amount, int256)
+    if size > 0:
+        delta = -delta
+    self._apply_fill(account, market, delta, mark)
+    self._apply_fill(taker, market, -delta, mark)
+
+    # Penalty on the notional taken over, never more than the equity left.
+    notional: uint256 = amount * mark // c.WAD
+    penalty: uint256 = math._mul_div(notional, params.penalty_bps, c.BPS, True)
+    penalty = convert(min(convert(penalty, int256), max(health.equity, 0)), uint256)
+    reward: uint256 = penalty * params.liquidator_share_bps // c.BPS
+    insurance_reward: uint256 = penalty - reward
+    self._credit(account, -convert(penalty, int256))
+    self._credit(taker, convert(reward, int256))
+    if insurance_reward > 0:
+        self._transfer_out(insurance_vault, insurance_reward)
+
+    taker_health: Health = self._health(taker)
+    assert taker_health.equity >= convert(taker_health.initial, int256), "clearing: liquidator below initial margin"
+    log PositionLiquidated(
+        account=account,
+        liquidator=taker,
+        market=market,
+        size=-delta,
+        price=mark,
+        penalty=penalty,
+        liquidator_reward=reward,
+        insurance_reward=insurance_reward,
+        remaining_size=self.positions[account][market].size,
+    )
+    if self.collateral[account] < 0 and not self._has_position(account):
+        self._run_waterfall(account, market)
+    return amount
+
+
+@external
+def sweep_fees():
+    """
+    @notice Pays owed fees out: the protocol share to the fee recipient, the
+            insurance share to the insurance vault. Anyone may call it.
+    """
+    protocol_amount: uint256 = self.protocol_fees
+    insurance_amount: uint256 = self.insurance_fees
+    self.protocol_fees = 0
+    self.insurance_fees = 0
+    if protocol_amount > 0:
+        self._transfer_out(self.fee_recipient, protocol_amount)
+    if insurance_amount > 0:
+        self._transfer_out(insurance_vault, insurance_amount)
+    log FeesSwept(protocol_amount=protocol_amount, insurance_amount=insurance_amount)
+
+
+# --------------------------------------------------------------------- views
+
+
+@external
+@view
+def equity(account: address) -> int256:
+    """
+    @notice Collateral plus unrealised PnL minus pending funding, at the
+            current marks, rounded against the account.
+    """
+    return self._health(account).equity
+
+
+@external
+@view
+def health(account: address) -> Health:
+    """
+    @notice Equity with the maintenance and initial margin requirements.
+    """
+    return self._health(account)
+
+
+@external
+@view
+def is_liquidatable(account: address) -> bool:
+    """
+    @notice True when the account's equity is below its maintenance margin.
+    """
+    if not self._has_position(account):
+        return False
+    health: Health = self._health(account)
+    return health.equity < convert(health.maintenance, int256)
+
+
+@external
+@view
+def max_liquidation_size(account: address, market: uint256) -> uint256:
+    """
+    @notice Base amount of `market` a liquidator may take over now (0 when the
+            account is not liquidatable).
+    """
+    self._check_market(market)
+    size: int256 = self.positions[account][market].size
+    if size == 0:
+        return 0
+    health: Health = self._health(account)
+    if health.equity >= convert(health.maintenance, int256):
+        return 0
+    mark: uint256 = staticcall oracle.price(market)
+    return self._max_liquidation(health, size, mark, self.market_params[market])
+
+
+@external
+@view
+def pending_funding(account: address, market: uint256) -> int256:
+    """
+    @notice Funding the account would pay (> 0) or receive (< 0) if settled now.
+    """
+    self._check_market(market)
+    return self._pending_funding(account, market, staticcall oracle.price(market))
+
+
+@external
+@view
+def domain_separator() -> bytes32:
+    """
+    @notice EIP-712 domain separator of this contract on this chain.
+    """
+    return orders._domain_separator()
+
+
+@external
+@view
+def order_hash(order: orders.Order) -> bytes32:
+    """
+    @notice EIP-712 digest that the trader signs.
+    """
+    return orders._order_digest(order)
+
+
+# ------------------------------------------------------------------ internal
+
+
+@internal
+@view
+def _only_owner():
+    assert msg.sender == self.owner, "clearing: not owner"
+
+
+@internal
+@view
+def _check_market(market: uint256):
+    assert market < self.market_count, "clearing: unknown market"
+
+
+@internal
+@pure
+def _check_policy(loss_policy: uint8):
+    assert loss_policy >= c.POLICY_EQUITY and loss_policy <= c.POLICY_ADL, "clearing: unknown policy"
+
+
+@internal
+@pure
+def _check_params(p: MarketParams):
+    assert p.mmr_bps > 0 and p.mmr_bps < p.imr_bps and p.imr_bps <= c.BPS, "clearing: bad margin ratios"
+    assert p.penalty_bps < p.mmr_bps, "clearing: penalty not below maintenance"
+    assert p.liquidator_share_bps <= c.BPS, "clearing: bad liquidator share"
+    assert p.maker_fee_bps <= 1_000 and p.taker_fee_bps <= 1_000, "clearing: fee too high"
+    assert p.fee_insurance_share_bps <= c.BPS, "clearing: bad insurance share"
+    assert p.oi_cap > 0 and p.oi_cap <= c.MAX_SIZE, "clearing: bad open interest cap"
+    assert p.max_funding_rate <= c.WAD // 3_600, "clearing: funding cap too high"
+
+
+@internal
+def _credit(account: address, amount: int256):
+    self.collateral[account] += amount
+    self.total_collateral += amount
+
+
+@internal
+def _transfer_out(to: address, amount: uint256):
+    assert extcall token.transfer(to, amount, default_return_value=True), "clearing: transfer failed"
+
+
+@internal
+@view
+def _has_position(account: address) -> bool:
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= self.market_count:
+            break
+        if self.positions[account][m].size != 0:
+            return True
+    return False
+
+
+@internal
+@view
+def _index_now(market: uint256, mark: uint256) -> int256:
+    state: MarketState = self.markets[market]
+    elapsed: uint256 = block.timestamp - state.last_accrual
+    return state.funding_index + state.funding_rate * convert(mark * elapsed, int256)
+
+
+@internal
+def _accrue(market: uint256):
+    """
+    @dev Moves the funding index to now at the current (fresh) mark.
+    """
+    mark: uint256 = staticcall oracle.price(market)
+    state: MarketState = self.markets[market]
+    elapsed: uint256 = block.timestamp - state.last_accrual
+    if elapsed == 0:
+        return
+    index: int256 = self._index_now(market, mark)
+    self.markets[market].last_accrual = block.timestamp
+    if state.funding_rate == 0:
+        return
+    self.markets[market].funding_index = index
+    log FundingAccrued(
+        market=market, index=index, rate=state.funding_rate, price=mark, elapsed=elapsed
+    )
+
+
+@internal
+@view
+def _pending_funding(account: address, market: uint256, mark: uint256) -> int256:
+    # Rounded up: a payer pays the extra unit, a receiver receives one less.
+    position: Position = self.positions[account][market]
+    return math._div_ceil(
+        position.size * (self._index_now(market, mark) - position.funding_index),
+        c.FUNDING_SCALE,
+    )
+
+
+@internal
+def _settle_funding(account: address, market: uint256):
+    """
+    @dev Books pending funding of one position; the market must be accrued.
+    """
+    index: int256 = self.markets[market].funding_index
+    position: Position = self.positions[account][market]
+    if position.funding_index == index:
+        return
+    self.positions[account][market].funding_index = index
+    owed: int256 = math._div_ceil(position.size * (index - position.funding_index), c.FUNDING_SCALE)
+    if owed == 0:
+        return
+    self._credit(account, -owed)
+    self.funding_pool += owed
+    log FundingSettled(account=account, market=market, amount=owed)
+
+
+@internal
+def _touch(account: address):
+    """
+    @dev Accrues every market the account trades and books its funding.
+    """
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= self.market_count:
+            break
+        if self.positions[account][m].size != 0:
+            self._accrue(m)
+            self._settle_funding(account, m)
+
+
+@internal
+@view
+def _health(account: address) -> Health:
+    """
+    @dev Equity and margin requirements at the current marks. Values are
+         floored and funding and requirements rounded up: against the account.
+    """
+    result: Health = Health(
+        equity=self.collateral[account], maintenance=0, initial=0
+    )
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= self.market_count:
+            break
+        position: Position = self.positions[account][m]
+        if position.size == 0:
+            continue
+        mark: uint256 = staticcall oracle.price(m)
+        value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
+        result.equity += value - position.open_notional - self._pending_funding(account, m, mark)
+        params: MarketParams = self.market_params[m]
+        exposure: uint256 = convert(abs(position.size), uint256) * mark
+        result.maintenance += math._mul_div(exposure, params.mmr_bps, c.WAD * c.BPS, True)
+        result.initial += math._mul_div(exposure, params.imr_bps, c.WAD * c.BPS, True)
+    return result
+
+
+@internal
+@pure
+def _max_liquidation(health: Health, size: int256, mark: uint256, p: MarketParams) -> uint256:
+    """
+    @dev Smallest base amount whose takeover restores the maintenance margin:
+         closing notional x lowers the requirement by x * mmr and equity by the
+         penalty x * penalty, so x >= (maintenance - equity) / (mmr - penalty).
+         The whole position when equity is not positive.
+    """
+    whole: uint256 = convert(abs(size), uint256)
+    if health.equity <= 0:
+        return whole
+    shortfall: uint256 = health.maintenance - convert(health.equity, uint256)
+    notional: uint256 = math._mul_div(shortfall, c.BPS, p.mmr_bps - p.penalty_bps, True)
+    return min(whole, math._mul_div(notional, c.WAD, mark, True))
+
+
+@internal
+def _apply_fill(account: address, market: uint256, delta: int256, price: uint256) -> int256:
+    """
+    @dev Adds `delta` base at `price` to a position whose funding is settled.
+         The notional |delta| * price is floored once and used with opposite
+         signs by both sides, so collateral - open notional moves by exactly
+         minus the notional: trades neither create nor destroy value. Closing
+         releases cost basis rounded up, so realised PnL is rounded down.
+    @return Realised PnL credited to the collateral.
+    """
+    position: Position = self.positions[account][market]
+    old_size: int256 = position.size
+    new_size: int256 = old_size + delta
+    notional: int256 = convert(convert(abs(delta), uint256) * price // c.WAD, int256)
+    if delta < 0:
+        notional = -notional
+
+    realized: int256 = 0
+    open_notional: int256 = position.open_notional
+    if old_size == 0 or (old_size > 0) == (delta > 0):
+        open_notional += notional
+    elif abs(delta) <= abs(old_size):
+        released: int256 = open_notional
+        if abs(delta) < abs(old_size):
+            released = math._div_ceil(open_notional * abs(delta), abs(old_size))
+        realized = -notional - released
+        open_notional -= released
+    else:
+        # Flip: close everything, open the rest at the same price.
+        opened: int256 = convert(convert(abs(new_size), uint256) * price // c.WAD, int256)
+        if new_size < 0:
+            opened = -opened
+        realized = -(notional - opened) - open_notional
+        open_notional = opened
+
+    self.total_open_notional += open_notional - position.open_notional
+    self.positions[account][market] = Position(
+        size=new_size,
+        open_notional=open_notional,
+        funding_index=self.markets[market].funding_index,
+    )
+    if realized != 0:
+        self._credit(account, realized)
+    oi: uint256 = self.markets[market].long_open_interest
+    self.markets[market].long_open_interest = (
+        oi + convert(max(new_size, 0), uint256) - convert(max(old_size, 0), uint256)
+    )
+    log PositionChanged(
+        account=account,
+        market=market,
+        size=new_size,
+        open_notional=open_notional,
+        realized_pnl=realized,
+    )
+    return realized
+
+
+@internal
+def _fill_side(order: orders.Order, delta: int256, price: uint256, is_maker: bool) -> uint256:
+    """
+    @dev One side of a fill: reduce-only rules, position, fee, margin check.
+    @return The fee charged.
+    """
+    account: address = order.trader
+    market: uint256 = order.market
+    self._settle_funding(account, market)
+    old_size: int256 = self.positions[account][market].size
+    reduces: bool = old_size != 0 and (old_size > 0) != (delta > 0) and abs(delta) <= abs(old_size)
+    if order.reduce_only:
+        assert reduces, "clearing: not reducing"
+    if self.markets[market].reduce_only:
+        assert reduces, "clearing: market reduce-only"
+    self._apply_fill(account, market, delta, price)
+
+    params: MarketParams = self.market_params[market]
+    fee_bps: uint256 = params.taker_fee_bps
+    if is_maker:
+        fee_bps = params.maker_fee_bps
+    fee: uint256 = math._mul_div(convert(abs(delta), uint256) * price // c.WAD, fee_bps, c.BPS, True)
+    if fee > 0:
+        self._credit(account, -convert(fee, int256))
+        to_insurance: uint256 = fee * params.fee_insurance_share_bps // c.BPS
+        self.insurance_fees += to_insurance
+        self.protocol_fees += fee - to_insurance
+
+    health: Health = self._health(account)
+    if reduces:
+        assert health.equity >= 0, "clearing: negative equity"
+    else:
+        assert health.equity >= convert(health.initial, int256), "clearing: below initial margin"
+    return fee
+
+
+@internal
+def _run_waterfall(account: address, market: uint256):
+    """
+    @dev The account has no position and negative collateral: its deficit is
+         drawn from the insurance vault (capped per event by the market) and
+         what is left is the residual handed to the market's loss policy.
+    """
+    deficit: uint256 = convert(-self.collateral[account], uint256)
+    request: uint256 = deficit
+    cap: uint256 = self.market_params[market].max_insurance_draw
+    if cap > 0:
+        request = min(request, cap)
+    paid: uint256 = 0
+    if request > 0:
+        before: uint256 = staticcall token.balanceOf(self)
+        extcall IInsuranceVault(insurance_vault).cover(request)
+        paid = staticcall token.balanceOf(self) - before
+        assert paid <= request, "clearing: vault overpaid"
+    residual: uint256 = deficit - paid
+    # The account ends at zero; what the vault did not pay is now owed by the policy.
+    self._credit(account, convert(deficit, int256))
+    self.bad_debt += residual
+    log AccountBankrupt(
+        account=account, market=market, deficit=deficit, insurance_paid=paid, residual=residual
+    )
+    if residual > 0:
+        policy: uint8 = self.markets[market].loss_policy
+        log ResidualRecorded(
+            account=account,
+            market=market,
+            loss_policy=policy,
+            residual=residual,
+            bad_debt=self.bad_debt,
+        )

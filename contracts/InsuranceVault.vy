@@ -1,0 +1,640 @@
+# pragma version ~=0.4.3
+"""
+@title InsuranceVault
+@license MIT
+@notice ERC-4626 vault over the collateral token that insures the clearing
+        house. Insurers deposit collateral for shares and earn the income the
+        clearing house transfers in (liquidation penalties, fee share). When a
+        bankrupt account's loss exceeds its margin, the clearing house draws
+        on the vault with `cover()`.
+        Exits need a cooldown: `request_redeem` escrows the shares (they still
+        bear draws), `claim_redeem` pays min(value at request, value at exit)
+        so that insurers cannot run ahead of a draw they can see coming.
+        Share price uses a virtual offset (10**3 virtual shares, 1 virtual
+        asset) against first-depositor inflation; every conversion rounds in
+        favour of the vault. Shares have asset decimals + 3.
+        The vault can also hold a margin account at the clearing house when it
+        acts as backstop liquidator; its positive equity counts in
+        `totalAssets()`.
+@custom:kill There is no pause. To wind down: the owner withdraws the backstop
+        margin (`withdraw_backstop`), the clearing house stops calling
+        `cover()` (or is pointed at a new vault by its own governance), and
+        insurers exit through `request_redeem` / `claim_redeem`, which keep
+        working. `set_cooldown(0)` lets them exit at once.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+from ethereum.ercs import IERC4626
+from interfaces import IInsuranceVault
+
+implements: IERC20
+implements: IERC20Detailed
+implements: IERC4626
+implements: IInsuranceVault
+
+
+# The margin-account functions of the clearing house the vault uses as
+# backstop liquidator. Kept here (not in contracts/interfaces/) so that the
+# clearing house's own interface file stays its author's.
+interface IClearingHouse:
+    def equity(account: address) -> int256: view
+    def deposit(amount: uint256): nonpayable
+    def withdraw(amount: uint256): nonpayable
+
+
+# Virtual shares and assets of the inflation guard: shares =
+# assets * (supply + 10**3) / (total_assets + 1). 10**3 matches the 3 extra
+# share decimals.
+VIRTUAL_SHARES: constant(uint256) = 10**3
+VIRTUAL_ASSETS: constant(uint256) = 1
+DECIMALS_OFFSET: constant(uint8) = 3
+MAX_COOLDOWN: constant(uint256) = 30 * 86_400
+# Allowances equal to this value are never decremented (infinite approval).
+MAX_ALLOWANCE: constant(uint256) = max_value(uint256)
+
+asset: public(immutable(address))
+decimals: public(immutable(uint8))
+
+
+struct RedeemRequest:
+    # shares held in escrow by the vault for the owner
+    shares: uint256
+    # convertToAssets(shares) when requested: the most the claim can pay
+    assets: uint256
+    # timestamp from which claim_redeem works
+    ready_at: uint256
+
+
+name: public(String[64])
+symbol: public(String[32])
+totalSupply: public(uint256)
+balanceOf: public(HashMap[address, uint256])
+allowance: public(HashMap[address, HashMap[address, uint256]])
+
+owner: public(address)
+clearing_house: public(address)
+# True while the vault holds (or may hold) a margin account at the clearing house.
+backstop_active: public(bool)
+# Seconds between request_redeem and claim_redeem.
+cooldown: public(uint256)
+redeem_requests: public(HashMap[address, RedeemRequest])
+
+
+@deploy
+def __init__(asset_: address, name_: String[64], symbol_: String[32], cooldown_: uint256):
+    """
+    @notice Create the vault over `asset_`; the deployer becomes the owner.
+    @param asset_ Collateral token (ERC-20 with `decimals()`).
+    @param name_ Share token name.
+    @param symbol_ Share token symbol.
+    @param cooldown_ Exit cooldown in seconds, at most 30 days.
+    """
+    assert asset_ != empty(address), "vault: zero address"
+    assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
+    asset = asset_
+    decimals = staticcall IERC20Detailed(asset_).decimals() + DECIMALS_OFFSET
+    self.name = name_
+    self.symbol = symbol_
+    self.owner = msg.sender
+    self.cooldown = cooldown_
+    log IInsuranceVault.OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
+    log IInsuranceVault.CooldownSet(cooldown=cooldown_)
+
+
+# ---------------------------------------------------------------- ERC-20 ---
+
+
+@external
+def transfer(receiver: address, amount: uint256) -> bool:
+    """
+    @notice Move `amount` shares from the caller to `receiver`.
+    @param receiver Recipient, not the zero address nor the vault.
+    @param amount Shares.
+    @return True on success (reverts otherwise).
+    """
+    # escrow (balanceOf[self]) only moves through request/claim/cancel
+    assert receiver != self, "vault: transfer to vault"
+    self._transfer(msg.sender, receiver, amount)
+    return True
+
+
+@external
+def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
+    """
+    @notice Move `amount` shares from `sender` using the caller's allowance.
+            An allowance of max uint256 is not decremented.
+    @param sender Owner of the shares.
+    @param receiver Recipient, not the zero address nor the vault.
+    @param amount Shares.
+    @return True on success (reverts otherwise).
+    """
+    assert receiver != self, "vault: transfer to vault"
+    self._spend_allowance(sender, msg.sender, amount)
+    self._transfer(sender, receiver, amount)
+    return True
+
+
+@external
+def approve(spender: address, amount: uint256) -> bool:
+    """
+    @notice Set the allowance of `spender` over the caller's shares.
+    @param spender Account allowed to spend, not the zero address.
+    @param amount New allowance.
+    @return True on success (reverts otherwise).
+    """
+    assert spender != empty(address), "vault: zero address"
+    self.allowance[msg.sender][spender] = amount
+    log IERC20.Approval(owner=msg.sender, spender=spender, value=amount)
+    return True
+
+
+# -------------------------------------------------------------- ERC-4626 ---
+
+
+@view
+@external
+def totalAssets() -> uint256:
+    """
+    @notice Idle collateral plus the positive equity of the backstop margin
+            account at the clearing house.
+    @return Assets in collateral smallest units.
+    """
+    return self._total_assets()
+
+
+@view
+@external
+def convertToShares(assets: uint256) -> uint256:
+    """
+    @notice Shares worth `assets`, rounded down.
+    @param assets Collateral amount.
+    @return Shares.
+    """
+    return self._to_shares(assets, False)
+
+
+@view
+@external
+def convertToAssets(shares: uint256) -> uint256:
+    """
+    @notice Assets worth `shares`, rounded down.
+    @param shares Share amount.
+    @return Collateral amount.
+    """
+    return self._to_assets(shares, False)
+
+
+@view
+@external
+def maxDeposit(receiver: address) -> uint256:
+    """
+    @notice No deposit cap.
+    @param receiver Ignored.
+    @return max uint256.
+    """
+    return max_value(uint256)
+
+
+@view
+@external
+def maxMint(receiver: address) -> uint256:
+    """
+    @notice No mint cap.
+    @param receiver Ignored.
+    @return max uint256.
+    """
+    return max_value(uint256)
+
+
+@view
+@external
+def maxWithdraw(owner: address) -> uint256:
+    """
+    @notice Always 0: exits go through `request_redeem` / `claim_redeem`.
+    @param owner Ignored.
+    @return 0.
+    """
+    return 0
+
+
+@view
+@external
+def maxRedeem(owner: address) -> uint256:
+    """
+    @notice Always 0: exits go through `request_redeem` / `claim_redeem`.
+    @param owner Ignored.
+    @return 0.
+    """
+    return 0
+
+
+@view
+@external
+def previewDeposit(assets: uint256) -> uint256:
+    """
+    @notice Shares `deposit(assets)` would mint now, rounded down.
+    @param assets Collateral amount.
+    @return Shares.
+    """
+    return self._to_shares(assets, False)
+
+
+@view
+@external
+def previewMint(shares: uint256) -> uint256:
+    """
+    @notice Assets `mint(shares)` would take now, rounded up.
+    @param shares Share amount.
+    @return Collateral amount.
+    """
+    return self._to_assets(shares, True)
+
+
+@view
+@external
+def previewWithdraw(assets: uint256) -> uint256:
+    """
+    @notice Shares worth `assets`, rounded up (as a withdrawal would burn).
+            `withdraw` itself is disabled; see `request_redeem`.
+    @param assets Collateral amount.
+    @return Shares.
+    """
+    return self._to_shares(assets, True)
+
+
+@view
+@external
+def previewRedeem(shares: uint256) -> uint256:
+    """
+    @notice Assets worth `shares`, rounded down (as a redemption would pay).
+            `redeem` itself is disabled; see `request_redeem`.
+    @param shares Share amount.
+    @return Collateral amount.
+    """
+    return self._to_assets(shares, False)
+
+
+@nonreentrant
+@external
+def deposit(assets: uint256, receiver: address) -> uint256:
+    """
+    @notice Deposit `assets` of collateral (approved to the vault) and mint
+            shares to `receiver`, rounded down.
+    @param assets Collateral amount, > 0.
+    @param receiver Share recipient, not the zero address.
+    @return Shares minted.
+    """
+    assert assets > 0, "vault: zero amount"
+    assert receiver != empty(address), "vault: zero receiver"
+    shares: uint256 = self._to_shares(assets, False)
+    assert shares > 0, "vault: zero shares"
+    self._pull_assets(assets)
+    self._mint(receiver, shares)
+    log IERC4626.Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
+    return shares
+
+
+@nonreentrant
+@external
+def mint(shares: uint256, receiver: address) -> uint256:
+    """
+    @notice Mint exactly `shares` to `receiver` for collateral rounded up.
+    @param shares Share amount, > 0.
+    @param receiver Share recipient, not the zero address.
+    @return Collateral taken.
+    """
+    assert shares > 0, "vault: zero shares"
+    assert receiver != empty(address), "vault: zero receiver"
+    # >= 1 since shares > 0 and the division rounds up
+    assets: uint256 = self._to_assets(shares, True)
+    self._pull_assets(assets)
+    self._mint(receiver, shares)
+    log IERC4626.Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
+    return assets
+
+
+@external
+def withdraw(assets: uint256, receiver: address, owner: address) -> uint256:
+    """
+    @notice Disabled (ERC-4626 allows it through maxWithdraw = 0).
+    @dev Always reverts "vault: use request_redeem".
+    @param assets Ignored.
+    @param receiver Ignored.
+    @param owner Ignored.
+    @return Never returns.
+    """
+    raise "vault: use request_redeem"
+
+
+@external
+def redeem(shares: uint256, receiver: address, owner: address) -> uint256:
+    """
+    @notice Disabled (ERC-4626 allows it through maxRedeem = 0).
+    @dev Always reverts "vault: use request_redeem".
+    @param shares Ignored.
+    @param receiver Ignored.
+    @param owner Ignored.
+    @return Never returns.
+    """
+    raise "vault: use request_redeem"
+
+
+# --------------------------------------------------------- cooldown exits ---
+
+
+@nonreentrant
+@external
+def request_redeem(shares: uint256) -> uint256:
+    """
+    @notice Start an exit: move `shares` from the caller into escrow. They
+            stay in totalSupply and keep bearing draws until claimed.
+            One open request per owner.
+    @param shares Share amount, > 0, at most the caller's balance.
+    @return Assets the shares are worth now: the most the claim will pay.
+    """
+    assert shares > 0, "vault: zero shares"
+    assert self.redeem_requests[msg.sender].shares == 0, "vault: request pending"
+    assets: uint256 = self._to_assets(shares, False)
+    self._transfer(msg.sender, self, shares)
+    ready_at: uint256 = block.timestamp + self.cooldown
+    self.redeem_requests[msg.sender] = RedeemRequest(
+        shares=shares, assets=assets, ready_at=ready_at
+    )
+    log IInsuranceVault.RedeemRequested(
+        owner=msg.sender, shares=shares, assets=assets, ready_at=ready_at
+    )
+    return assets
+
+
+@nonreentrant
+@external
+def claim_redeem(receiver: address) -> uint256:
+    """
+    @notice Finish the caller's exit after the cooldown: burn the escrowed
+            shares and pay min(value at request, value now) to `receiver`.
+            Any surplus stays with the remaining holders.
+    @param receiver Collateral recipient, not the zero address.
+    @return Collateral paid.
+    """
+    assert receiver != empty(address), "vault: zero receiver"
+    request: RedeemRequest = self.redeem_requests[msg.sender]
+    assert request.shares > 0, "vault: no request"
+    assert block.timestamp >= request.ready_at, "vault: cooldown"
+    assets: uint256 = min(request.assets, self._to_assets(request.shares, False))
+    assert assets <= self._idle_assets(), "vault: insufficient liquidity"
+    self.redeem_requests[msg.sender] = empty(RedeemRequest)
+    self._burn(self, request.shares)
+    if assets > 0:
+        assert extcall IERC20(asset).transfer(receiver, assets, default_return_value=True), "vault: transfer failed"
+    log IERC4626.Withdraw(
+        sender=msg.sender, receiver=receiver, owner=msg.sender, assets=assets, shares=request.shares
+    )
+    return assets
+
+
+@nonreentrant
+@external
+def cancel_redeem():
+    """
+    @notice Abandon the caller's open request: the escrowed shares return.
+    """
+    shares: uint256 = self.redeem_requests[msg.sender].shares
+    assert shares > 0, "vault: no request"
+    self.redeem_requests[msg.sender] = empty(RedeemRequest)
+    self._transfer(self, msg.sender, shares)
+    log IInsuranceVault.RedeemCancelled(owner=msg.sender, shares=shares)
+
+
+# ------------------------------------------------------- clearing house ---
+
+
+@nonreentrant
+@external
+def cover(amount: uint256) -> uint256:
+    """
+    @notice Pay up to `amount` of idle collateral to the clearing house.
+            Clearing house only. Never reverts for lack of funds: pays
+            min(amount, idle balance), possibly 0. Does not call back into
+            the clearing house.
+    @param amount Collateral requested.
+    @return Collateral paid.
+    """
+    assert msg.sender == self.clearing_house, "vault: not clearing house"
+    paid: uint256 = min(amount, self._idle_assets())
+    if paid > 0:
+        assert extcall IERC20(asset).transfer(msg.sender, paid, default_return_value=True), "vault: transfer failed"
+    log IInsuranceVault.InsuranceDrawn(
+        clearing_house=msg.sender,
+        amount_requested=amount,
+        amount_paid=paid,
+        assets_after=self._idle_assets(),
+    )
+    return paid
+
+
+@view
+@external
+def idle_assets() -> uint256:
+    """
+    @notice Collateral held by the vault itself (what `cover` can pay).
+    @return Collateral amount.
+    """
+    return self._idle_assets()
+
+
+@view
+@external
+def backstop_value() -> uint256:
+    """
+    @notice Positive equity of the vault's margin account at the clearing
+            house, 0 when none or not active.
+    @return Collateral amount.
+    """
+    return self._backstop_value()
+
+
+# ------------------------------------------------------------------ owner ---
+
+
+@external
+def transfer_ownership(new_owner: address):
+    """
+    @notice Hand the owner role to `new_owner`. Owner only.
+    @param new_owner New owner, not the zero address.
+    """
+    self._only_owner()
+    assert new_owner != empty(address), "vault: zero address"
+    log IInsuranceVault.OwnershipTransferred(previous_owner=self.owner, new_owner=new_owner)
+    self.owner = new_owner
+
+
+@external
+def set_cooldown(cooldown_: uint256):
+    """
+    @notice Change the exit cooldown for future requests. Owner only.
+    @param cooldown_ Seconds, at most 30 days.
+    """
+    self._only_owner()
+    assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
+    self.cooldown = cooldown_
+    log IInsuranceVault.CooldownSet(cooldown=cooldown_)
+
+
+@external
+def set_clearing_house(clearing_house_: address):
+    """
+    @notice Set the clearing house allowed to draw with `cover`. Owner only,
+            once.
+    @param clearing_house_ Clearing house, not the zero address.
+    """
+    self._only_owner()
+    assert self.clearing_house == empty(address), "vault: clearing house set"
+    assert clearing_house_ != empty(address), "vault: zero address"
+    self.clearing_house = clearing_house_
+    log IInsuranceVault.ClearingHouseSet(clearing_house=clearing_house_)
+
+
+@nonreentrant
+@external
+def fund_backstop(amount: uint256):
+    """
+    @notice Move `amount` of idle collateral into the vault's margin account
+            at the clearing house (backstop liquidator). Owner only.
+    @param amount Collateral, > 0, at most the idle balance.
+    """
+    self._only_owner()
+    assert amount > 0, "vault: zero amount"
+    ch: address = self.clearing_house
+    assert ch != empty(address), "vault: no clearing house"
+    assert amount <= self._idle_assets(), "vault: insufficient liquidity"
+    assert extcall IERC20(asset).approve(ch, amount, default_return_value=True), "vault: approve failed"
+    extcall IClearingHouse(ch).deposit(amount)
+    # the clearing house pulls exactly `amount`; clear any leftover allowance
+    assert extcall IERC20(asset).approve(ch, 0, default_return_value=True), "vault: approve failed"
+    self.backstop_active = True
+    log IInsuranceVault.BackstopFunded(clearing_house=ch, amount=amount)
+
+
+@nonreentrant
+@external
+def withdraw_backstop(amount: uint256):
+    """
+    @notice Withdraw `amount` from the vault's margin account at the clearing
+            house back into the vault. Owner only. The backstop stays active
+            while the account's equity is not zero.
+    @param amount Collateral, > 0.
+    """
+    self._only_owner()
+    assert amount > 0, "vault: zero amount"
+    ch: address = self.clearing_house
+    assert ch != empty(address), "vault: no clearing house"
+    before: uint256 = self._idle_assets()
+    extcall IClearingHouse(ch).withdraw(amount)
+    received: uint256 = self._idle_assets() - before
+    self.backstop_active = staticcall IClearingHouse(ch).equity(self) != 0
+    log IInsuranceVault.BackstopWithdrawn(clearing_house=ch, amount=received)
+
+
+# --------------------------------------------------------------- internal ---
+
+
+@view
+@internal
+def _only_owner():
+    assert msg.sender == self.owner, "vault: not owner"
+
+
+@view
+@internal
+def _idle_assets() -> uint256:
+    return staticcall IERC20(asset).balanceOf(self)
+
+
+@view
+@internal
+def _backstop_value() -> uint256:
+    ch: address = self.clearing_house
+    if ch == empty(address) or not self.backstop_active:
+        return 0
+    equity: int256 = staticcall IClearingHouse(ch).equity(self)
+    if equity <= 0:
+        return 0
+    return convert(equity, uint256)
+
+
+@view
+@internal
+def _total_assets() -> uint256:
+    return self._idle_assets() + self._backstop_value()
+
+
+@pure
+@internal
+def _mul_div(x: uint256, y: uint256, d: uint256, roundup: bool) -> uint256:
+    product: uint256 = x * y
+    # d > 0 at every call site (virtual offsets)
+    q: uint256 = product // d
+    if roundup and product % d != 0:
+        q += 1
+    return q
+
+
+@view
+@internal
+def _to_shares(assets: uint256, roundup: bool) -> uint256:
+    return self._mul_div(
+        assets, self.totalSupply + VIRTUAL_SHARES, self._total_assets() + VIRTUAL_ASSETS, roundup
+    )
+
+
+@view
+@internal
+def _to_assets(shares: uint256, roundup: bool) -> uint256:
+    return self._mul_div(
+        shares, self._total_assets() + VIRTUAL_ASSETS, self.totalSupply + VIRTUAL_SHARES, roundup
+    )
+
+
+@internal
+def _pull_assets(assets: uint256):
+    # measure the balance delta: fee-on-transfer or rebasing tokens are refused
+    before: uint256 = self._idle_assets()
+    assert extcall IERC20(asset).transferFrom(msg.sender, self, assets, default_return_value=True), "vault: transfer failed"
+    assert self._idle_assets() - before == assets, "vault: fee-on-transfer token"
+
+
+@internal
+def _transfer(sender: address, receiver: address, amount: uint256):
+    assert receiver != empty(address), "vault: zero address"
+    sender_balance: uint256 = self.balanceOf[sender]
+    assert sender_balance >= amount, "vault: insufficient balance"
+    # cannot underflow: checked just above
+    self.balanceOf[sender] = unsafe_sub(sender_balance, amount)
+    self.balanceOf[receiver] += amount
+    log IERC20.Transfer(sender=sender, receiver=receiver, value=amount)
+
+
+@internal
+def _spend_allowance(owner_: address, spender: address, amount: uint256):
+    allowed: uint256 = self.allowance[owner_][spender]
+    if allowed == MAX_ALLOWANCE:
+        return
+    assert allowed >= amount, "vault: insufficient allowance"
+    # cannot underflow: checked just above
+    self.allowance[owner_][spender] = unsafe_sub(allowed, amount)
+
+
+@internal
+def _mint(receiver: address, shares: uint256):
+    self.totalSupply += shares
+    self.balanceOf[receiver] += shares
+    log IERC20.Transfer(sender=empty(address), receiver=receiver, value=shares)
+
+
+@internal
+def _burn(owner_: address, shares: uint256):
+    # cannot underflow: callers burn escrowed shares that exist
+    self.balanceOf[owner_] = unsafe_sub(self.balanceOf[owner_], shares)
+    self.totalSupply = unsafe_sub(self.totalSupply, shares)
+    log IERC20.Transfer(sender=owner_, receiver=empty(address), value=shares)

@@ -1,0 +1,221 @@
+# pragma version ~=0.4.3
+"""
+@title PriceOracle
+@license MIT
+@notice Per-market mark prices pushed by authorised keepers. Each market has a
+        staleness limit (`max_age`, seconds) and an optional maximum move per
+        update (`max_move_bps`, 100% = 10_000; 0 disables the check, e.g. for
+        crash scenarios). Prices are in collateral-token smallest units per 1
+        whole base unit: 2000 USDC (6 decimals) = 2_000_000_000.
+@custom:kill To stop trading on marks, the owner removes every keeper with
+        `set_keeper(keeper, False)`: after `max_age` seconds `price()` reverts
+        "oracle: stale price" everywhere, so consumers that need fresh marks
+        halt, while `last_price()` keeps serving the last mark for reduce-only
+        or settlement paths. Re-adding a keeper resumes updates.
+"""
+
+from interfaces import IPriceOracle
+
+implements: IPriceOracle
+
+# 100% in basis points.
+BPS: constant(uint256) = 10_000
+# Largest batch accepted by `set_prices`.
+MAX_BATCH: constant(uint256) = 8
+
+owner: public(address)
+keepers: public(HashMap[address, bool])
+
+listed: public(HashMap[uint256, bool])
+# Seconds after which a price is stale.
+max_age: public(HashMap[uint256, uint256])
+# Largest change per update vs the previous price, 100% = 10_000; 0 = no limit.
+max_move_bps: public(HashMap[uint256, uint256])
+_price: HashMap[uint256, uint256]
+_updated_at: HashMap[uint256, uint256]
+
+
+@deploy
+def __init__():
+    """
+    @notice The deployer becomes the owner. No keeper and no market yet.
+    """
+    self.owner = msg.sender
+    log IPriceOracle.OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
+
+
+@external
+def transfer_ownership(new_owner: address):
+    """
+    @notice Hand the owner role to `new_owner`. Owner only.
+    @param new_owner New owner, not the zero address.
+    """
+    self._only_owner()
+    assert new_owner != empty(address), "oracle: zero address"
+    log IPriceOracle.OwnershipTransferred(previous_owner=self.owner, new_owner=new_owner)
+    self.owner = new_owner
+
+
+@external
+def set_keeper(keeper: address, allowed: bool):
+    """
+    @notice Authorise or revoke a price keeper. Owner only.
+    @param keeper Keeper account, not the zero address.
+    @param allowed True to authorise, False to revoke.
+    """
+    self._only_owner()
+    assert keeper != empty(address), "oracle: zero address"
+    self.keepers[keeper] = allowed
+    log IPriceOracle.KeeperSet(keeper=keeper, allowed=allowed)
+
+
+@external
+def add_market(market: uint256, max_age: uint256, max_move_bps: uint256, initial_price: uint256):
+    """
+    @notice List a new market with its first price (timestamped now). Owner only.
+    @param market Market id (small integer, e.g. 0..7).
+    @param max_age Staleness limit in seconds, > 0.
+    @param max_move_bps Max change per update, 100% = 10_000; 0 = no limit.
+    @param initial_price First mark, > 0.
+    """
+    self._only_owner()
+    assert not self.listed[market], "oracle: market exists"
+    assert max_age > 0, "oracle: zero max age"
+    assert max_move_bps <= BPS, "oracle: max move too large"
+    assert initial_price > 0, "oracle: zero price"
+    self.listed[market] = True
+    self.max_age[market] = max_age
+    self.max_move_bps[market] = max_move_bps
+    self._price[market] = initial_price
+    self._updated_at[market] = block.timestamp
+    log IPriceOracle.MarketAdded(
+        market=market, max_age=max_age, max_move_bps=max_move_bps, price=initial_price
+    )
+
+
+@external
+def set_max_age(market: uint256, max_age: uint256):
+    """
+    @notice Change the staleness limit of a market. Owner only.
+    @param market Listed market id.
+    @param max_age Staleness limit in seconds, > 0.
+    """
+    self._only_owner()
+    self._only_listed(market)
+    assert max_age > 0, "oracle: zero max age"
+    self.max_age[market] = max_age
+    log IPriceOracle.MaxAgeSet(market=market, max_age=max_age)
+
+
+@external
+def set_max_move(market: uint256, max_move_bps: uint256):
+    """
+    @notice Change the maximum move per update of a market. Owner only.
+    @param market Listed market id.
+    @param max_move_bps 100% = 10_000; 0 disables the check (crash scenarios).
+    """
+    self._only_owner()
+    self._only_listed(market)
+    assert max_move_bps <= BPS, "oracle: max move too large"
+    self.max_move_bps[market] = max_move_bps
+    log IPriceOracle.MaxMoveSet(market=market, max_move_bps=max_move_bps)
+
+
+@external
+def set_price(market: uint256, price: uint256):
+    """
+    @notice Push a new mark for `market`, timestamped now. Keeper only.
+    @param market Listed market id.
+    @param price New mark, > 0, within `max_move_bps` of the previous one.
+    """
+    assert self.keepers[msg.sender], "oracle: not keeper"
+    self._set_price(market, price)
+
+
+@external
+def set_prices(markets: DynArray[uint256, MAX_BATCH], prices: DynArray[uint256, MAX_BATCH]):
+    """
+    @notice Push several marks in one transaction. Keeper only. Each entry is
+            checked as in `set_price`; any bad entry reverts the whole batch.
+    @param markets Listed market ids.
+    @param prices New marks, same length as `markets`.
+    """
+    assert self.keepers[msg.sender], "oracle: not keeper"
+    assert len(markets) == len(prices), "oracle: length mismatch"
+    for i: uint256 in range(len(markets), bound=MAX_BATCH):
+        self._set_price(markets[i], prices[i])
+
+
+@view
+@external
+def price(market: uint256) -> uint256:
+    """
+    @notice Fresh mark price of `market`.
+    @dev Reverts "oracle: unknown market" or "oracle: stale price" when
+         `block.timestamp - updated_at > max_age`.
+    @param market Market id.
+    @return Price in collateral smallest units per whole base unit.
+    """
+    self._only_listed(market)
+    assert block.timestamp - self._updated_at[market] <= self.max_age[market], "oracle: stale price"
+    return self._price[market]
+
+
+@view
+@external
+def last_price(market: uint256) -> (uint256, uint256):
+    """
+    @notice Last mark of `market` and when it was set, without a staleness
+            check. Never reverts for a listed market.
+    @param market Market id.
+    @return price Last mark.
+    @return updated_at Timestamp of the last update.
+    """
+    self._only_listed(market)
+    return self._price[market], self._updated_at[market]
+
+
+@view
+@external
+def is_fresh(market: uint256) -> bool:
+    """
+    @notice Whether `price(market)` would succeed now. False for unknown markets.
+    @param market Market id.
+    @return True if listed and not stale.
+    """
+    if not self.listed[market]:
+        return False
+    return block.timestamp - self._updated_at[market] <= self.max_age[market]
+
+
+@internal
+def _set_price(market: uint256, price: uint256):
+    self._only_listed(market)
+    assert price > 0, "oracle: zero price"
+    previous: uint256 = self._price[market]
+    max_move: uint256 = self.max_move_bps[market]
+    if max_move > 0:
+        delta: uint256 = 0
+        if price > previous:
+            # cannot underflow: price > previous
+            delta = unsafe_sub(price, previous)
+        else:
+            # cannot underflow: previous >= price
+            delta = unsafe_sub(previous, price)
+        # exact integer check: delta / previous <= max_move / 10_000
+        assert delta * BPS <= previous * max_move, "oracle: move too large"
+    self._price[market] = price
+    self._updated_at[market] = block.timestamp
+    log IPriceOracle.PriceUpdated(market=market, price=price, previous=previous, keeper=msg.sender)
+
+
+@view
+@internal
+def _only_owner():
+    assert msg.sender == self.owner, "oracle: not owner"
+
+
+@view
+@internal
+def _only_listed(market: uint256):
+    assert self.listed[market], "oracle: unknown market"

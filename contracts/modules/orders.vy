@@ -1,0 +1,135 @@
+# pragma version 0.4.3
+"""
+@title perpclear signed orders
+@license MIT
+@notice EIP-712 orders signed by traders off chain and filled on chain by an
+        authorised matcher. Replay protection: the domain binds chain id and
+        contract address; each order hash carries its own filled amount, can be
+        cancelled one by one, and every order below a trader's minimum nonce is
+        void. A contract trader signs through EIP-1271.
+"""
+
+# EIP-1271 magic value returned by `isValidSignature`.
+EIP1271_MAGIC: constant(bytes4) = 0x1626ba7e
+
+# Upper half of secp256k1n: signatures with a higher s are malleable copies.
+# (= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0)
+SECP256K1N_HALF: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
+
+DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+ORDER_TYPEHASH: constant(bytes32) = keccak256(
+    "Order(address trader,uint256 market,bool is_buy,uint256 size,uint256 limit_price,uint256 expiry,uint256 nonce,bool reduce_only)"
+)
+NAME_HASH: constant(bytes32) = keccak256("perpclear")
+VERSION_HASH: constant(bytes32) = keccak256("1")
+
+
+interface IERC1271:
+    def isValidSignature(_hash: bytes32, _signature: Bytes[65]) -> bytes4: view
+
+
+struct Order:
+    trader: address
+    market: uint256
+    is_buy: bool
+    size: uint256
+    limit_price: uint256
+    expiry: uint256
+    nonce: uint256
+    reduce_only: bool
+
+
+# Base amount filled so far per order digest.
+filled: public(HashMap[bytes32, uint256])
+# Orders cancelled one by one, by digest.
+cancelled: public(HashMap[bytes32, bool])
+# Every order of a trader with a lower nonce is void.
+min_nonce: public(HashMap[address, uint256])
+
+
+event OrderCancelled:
+    trader: indexed(address)
+    order_hash: indexed(bytes32)
+
+
+event NoncesCancelled:
+    trader: indexed(address)
+    min_nonce: uint256
+
+
+@internal
+@view
+def _domain_separator() -> bytes32:
+    # chain.id is read at call time, so a fork to another chain id voids old signatures.
+    return keccak256(
+        abi_encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self)
+    )
+
+
+@internal
+@view
+def _order_digest(order: Order) -> bytes32:
+    struct_hash: bytes32 = keccak256(
+        abi_encode(
+            ORDER_TYPEHASH,
+            order.trader,
+            order.market,
+            order.is_buy,
+            order.size,
+            order.limit_price,
+            order.expiry,
+            order.nonce,
+            order.reduce_only,
+        )
+    )
+    return keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))
+
+
+@internal
+@view
+def _is_valid_signature(signer: address, digest: bytes32, signature: Bytes[65]) -> bool:
+    if signer.is_contract:
+        return staticcall IERC1271(signer).isValidSignature(digest, signature) == EIP1271_MAGIC
+    if len(signature) != 65:
+        return False
+    r: uint256 = extract32(signature, 0, output_type=uint256)
+    s: uint256 = extract32(signature, 32, output_type=uint256)
+    v: uint256 = convert(slice(signature, 64, 1), uint256)
+    if s > SECP256K1N_HALF or (v != 27 and v != 28):
+        return False
+    recovered: address = ecrecover(digest, v, r, s)
+    return recovered != empty(address) and recovered == signer
+
+
+@internal
+def _fill(order: Order, signature: Bytes[65], amount: uint256) -> bytes32:
+    """
+    @dev Checks an order and books `amount` of base against it.
+    @return The order's EIP-712 digest.
+    """
+    assert order.expiry >= block.timestamp, "orders: expired"
+    assert order.nonce >= self.min_nonce[order.trader], "orders: nonce cancelled"
+    digest: bytes32 = self._order_digest(order)
+    assert not self.cancelled[digest], "orders: cancelled"
+    assert self._is_valid_signature(order.trader, digest, signature), "orders: bad signature"
+    total: uint256 = self.filled[digest] + amount
+    assert total <= order.size, "orders: overfilled"
+    self.filled[digest] = total
+    return digest
+
+
+@internal
+def _cancel(order: Order):
+    assert order.trader == msg.sender, "orders: not trader"
+    digest: bytes32 = self._order_digest(order)
+    self.cancelled[digest] = True
+    log OrderCancelled(trader=msg.sender, order_hash=digest)
+
+
+@internal
+def _cancel_below(new_min_nonce: uint256):
+    assert new_min_nonce > self.min_nonce[msg.sender], "orders: nonce not increasing"
+    self.min_nonce[msg.sender] = new_min_nonce
+    log NoncesCancelled(trader=msg.sender, min_nonce=new_min_nonce)

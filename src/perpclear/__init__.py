@@ -1,0 +1,3 @@
+"""perpclear: on-chain perp clearing prototype (Vyper contracts + Python tooling)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,350 @@
+"""The exact reference model of the clearing house.
+
+Every quantity is first computed as an exact rational (``fractions.Fraction``)
+and then rounded in the one direction the contracts document: against the
+account, in favour of the system. The model imports nothing from the chain, so
+tests, the cascade runner and the auditor can all replay a history through it
+and compare it with the contracts unit for unit.
+
+Units (the same as the contracts):
+    collateral   token's smallest unit (6 or 18 decimals)
+    size         signed base amount, 18 decimals (WAD = one contract)
+    price        collateral units per whole contract
+    ratios       basis points, 10_000 = 100 %
+    funding rate WAD fraction of the mark per second (> 0: longs pay)
+    funding idx  collateral units * WAD per contract
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+WAD = 10**18
+BPS = 10_000
+FUNDING_SCALE = 10**36
+
+
+def floor(x: Fraction | int) -> int:
+    """Largest integer <= x."""
+    return math.floor(Fraction(x))
+
+
+def ceil(x: Fraction | int) -> int:
+    """Smallest integer >= x."""
+    return math.ceil(Fraction(x))
+
+
+class ModelError(Exception):
+    """An operation the contracts would refuse; the text is their revert reason."""
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """Risk and fee parameters of one market, as ``ClearingHouse.MarketParams``."""
+
+    imr_bps: int = 1_000
+    mmr_bps: int = 500
+    penalty_bps: int = 250
+    liquidator_share_bps: int = 5_000
+    maker_fee_bps: int = 2
+    taker_fee_bps: int = 5
+    fee_insurance_share_bps: int = 5_000
+    oi_cap: int = 10**30
+    max_funding_rate: int = 10**14
+    max_insurance_draw: int = 0
+
+    def as_tuple(self) -> tuple:
+        """The struct as the contract ABI takes it."""
+        return (
+            self.imr_bps,
+            self.mmr_bps,
+            self.penalty_bps,
+            self.liquidator_share_bps,
+            self.maker_fee_bps,
+            self.taker_fee_bps,
+            self.fee_insurance_share_bps,
+            self.oi_cap,
+            self.max_funding_rate,
+            self.max_insurance_draw,
+        )
+
+
+@dataclass
+class Market:
+    params: MarketParams
+    price: int
+    loss_policy: int = 1
+    funding_rate: int = 0
+    funding_index: int = 0
+    last_accrual: int = 0
+    long_open_interest: int = 0
+
+
+@dataclass
+class Position:
+    size: int = 0
+    open_notional: int = 0
+    funding_index: int = 0
+
+
+@dataclass(frozen=True)
+class Health:
+    equity: int
+    maintenance: int
+    initial: int
+
+
+@dataclass(frozen=True)
+class Liquidation:
+    size: int  # signed size taken over by the liquidator
+    price: int
+    penalty: int
+    liquidator_reward: int
+    insurance_reward: int
+    bankruptcy: Bankruptcy | None
+
+
+@dataclass(frozen=True)
+class Bankruptcy:
+    account: str
+    market: int
+    deficit: int
+    insurance_paid: int
+    residual: int
+
+
+@dataclass
+class ClearingModel:
+    """State machine of one clearing house and its insurance vault's assets."""
+
+    markets: list[Market] = field(default_factory=list)
+    collateral: dict[str, int] = field(default_factory=dict)
+    positions: dict[tuple[str, int], Position] = field(default_factory=dict)
+    funding_pool: int = 0
+    protocol_fees: int = 0
+    insurance_fees: int = 0
+    bad_debt: int = 0
+    vault_assets: int = 0  # liquid collateral held by the insurance vault
+    token_balance: int = 0  # collateral tokens held by the clearing house
+    now: int = 0
+
+    # ------------------------------------------------------------ set-up
+
+    def add_market(self, params: MarketParams, price: int, loss_policy: int = 1) -> int:
+        self.markets.append(Market(params, price, loss_policy, last_accrual=self.now))
+        return len(self.markets) - 1
+
+    def set_time(self, timestamp: int) -> None:
+        if timestamp < self.now:
+            raise ValueError("model: time goes forward")
+        self.now = timestamp
+
+    def set_price(self, market: int, price: int) -> None:
+        self.markets[market].price = price
+
+    def position(self, account: str, market: int) -> Position:
+        return self.positions.setdefault((account, market), Position())
+
+    # ------------------------------------------------------------ ledger
+
+    def _credit(self, account: str, amount: int) -> None:
+        self.collateral[account] = self.collateral.get(account, 0) + amount
+
+    @property
+    def total_collateral(self) -> int:
+        return sum(self.collateral.values())
+
+    @property
+    def total_open_notional(self) -> int:
+        return sum(p.open_notional for p in self.positions.values())
+
+    def ledger_gap(self) -> int:
+        """Zero when the ledger identity of the contract docstring holds."""
+        return (
+            self.token_balance
+            + self.bad_debt
+            - self.total_collateral
+            + self.total_open_notional
+            - self.funding_pool
+            - self.protocol_fees
+            - self.insurance_fees
+        )
+
+    # ------------------------------------------------------------ funding
+
+    def index_now(self, market: int) -> int:
+        m = self.markets[market]
+        return m.funding_index + m.funding_rate * m.price * (self.now - m.last_accrual)
+
+    def accrue(self, market: int) -> None:
+        m = self.markets[market]
+        if self.now > m.last_accrual:
+            m.funding_index = self.index_now(market)
+            m.last_accrual = self.now
+
+    def pending_funding(self, account: str, market: int) -> int:
+        p = self.position(account, market)
+        return ceil(Fraction(p.size * (self.index_now(market) - p.funding_index), FUNDING_SCALE))
+
+    def settle_funding(self, account: str, market: int) -> int:
+        p = self.position(account, market)
+        index = self.markets[market].funding_index
+        owed = ceil(Fraction(p.size * (index - p.funding_index), FUNDING_SCALE))
+        p.funding_index = index
+        self._credit(account, -owed)
+        self.funding_pool += owed
+        return owed
+
+    def set_funding_rate(self, market: int, rate: int) -> None:
+        if abs(rate) > self.markets[market].params.max_funding_rate:
+            raise ModelError("clearing: funding rate too high")
+        self.accrue(market)
+        self.markets[market].funding_rate = rate
+
+    def touch(self, account: str) -> None:
+        for market in range(len(self.markets)):
+            if self.position(account, market).size != 0:
+                self.accrue(market)
+                self.settle_funding(account, market)
+
+    # ------------------------------------------------------------ margin
+
+    def health(self, account: str) -> Health:
+        equity = self.collateral.get(account, 0)
+        maintenance = initial = 0
+        for market, m in enumerate(self.markets):
+            p = self.position(account, market)
+            if p.size == 0:
+                continue
+            value = floor(Fraction(p.size * m.price, WAD))
+            equity += value - p.open_notional - self.pending_funding(account, market)
+            exposure = abs(p.size) * m.price
+            maintenance += ceil(Fraction(exposure * m.params.mmr_bps, WAD * BPS))
+            initial += ceil(Fraction(exposure * m.params.imr_bps, WAD * BPS))
+        return Health(equity, maintenance, initial)
+
+    def has_position(self, account: str) -> bool:
+        return any(self.position(account, m).size != 0 for m in range(len(self.markets)))
+
+    def deposit(self, account: str, amount: int) -> None:
+        if amount <= 0:
+            raise ModelError("clearing: zero amount")
+        self._credit(account, amount)
+        self.token_balance += amount
+
+    def withdraw(self, account: str, amount: int) -> None:
+        if amount <= 0:
+            raise ModelError("clearing: zero amount")
+        self.touch(account)
+        if self.collateral.get(account, 0) < amount:
+            raise ModelError("clearing: amount exceeds collateral")
+        self._credit(account, -amount)
+        h = self.health(account)
+        if h.equity < h.initial:
+            self._credit(account, amount)
+            raise ModelError("clearing: below initial margin")
+        self.token_balance -= amount
+
+    # ------------------------------------------------------------ trading
+
+    def apply_fill(self, account: str, market: int, delta: int, price: int) -> int:
+        """Position change at ``price``; returns realised PnL (see the contract)."""
+        p = self.position(account, market)
+        old, new = p.size, p.size + delta
+        notional = floor(Fraction(abs(delta) * price, WAD)) * (1 if delta > 0 else -1)
+        realized = 0
+        if old == 0 or (old > 0) == (delta > 0):
+            p.open_notional += notional
+        elif abs(delta) <= abs(old):
+            released = p.open_notional
+            if abs(delta) < abs(old):
+                released = ceil(Fraction(p.open_notional * abs(delta), abs(old)))
+            realized = -notional - released
+            p.open_notional -= released
+        else:
+            opened = floor(Fraction(abs(new) * price, WAD)) * (1 if new > 0 else -1)
+            realized = -(notional - opened) - p.open_notional
+            p.open_notional = opened
+        p.size = new
+        p.funding_index = self.markets[market].funding_index
+        self._credit(account, realized)
+        m = self.markets[market]
+        m.long_open_interest += max(new, 0) - max(old, 0)
+        return realized
+
+    def trade(self, buyer: str, seller: str, market: int, size: int, price: int, maker: str) -> tuple[int, int]:
+        """One settled fill; returns (buyer fee, seller fee)."""
+        self.accrue(market)
+        fees = []
+        for account, delta in ((buyer, size), (seller, -size)):
+            self.settle_funding(account, market)
+            self.apply_fill(account, market, delta, price)
+            params = self.markets[market].params
+            bps = params.maker_fee_bps if account == maker else params.taker_fee_bps
+            fee = ceil(Fraction(floor(Fraction(size * price, WAD)) * bps, BPS))
+            self._credit(account, -fee)
+            to_insurance = fee * params.fee_insurance_share_bps // BPS
+            self.insurance_fees += to_insurance
+            self.protocol_fees += fee - to_insurance
+            fees.append(fee)
+        return fees[0], fees[1]
+
+    def sweep_fees(self) -> None:
+        self.vault_assets += self.insurance_fees
+        self.token_balance -= self.protocol_fees + self.insurance_fees
+        self.protocol_fees = self.insurance_fees = 0
+
+    # ------------------------------------------------------------ liquidation
+
+    def max_liquidation(self, account: str, market: int) -> int:
+        h = self.health(account)
+        size = self.position(account, market).size
+        if size == 0 or h.equity >= h.maintenance:
+            return 0
+        if h.equity <= 0:
+            return abs(size)
+        params = self.markets[market].params
+        notional = ceil(Fraction((h.maintenance - h.equity) * BPS, params.mmr_bps - params.penalty_bps))
+        return min(abs(size), ceil(Fraction(notional * WAD, self.markets[market].price)))
+
+    def liquidate(self, account: str, market: int, max_size: int, liquidator: str) -> Liquidation:
+        self.touch(account)
+        self.accrue(market)
+        self.settle_funding(liquidator, market)
+        size = self.position(account, market).size
+        if size == 0:
+            raise ModelError("clearing: no position")
+        h = self.health(account)
+        if h.equity >= h.maintenance:
+            raise ModelError("clearing: not liquidatable")
+        amount = min(max_size, self.max_liquidation(account, market))
+        mark = self.markets[market].price
+        delta = -amount if size > 0 else amount
+        self.apply_fill(account, market, delta, mark)
+        self.apply_fill(liquidator, market, -delta, mark)
+        params = self.markets[market].params
+        notional = floor(Fraction(amount * mark, WAD))
+        penalty = min(ceil(Fraction(notional * params.penalty_bps, BPS)), max(h.equity, 0))
+        reward = penalty * params.liquidator_share_bps // BPS
+        self._credit(account, -penalty)
+        self._credit(liquidator, reward)
+        self.token_balance -= penalty - reward
+        self.vault_assets += penalty - reward
+        bankruptcy = None
+        if self.collateral[account] < 0 and not self.has_position(account):
+            bankruptcy = self.run_waterfall(account, market)
+        return Liquidation(-delta, mark, penalty, reward, penalty - reward, bankruptcy)
+
+    def run_waterfall(self, account: str, market: int) -> Bankruptcy:
+        deficit = -self.collateral[account]
+        cap = self.markets[market].params.max_insurance_draw
+        request = min(deficit, cap) if cap else deficit
+        paid = min(request, self.vault_assets)
+        self.vault_assets -= paid
+        self.token_balance += paid
+        residual = deficit - paid
+        self.collateral[account] = 0
+        self.bad_debt += residual
+        return Bankruptcy(account, market, deficit, paid, residual)

@@ -1,0 +1,206 @@
+"""Deploy and drive one perpclear system on any ape network.
+
+``deploy_system`` deploys the collateral mock, the oracle, the insurance vault
+and the clearing house, wires their roles, and lists the markets. The returned
+``System`` is a thin typed handle used by the tests, the demo and the pytest
+fixtures: it signs orders with the traders' keys (EIP-712, eth-account), funds
+traders, moves marks, and checks the ledger identity.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from perpclear.model import WAD, MarketParams
+from perpclear.orders import Order, sign_order
+
+POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
+POLICY_NAMES = {POLICY_EQUITY: "EQUITY", POLICY_OPEN_INTEREST: "OPEN_INTEREST", POLICY_ADL: "ADL"}
+
+ORACLE_MAX_AGE = 3_600
+VAULT_COOLDOWN = 86_400
+ORDER_TTL = 3_600
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """A market to list: its oracle price in whole collateral units and its parameters."""
+
+    name: str
+    price: int
+    params: MarketParams = MarketParams()
+    loss_policy: int = POLICY_EQUITY
+
+
+DEFAULT_MARKETS = (
+    MarketSpec("ETH-PERP", 2_000),
+    MarketSpec("SOL-PERP", 30, MarketParams(imr_bps=2_000, mmr_bps=1_000, penalty_bps=500)),
+)
+
+
+@dataclass
+class System:
+    """Handles to the deployed contracts and the roles that operate them."""
+
+    token: Any
+    oracle: Any
+    vault: Any
+    clearing_house: Any
+    admin: Any
+    keeper: Any
+    matcher: Any
+    decimals: int
+    markets: tuple[MarketSpec, ...]
+    chain_id: int
+    accounts: set[str] = field(default_factory=set)
+    _nonces: Any = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def unit(self) -> int:
+        """One whole collateral token in its smallest unit."""
+        return 10**self.decimals
+
+    # ------------------------------------------------------------ actions
+
+    def fund(self, account: Any, amount: int, deposit: int | None = None) -> None:
+        """Mints ``amount`` to ``account`` and deposits ``deposit`` (default: all of it)."""
+        deposit = amount if deposit is None else deposit
+        self.token.mint(account, amount, sender=self.admin)
+        self.token.approve(self.clearing_house, 2**256 - 1, sender=account)
+        if deposit:
+            self.clearing_house.deposit(deposit, sender=account)
+
+    def fund_vault(self, insurer: Any, amount: int) -> None:
+        """Mints ``amount`` to ``insurer`` and deposits it into the insurance vault."""
+        self.token.mint(insurer, amount, sender=self.admin)
+        self.token.approve(self.vault, amount, sender=insurer)
+        self.vault.deposit(amount, insurer, sender=insurer)
+
+    def set_mark(self, market: int, price: int) -> Any:
+        """Pushes a new mark price (collateral units per contract)."""
+        return self.oracle.set_price(market, price, sender=self.keeper)
+
+    def order(self, trader: Any, market: int, is_buy: bool, size: int, limit_price: int, **kw: Any) -> tuple[Order, bytes]:
+        """A fresh order of ``trader`` and its signature."""
+        expiry = kw.pop("expiry", None)
+        if expiry is None:
+            expiry = self.clearing_house.provider.get_block("latest").timestamp + ORDER_TTL
+        order = Order(
+            trader=str(trader.address),
+            market=market,
+            is_buy=is_buy,
+            size=size,
+            limit_price=limit_price,
+            expiry=expiry,
+            nonce=kw.pop("nonce", None) or next(self._nonces),
+            reduce_only=kw.pop("reduce_only", False),
+        )
+        if kw:
+            raise TypeError(f"unknown order fields: {sorted(kw)}")
+        return order, sign_order(trader.private_key, order, self.chain_id, str(self.clearing_house.address))
+
+    def trade(self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer") -> Any:
+        """Signs a buy and a sell of ``size`` at ``price`` and settles them (the maker's order first)."""
+        buy, buy_sig = self.order(buyer, market, True, size, price)
+        sell, sell_sig = self.order(seller, market, False, size, price)
+        if maker == "buyer":
+            args = (buy.as_tuple(), buy_sig, sell.as_tuple(), sell_sig)
+        else:
+            args = (sell.as_tuple(), sell_sig, buy.as_tuple(), buy_sig)
+        return self.clearing_house.settle(*args, size, price, sender=self.matcher)
+
+    # ------------------------------------------------------------ checks
+
+    def observe(self, receipt: Any) -> None:
+        """Remembers every account that a receipt shows holding margin or a position."""
+        ch = self.clearing_house
+        if receipt.receiver != ch.address:
+            return
+        for log in receipt.decode_logs([ch.Deposited, ch.PositionChanged]):
+            self.accounts.add(str(log.account))
+
+    def ledger(self) -> dict[str, int]:
+        """The terms of the ledger identity, read from the chain."""
+        ch = self.clearing_house
+        return {
+            "balance": self.token.balanceOf(ch),
+            "bad_debt": ch.bad_debt(),
+            "total_collateral": ch.total_collateral(),
+            "total_open_notional": ch.total_open_notional(),
+            "funding_pool": ch.funding_pool(),
+            "protocol_fees": ch.protocol_fees(),
+            "insurance_fees": ch.insurance_fees(),
+        }
+
+    def conservation_errors(self) -> list[str]:
+        """Every way the ledger is off, to the unit; empty when it balances.
+
+        Checks that token balance + outstanding bad debt equals collateral minus
+        open notional plus the funding pool and owed fees, and that the
+        contract's aggregates equal the sums over every account it has seen.
+        """
+        led = self.ledger()
+        errors = []
+        rhs = (
+            led["total_collateral"]
+            - led["total_open_notional"]
+            + led["funding_pool"]
+            + led["protocol_fees"]
+            + led["insurance_fees"]
+        )
+        if led["balance"] + led["bad_debt"] != rhs:
+            errors.append(f"balance + bad_debt = {led['balance'] + led['bad_debt']} != {rhs} ({led})")
+        ch = self.clearing_house
+        accounts = self.accounts | {str(self.vault.address)}
+        collateral = sum(ch.collateral(a) for a in accounts)
+        if collateral != led["total_collateral"]:
+            errors.append(f"sum of collateral {collateral} != total_collateral {led['total_collateral']}")
+        open_notional = sum(
+            ch.positions(a, m).open_notional for a in accounts for m in range(len(self.markets))
+        )
+        if open_notional != led["total_open_notional"]:
+            errors.append(f"sum of open notional {open_notional} != total {led['total_open_notional']}")
+        return errors
+
+
+def deploy_system(
+    project: Any,
+    admin: Any,
+    keeper: Any,
+    matcher: Any,
+    *,
+    decimals: int = 6,
+    markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS,
+    oracle_max_age: int = ORACLE_MAX_AGE,
+    vault_cooldown: int = VAULT_COOLDOWN,
+) -> System:
+    """Deploys and wires a whole system; ``admin`` owns everything."""
+    unit = 10**decimals
+    token = project.MockCollateral.deploy("Mock USD", "mUSD", decimals, sender=admin)
+    oracle = project.PriceOracle.deploy(sender=admin)
+    oracle.set_keeper(keeper, True, sender=admin)
+    vault = project.InsuranceVault.deploy(token, "perpclear insurance", "pcINS", vault_cooldown, sender=admin)
+    clearing_house = project.ClearingHouse.deploy(token, oracle, vault, admin, sender=admin)
+    vault.set_clearing_house(clearing_house, sender=admin)
+    clearing_house.set_matcher(matcher, True, sender=admin)
+    clearing_house.set_keeper(keeper, True, sender=admin)
+    for market_id, spec in enumerate(markets):
+        oracle.add_market(market_id, oracle_max_age, 0, spec.price * unit, sender=admin)
+        clearing_house.add_market(spec.params.as_tuple(), spec.loss_policy, sender=admin)
+    return System(
+        token=token,
+        oracle=oracle,
+        vault=vault,
+        clearing_house=clearing_house,
+        admin=admin,
+        keeper=keeper,
+        matcher=matcher,
+        decimals=decimals,
+        markets=tuple(markets),
+        chain_id=clearing_house.provider.chain_id,
+    )
+
+
+__all__ = ["WAD", "System", "MarketSpec", "deploy_system", "DEFAULT_MARKETS", "POLICY_NAMES"]

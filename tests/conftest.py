@@ -1,0 +1,121 @@
+"""Root fixtures: session-scoped roles and the core deployments.
+
+`accounts` is ape's test-account fixture (accounts.test_accounts). Roles
+follow STYLE.md (admin, keeper, matcher, liquidator, insurer, traders).
+Token decimals are a test parameter (6 and 18); `token`, `oracle` and `vault`
+are rebuilt per test (ape isolates every test in a chain snapshot).
+"""
+
+import pytest
+
+# Oracle markets deployed by the `oracle` fixture: id -> price in whole units.
+MARKET_PRICES = {0: 2_000, 1: 30}
+ORACLE_MAX_AGE = 3_600
+VAULT_COOLDOWN = 86_400
+
+
+@pytest.fixture(scope="session")
+def admin(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def keeper(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def matcher(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def liquidator(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def insurer(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def traders(accounts):
+    return [accounts[i] for i in range(5, 15)]
+
+
+@pytest.fixture(params=[6, 18], ids=["dec6", "dec18"])
+def decimals(request):
+    return request.param
+
+
+@pytest.fixture
+def unit(decimals):
+    """One whole token in smallest units (10**decimals)."""
+    return 10**decimals
+
+
+@pytest.fixture
+def token(project, admin, decimals):
+    return project.MockCollateral.deploy("Mock USD", "mUSD", decimals, sender=admin)
+
+
+@pytest.fixture
+def oracle(project, admin, keeper, unit):
+    contract = project.PriceOracle.deploy(sender=admin)
+    contract.set_keeper(keeper, True, sender=admin)
+    for market, whole_price in MARKET_PRICES.items():
+        contract.add_market(market, ORACLE_MAX_AGE, 0, whole_price * unit, sender=admin)
+    return contract
+
+
+@pytest.fixture
+def vault(project, admin, token):
+    return project.InsuranceVault.deploy(
+        token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin
+    )
+
+
+# ---------------------------------------------------------------- the system
+
+from perpclear.system import deploy_system  # noqa: E402
+
+
+@pytest.fixture
+def system(project, admin, keeper, matcher, decimals, chain):
+    """A whole deployed system (token, oracle, vault, clearing house, two markets).
+
+    While it is alive, the ledger identity is checked after every transaction
+    the test sends (see ``ledger_guard``).
+    """
+    deployed = deploy_system(project, admin, keeper, matcher, decimals=decimals)
+    _GUARDED.append(deployed)
+    yield deployed
+    _GUARDED.remove(deployed)
+
+
+_GUARDED: list = []
+
+
+@pytest.fixture(autouse=True)
+def ledger_guard(chain, monkeypatch):
+    """Checks conservation, to the unit, after every mined transaction.
+
+    Wraps the connected provider's ``send_transaction``: once a ``system`` is
+    deployed in the test, every successful transaction is followed by
+    ``System.conservation_errors()``, and any error fails the test at once.
+    """
+    cls = type(chain.provider)
+    send = cls.send_transaction
+
+    def checked_send(self, txn):
+        receipt = send(self, txn)
+        for deployed in _GUARDED:
+            deployed.observe(receipt)
+            errors = deployed.conservation_errors()
+            assert not errors, f"conservation broken after tx {receipt.txn_hash}: {errors}"
+        return receipt
+
+    # The provider is a pydantic model: patch its class for this test only.
+    monkeypatch.setattr(cls, "send_transaction", checked_send)
+    yield

@@ -1,0 +1,162 @@
+"""PriceOracle: price pushes, move limit, batch, staleness views."""
+
+import ape
+
+MAX_AGE = 3_600
+
+
+# --- set_price ---
+
+
+def test_set_price__updates_and_logs(oracle, keeper, set_mark, unit, chain):
+    tx = set_mark(0, 1_900 * unit)
+    assert oracle.price(0) == 1_900 * unit
+    assert oracle.last_price(0) == (1_900 * unit, chain.blocks[tx.block_number].timestamp)
+    logs = list(tx.decode_logs(oracle.PriceUpdated))
+    assert [(log.market, log.price, log.previous, log.keeper) for log in logs] == [
+        (0, 1_900 * unit, 2_000 * unit, keeper)
+    ]
+
+
+def test_set_price__not_keeper__reverts(oracle, admin):
+    # the owner is not a keeper unless authorised
+    with ape.reverts("oracle: not keeper"):
+        oracle.set_price(0, 1, sender=admin)
+
+
+def test_set_price__unknown_market__reverts(oracle, keeper):
+    with ape.reverts("oracle: unknown market"):
+        oracle.set_price(2, 1, sender=keeper)
+
+
+def test_set_price__zero__reverts(oracle, keeper):
+    with ape.reverts("oracle: zero price"):
+        oracle.set_price(0, 0, sender=keeper)
+
+
+def test_set_price__max_move_disabled__any_crash_accepted(oracle, set_mark):
+    # 2000 -> 1 raw unit: a 99.99...% crash, accepted with max_move 0
+    set_mark(0, 1)
+    assert oracle.price(0) == 1
+
+
+def test_set_price__within_max_move__accepted_at_exact_bound(oracle, admin, set_mark, unit):
+    oracle.set_max_move(0, 500, sender=admin)  # 5%
+    set_mark(0, 2_100 * unit)  # +5% exactly
+    set_mark(0, 1_995 * unit)  # -5% exactly of 2100
+    assert oracle.price(0) == 1_995 * unit
+
+
+def test_set_price__beyond_max_move_up__reverts(oracle, admin, keeper, unit):
+    oracle.set_max_move(0, 500, sender=admin)
+    with ape.reverts("oracle: move too large"):
+        oracle.set_price(0, 2_100 * unit + 1, sender=keeper)  # 5% + 1 unit
+
+
+def test_set_price__beyond_max_move_down__reverts(oracle, admin, keeper, unit):
+    oracle.set_max_move(0, 500, sender=admin)
+    with ape.reverts("oracle: move too large"):
+        oracle.set_price(0, 1_900 * unit - 1, sender=keeper)  # -5% - 1 unit
+
+
+def test_set_price__same_price__refreshes_timestamp(oracle, admin, set_mark, unit, chain):
+    oracle.set_max_move(0, 1, sender=admin)
+    chain.pending_timestamp += MAX_AGE + 10
+    set_mark(0, 2_000 * unit)  # 0% move, fresh again
+    assert oracle.price(0) == 2_000 * unit
+
+
+# --- set_prices ---
+
+
+def test_set_prices__batch__updates_all_and_logs(oracle, keeper, unit):
+    tx = oracle.set_prices([0, 1], [2_010 * unit, 29 * unit], sender=keeper)
+    assert oracle.price(0) == 2_010 * unit
+    assert oracle.price(1) == 29 * unit
+    logs = list(tx.decode_logs(oracle.PriceUpdated))
+    assert [(log.market, log.price, log.previous) for log in logs] == [
+        (0, 2_010 * unit, 2_000 * unit),
+        (1, 29 * unit, 30 * unit),
+    ]
+
+
+def test_set_prices__empty__noop(oracle, keeper, unit):
+    tx = oracle.set_prices([], [], sender=keeper)
+    assert list(tx.decode_logs(oracle.PriceUpdated)) == []
+    assert oracle.price(0) == 2_000 * unit
+
+
+def test_set_prices__not_keeper__reverts(oracle, admin):
+    with ape.reverts("oracle: not keeper"):
+        oracle.set_prices([0], [1], sender=admin)
+
+
+def test_set_prices__length_mismatch__reverts(oracle, keeper):
+    with ape.reverts("oracle: length mismatch"):
+        oracle.set_prices([0, 1], [1], sender=keeper)
+
+
+def test_set_prices__one_bad_entry__reverts_whole_batch(oracle, keeper, unit):
+    with ape.reverts("oracle: zero price"):
+        oracle.set_prices([0, 1], [1_000 * unit, 0], sender=keeper)
+    with ape.reverts("oracle: unknown market"):
+        oracle.set_prices([0, 3], [1_000 * unit, 1], sender=keeper)
+    assert oracle.price(0) == 2_000 * unit
+
+
+def test_set_prices__move_limit_applies_per_entry(oracle, admin, keeper, unit):
+    oracle.set_max_move(1, 100, sender=admin)  # 1% on market 1 only
+    with ape.reverts("oracle: move too large"):
+        oracle.set_prices([0, 1], [1_000 * unit, 20 * unit], sender=keeper)
+    oracle.set_prices([0, 1], [1_000 * unit, 30 * unit + 30 * unit // 100], sender=keeper)
+    assert oracle.price(1) == 30_300 * unit // 1_000
+
+
+# --- price / last_price / is_fresh ---
+
+
+def test_price__unknown_market__reverts(oracle):
+    with ape.reverts("oracle: unknown market"):
+        oracle.price(2)
+
+
+def test_last_price__unknown_market__reverts(oracle):
+    with ape.reverts("oracle: unknown market"):
+        oracle.last_price(2)
+
+
+def test_price__at_max_age__still_fresh_then_stale_one_second_later(oracle, set_mark, unit, chain):
+    tx = set_mark(0, 1_950 * unit)
+    updated_at = chain.blocks[tx.block_number].timestamp
+    chain.mine(timestamp=updated_at + MAX_AGE)
+    assert oracle.price(0) == 1_950 * unit
+    assert oracle.is_fresh(0)
+    chain.mine(timestamp=updated_at + MAX_AGE + 1)
+    with ape.reverts("oracle: stale price"):
+        oracle.price(0)
+    assert not oracle.is_fresh(0)
+    # last_price never reverts for a listed market
+    assert oracle.last_price(0) == (1_950 * unit, updated_at)
+
+
+def test_price__stale__fresh_again_after_update(oracle, set_mark, unit, chain):
+    chain.pending_timestamp += MAX_AGE + 100
+    chain.mine()
+    with ape.reverts("oracle: stale price"):
+        oracle.price(1)
+    set_mark(1, 31 * unit)
+    assert oracle.price(1) == 31 * unit
+
+
+def test_price__shorter_max_age__makes_price_stale(oracle, admin, chain):
+    oracle.set_max_age(0, 10, sender=admin)
+    chain.pending_timestamp += 11
+    chain.mine()
+    with ape.reverts("oracle: stale price"):
+        oracle.price(0)
+    assert not oracle.is_fresh(0)
+    assert oracle.is_fresh(1)  # market 1 keeps 3600 s
+
+
+def test_is_fresh__unknown_market__false(oracle):
+    assert not oracle.is_fresh(6)
