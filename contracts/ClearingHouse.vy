@@ -491,8 +491,9 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     """
     @notice Takes over up to `max_size` of an under-margined position at the
             mark price. Partial first: at most the size that restores the
-            maintenance margin, the whole position when nothing less does or
-            when the account's equity is negative. When the account is left
+            liquidation target (halfway between maintenance and initial
+            margin), the whole position when nothing less does or when the
+            account's equity is not positive. When the account is left
             with no position and negative collateral, the loss waterfall runs.
     @param backstop Keepers only: the insurance vault's margin account takes
             the position instead of the caller.
@@ -803,16 +804,22 @@ def _health(account: address) -> Health:
 @pure
 def _max_liquidation(health: Health, size: int256, mark: uint256, p: MarketParams) -> uint256:
     """
-    @dev Smallest base amount whose takeover restores the maintenance margin:
-         closing notional x lowers the requirement by x * mmr and equity by the
-         penalty x * penalty, so x >= (maintenance - equity) / (mmr - penalty).
-         The whole position when equity is not positive.
+    @dev Smallest base amount whose takeover lifts the account to its
+         liquidation target, halfway between maintenance and initial margin
+         (at exactly maintenance, the next second of funding would make it
+         liquidatable again). Taking over notional x lowers the target by
+         x * t, t = (mmr + imr) / 2, and equity by the penalty x * penalty, so
+         x >= (target - equity) / (t - penalty). Everything when equity <= 0.
     """
     whole: uint256 = convert(abs(size), uint256)
     if health.equity <= 0:
         return whole
-    shortfall: uint256 = health.maintenance - convert(health.equity, uint256)
-    notional: uint256 = math._mul_div(shortfall, c.BPS, p.mmr_bps - p.penalty_bps, True)
+    target: uint256 = (health.maintenance + health.initial + 1) // 2
+    if convert(health.equity, uint256) >= target:
+        return 0
+    shortfall: uint256 = target - convert(health.equity, uint256)
+    ratio: uint256 = (p.mmr_bps + p.imr_bps) // 2 - p.penalty_bps
+    notional: uint256 = math._mul_div(shortfall, c.BPS, ratio, True)
     return min(whole, math._mul_div(notional, c.WAD, mark, True))
 
 

@@ -305,8 +305,12 @@ class ClearingModel:
             return 0
         if h.equity <= 0:
             return abs(size)
+        target = (h.maintenance + h.initial + 1) // 2
+        if h.equity >= target:
+            return 0
         params = self.markets[market].params
-        notional = ceil(Fraction((h.maintenance - h.equity) * BPS, params.mmr_bps - params.penalty_bps))
+        ratio = (params.mmr_bps + params.imr_bps) // 2 - params.penalty_bps
+        notional = ceil(Fraction((target - h.equity) * BPS, ratio))
         return min(abs(size), ceil(Fraction(notional * WAD, self.markets[market].price)))
 
     def liquidate(self, account: str, market: int, max_size: int, liquidator: str) -> Liquidation:

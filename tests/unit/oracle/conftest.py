@@ -15,3 +15,11 @@ def set_mark(oracle, keeper):
 def fresh_oracle(project, admin):
     """A PriceOracle with no keeper and no market."""
     return project.PriceOracle.deploy(sender=admin)
+
+
+@pytest.fixture
+def decimals():
+    """The oracle never reads the token: its logic is the same for 6 and 18
+    decimals, so oracle tests run once (6) to stay fast; the 18-decimal
+    magnitudes are covered by test_set_price__18_decimal_magnitudes."""
+    return 6

@@ -160,3 +160,13 @@ def test_price__shorter_max_age__makes_price_stale(oracle, admin, chain):
 
 def test_is_fresh__unknown_market__false(oracle):
     assert not oracle.is_fresh(6)
+
+
+def test_set_price__18_decimal_magnitudes(fresh_oracle, admin, keeper):
+    unit = 10**18
+    fresh_oracle.set_keeper(keeper, True, sender=admin)
+    fresh_oracle.add_market(0, MAX_AGE, 10_000, 2_000 * unit, sender=admin)  # max move 100%
+    fresh_oracle.set_price(0, 4_000 * unit, sender=keeper)  # +100% exactly
+    with ape.reverts("oracle: move too large"):
+        fresh_oracle.set_price(0, 8_000 * unit + 1, sender=keeper)
+    assert fresh_oracle.price(0) == 4_000 * unit

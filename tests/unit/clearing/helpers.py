@@ -1,0 +1,183 @@
+"""A mirror that drives the chain (through ``System``) and the exact reference
+model (``ClearingModel``) side by side, for the clearing unit tests.
+
+Every action is sent to the chain first; the model's clock is then moved to the
+mined block's timestamp and the same action is applied to the model, so funding
+(which accrues per second) sees exactly the same elapsed time on both sides.
+``check`` compares accounts and aggregates unit for unit. View calls on the
+py-evm provider run at the head block's timestamp, which is the model's clock
+after every action and after ``wait``.
+
+Usage::
+
+    mirror = Mirror(system, chain)
+    mirror.fund(trader, 1_000 * unit)
+    mirror.trade(buyer, seller, 0, WAD, 2_000 * unit)
+    mirror.wait(600)
+    mirror.settle_funding(buyer, sender=keeper)
+    mirror.check(buyer, seller)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from perpclear.model import ClearingModel, Liquidation
+
+# Oracle max age of the `system` fixture's markets (seconds).
+ORACLE_MAX_AGE = 3_600
+
+
+def addr(account: Any) -> str:
+    """Checksummed address of an ape account or contract, or of a string."""
+    return str(getattr(account, "address", account))
+
+
+class Mirror:
+    """One ``System`` on chain and one ``ClearingModel``, kept in lock step."""
+
+    def __init__(self, system: Any, chain: Any):
+        self.system = system
+        self.chain = chain
+        self.ch = system.clearing_house
+        self.model = ClearingModel(now=chain.blocks.head.timestamp)
+        for market, spec in enumerate(system.markets):
+            state = self.ch.markets(market)
+            self.model.add_market(spec.params, system.oracle.price(market), state.loss_policy)
+            m = self.model.markets[market]
+            m.last_accrual = state.last_accrual
+            m.funding_index = state.funding_index
+            m.funding_rate = state.funding_rate
+        self.model.token_balance = system.token.balanceOf(self.ch)
+        self.model.vault_assets = system.vault.idle_assets()
+
+    # ------------------------------------------------------------ clock
+
+    @property
+    def now(self) -> int:
+        return self.chain.blocks.head.timestamp
+
+    def _sync(self) -> None:
+        """Moves the model's clock to the head block (the last mined tx)."""
+        self.model.set_time(self.now)
+
+    def wait(self, seconds: int) -> None:
+        """Mines an empty block ``seconds`` after the head; views then run at it."""
+        self.chain.mine(1, timestamp=self.now + seconds)
+        self._sync()
+
+    # ------------------------------------------------------------ actions
+
+    def fund(self, account: Any, amount: int) -> None:
+        self.system.fund(account, amount)
+        self._sync()
+        self.model.deposit(addr(account), amount)
+
+    def fund_vault(self, insurer: Any, amount: int) -> None:
+        self.system.fund_vault(insurer, amount)
+        self._sync()
+        self.model.vault_assets += amount
+
+    def fund_backstop(self, amount: int) -> Any:
+        """The vault owner (admin) moves idle vault collateral into its margin account."""
+        receipt = self.system.vault.fund_backstop(amount, sender=self.system.admin)
+        self._sync()
+        self.model.vault_assets -= amount
+        self.model.deposit(addr(self.system.vault), amount)
+        return receipt
+
+    def trade(self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer") -> Any:
+        receipt = self.system.trade(buyer, seller, market, size, price, maker=maker)
+        self._sync()
+        maker_address = addr(buyer) if maker == "buyer" else addr(seller)
+        self.model.trade(addr(buyer), addr(seller), market, size, price, maker_address)
+        return receipt
+
+    def set_mark(self, market: int, price: int) -> Any:
+        receipt = self.system.set_mark(market, price)
+        self._sync()
+        self.model.set_price(market, price)
+        return receipt
+
+    def set_funding_rate(self, market: int, rate: int) -> Any:
+        receipt = self.ch.set_funding_rate(market, rate, sender=self.system.keeper)
+        self._sync()
+        self.model.set_funding_rate(market, rate)
+        return receipt
+
+    def settle_funding(self, account: Any, sender: Any) -> Any:
+        receipt = self.ch.settle_funding(account, sender=sender)
+        self._sync()
+        self.model.touch(addr(account))
+        return receipt
+
+    def set_market_params(self, market: int, **changes: Any) -> Any:
+        params = dataclasses.replace(self.model.markets[market].params, **changes)
+        receipt = self.ch.set_market_params(market, params.as_tuple(), sender=self.system.admin)
+        self._sync()
+        self.model.markets[market].params = params
+        return receipt
+
+    def set_loss_policy(self, market: int, policy: int) -> Any:
+        receipt = self.ch.set_loss_policy(market, policy, sender=self.system.admin)
+        self._sync()
+        self.model.markets[market].loss_policy = policy
+        return receipt
+
+    def liquidate(
+        self, account: Any, market: int, max_size: int, sender: Any, backstop: bool = False
+    ) -> tuple[Any, Liquidation]:
+        """Liquidates on chain and in the model (the vault is the taker of a backstop)."""
+        receipt = self.ch.liquidate(account, market, max_size, backstop, sender=sender)
+        self._sync()
+        taker = addr(self.system.vault) if backstop else addr(sender)
+        return receipt, self.model.liquidate(addr(account), market, max_size, taker)
+
+    # ------------------------------------------------------------ checks
+
+    def fresh(self, market: int) -> bool:
+        return bool(self.system.oracle.is_fresh(market))
+
+    def check(self, *accounts: Any) -> None:
+        """Asserts that chain and model agree, unit for unit, on every account
+        given and on the aggregates, markets and the vault's liquid assets."""
+        ch, model = self.ch, self.model
+        assert self.now == model.now, "model clock out of step with the chain"
+        fresh = all(self.fresh(m) for m in range(len(model.markets)))
+        for account in accounts:
+            a = addr(account)
+            assert ch.collateral(a) == model.collateral.get(a, 0), f"collateral of {a}"
+            for market in range(len(model.markets)):
+                chain_position = ch.positions(a, market)
+                p = model.position(a, market)
+                assert (
+                    chain_position.size,
+                    chain_position.open_notional,
+                    chain_position.funding_index,
+                ) == (p.size, p.open_notional, p.funding_index), f"position of {a} in {market}"
+                if fresh:
+                    assert ch.pending_funding(a, market) == model.pending_funding(a, market)
+                    assert ch.max_liquidation_size(a, market) == model.max_liquidation(a, market)
+            if fresh:
+                h = model.health(a)
+                assert tuple(ch.health(a)) == (h.equity, h.maintenance, h.initial), f"health of {a}"
+                assert ch.equity(a) == h.equity
+                assert ch.is_liquidatable(a) == (model.has_position(a) and h.equity < h.maintenance)
+        for market, m in enumerate(model.markets):
+            state = ch.markets(market)
+            assert (state.funding_rate, state.funding_index, state.last_accrual) == (
+                m.funding_rate,
+                m.funding_index,
+                m.last_accrual,
+            ), f"market {market} funding state"
+            assert state.long_open_interest == m.long_open_interest
+        assert ch.total_collateral() == model.total_collateral
+        assert ch.total_open_notional() == model.total_open_notional
+        assert ch.funding_pool() == model.funding_pool
+        assert ch.protocol_fees() == model.protocol_fees
+        assert ch.insurance_fees() == model.insurance_fees
+        assert ch.bad_debt() == model.bad_debt
+        assert self.system.token.balanceOf(ch) == model.token_balance
+        assert self.system.vault.idle_assets() == model.vault_assets
+        assert model.ledger_gap() == 0

@@ -1,0 +1,278 @@
+"""Funding: keeper-set rates, per-second accrual on the market index, and
+settlement into collateral (payer rounded up, receiver rounded down).
+
+Story used throughout: a long trader buys 1.5 ETH-PERP (plus one wei, so that
+amounts never divide evenly) at 2_000 from a short trader; both hold 10_000 of
+margin. The keeper then sets a rate and time passes.
+"""
+
+from fractions import Fraction
+from math import ceil, floor
+
+import ape
+import pytest
+from perpclear.model import FUNDING_SCALE, WAD
+
+from unit.clearing.helpers import Mirror
+
+ETH = 0
+SOL = 1
+SIZE = 3 * WAD // 2 + 1  # 1.5 ETH and one wei
+# About 0.044% of the mark per hour: 123_456_789 / 10**18 per second.
+RATE = 123_456_789
+MAX_RATE = 10**14  # the default MarketParams.max_funding_rate
+
+
+@pytest.fixture
+def mirror(system, chain):
+    return Mirror(system, chain)
+
+
+@pytest.fixture
+def long_trader(traders):
+    return traders[0]
+
+
+@pytest.fixture
+def short_trader(traders):
+    return traders[1]
+
+
+@pytest.fixture
+def opened(mirror, long_trader, short_trader):
+    """Long 1.5 ETH against short 1.5 ETH at 2_000, rate still zero."""
+    unit = mirror.system.unit
+    mirror.fund(long_trader, 10_000 * unit)
+    mirror.fund(short_trader, 10_000 * unit)
+    mirror.trade(long_trader, short_trader, ETH, SIZE, 2_000 * unit)
+    mirror.check(long_trader, short_trader)
+    return mirror
+
+
+def owed(size, rate, mark, elapsed):
+    """Funding of a position as an exact fraction (> 0: paid)."""
+    return Fraction(size * rate * mark * elapsed, FUNDING_SCALE)
+
+
+# ------------------------------------------------------------ set_funding_rate
+
+
+def test_set_funding_rate__not_keeper__reverts(system, traders):
+    with ape.reverts("clearing: not keeper"):
+        system.clearing_house.set_funding_rate(ETH, RATE, sender=traders[0])
+
+
+def test_set_funding_rate__admin_is_not_keeper__reverts(system):
+    # The owner has no keeper role unless it grants itself one.
+    with ape.reverts("clearing: not keeper"):
+        system.clearing_house.set_funding_rate(ETH, RATE, sender=system.admin)
+
+
+def test_set_funding_rate__unknown_market__reverts(system):
+    # Markets 0 and 1 exist; 2 does not.
+    with ape.reverts("clearing: unknown market"):
+        system.clearing_house.set_funding_rate(2, RATE, sender=system.keeper)
+
+
+@pytest.mark.parametrize("rate", [MAX_RATE + 1, -MAX_RATE - 1], ids=["long", "short"])
+def test_set_funding_rate__above_cap__reverts(system, rate):
+    with ape.reverts("clearing: funding rate too high"):
+        system.clearing_house.set_funding_rate(ETH, rate, sender=system.keeper)
+
+
+def test_set_funding_rate__at_cap__accepted_both_signs(mirror):
+    ch = mirror.ch
+    mirror.set_funding_rate(ETH, MAX_RATE)
+    assert ch.markets(ETH).funding_rate == MAX_RATE
+    mirror.set_funding_rate(SOL, -MAX_RATE)
+    assert ch.markets(SOL).funding_rate == -MAX_RATE
+    mirror.check()
+
+
+def test_set_funding_rate__emits_funding_rate_set(mirror):
+    ch = mirror.ch
+    receipt = mirror.set_funding_rate(ETH, RATE)
+    events = ch.FundingRateSet.from_receipt(receipt)
+    assert len(events) == 1
+    assert events[0].market == ETH
+    assert events[0].rate == RATE
+    assert events[0].index == 0  # nothing accrued yet at a zero rate
+    # A zero old rate moves last_accrual but logs no FundingAccrued.
+    assert ch.FundingAccrued.from_receipt(receipt) == []
+    assert ch.markets(ETH).last_accrual == mirror.now
+    mirror.check()
+
+
+def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, long_trader, short_trader):
+    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mark = 2_000 * unit
+    first = mirror.set_funding_rate(ETH, RATE)
+    t_first = first.timestamp
+    mirror.wait(300)  # 300 s at RATE ...
+
+    second = mirror.set_funding_rate(ETH, -2 * RATE)
+    t_second = second.timestamp
+    index_at_change = RATE * mark * (t_second - t_first)
+    (accrued,) = ch.FundingAccrued.from_receipt(second)
+    assert (accrued.market, accrued.index, accrued.rate, accrued.price, accrued.elapsed) == (
+        ETH,
+        index_at_change,
+        RATE,  # the old rate is the one accrued
+        mark,
+        t_second - t_first,
+    )
+    (rate_set,) = ch.FundingRateSet.from_receipt(second)
+    assert (rate_set.rate, rate_set.index) == (-2 * RATE, index_at_change)
+
+    mirror.wait(500)  # ... then 500 s at -2 * RATE: shorts pay back twice as fast
+    receipt = mirror.settle_funding(long_trader, sender=short_trader)
+    t_settle = receipt.timestamp
+    exact = owed(SIZE, RATE, mark, t_second - t_first) + owed(SIZE, -2 * RATE, mark, t_settle - t_second)
+    (settled,) = ch.FundingSettled.from_receipt(receipt)
+    assert exact < 0  # 300 s paying, then more than 250 s receiving twice as much
+    assert settled.amount == ceil(exact)  # received, rounded toward the system
+    mirror.check(long_trader, short_trader)
+
+
+# ------------------------------------------------------------ accrual and settlement
+
+
+def test_pending_funding__after_time__equals_model(opened, long_trader, short_trader):
+    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    start = mirror.set_funding_rate(ETH, RATE).timestamp
+    mirror.wait(600)
+
+    # Both views at the same block: ten minutes of 1.5 ETH at 2_000.
+    exact = owed(SIZE, RATE, 2_000 * unit, mirror.now - start)
+    assert exact.denominator != 1
+    pay = ch.pending_funding(long_trader, ETH)
+    receive = ch.pending_funding(short_trader, ETH)
+    assert pay == ceil(exact) > 0  # the long pays the extra unit
+    assert receive == -floor(exact)  # the short receives one unit less
+    assert pay + receive == 1
+    # Market 1 has no position: nothing pending.
+    assert ch.pending_funding(long_trader, SOL) == 0
+    mirror.check(long_trader, short_trader)
+
+
+def test_pending_funding__unknown_market__reverts(system, traders):
+    with ape.reverts("clearing: unknown market"):
+        system.clearing_house.pending_funding(traders[0], 2)
+
+
+def test_settle_funding__positive_rate__longs_pay_shorts(opened, long_trader, short_trader, liquidator):
+    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mark = 2_000 * unit
+    start = mirror.set_funding_rate(ETH, RATE).timestamp
+    mirror.wait(600)
+
+    # Anyone may settle anyone: the liquidator settles both traders.
+    long_receipt = mirror.settle_funding(long_trader, sender=liquidator)
+    short_receipt = mirror.settle_funding(short_trader, sender=liquidator)
+
+    paid_exact = owed(SIZE, RATE, mark, long_receipt.timestamp - start)
+    received_exact = owed(SIZE, RATE, mark, short_receipt.timestamp - start)
+    (paid_log,) = ch.FundingSettled.from_receipt(long_receipt)
+    (received_log,) = ch.FundingSettled.from_receipt(short_receipt)
+    assert (paid_log.account, paid_log.market) == (long_trader.address, ETH)
+    assert (received_log.account, received_log.market) == (short_trader.address, ETH)
+    assert paid_log.amount == ceil(paid_exact) > 0  # rounded up
+    assert received_log.amount == -floor(received_exact) < 0  # rounded down
+
+    # Funding is paid in and out of the pool: it holds what was paid minus what was received.
+    assert ch.funding_pool() == paid_log.amount + received_log.amount
+    fees_long = ceil(Fraction(SIZE * 2_000 * unit // WAD * 2, 10_000))  # maker, 2 bps
+    fees_short = ceil(Fraction(SIZE * 2_000 * unit // WAD * 5, 10_000))  # taker, 5 bps
+    assert ch.collateral(long_trader) == 10_000 * unit - fees_long - paid_log.amount
+    assert ch.collateral(short_trader) == 10_000 * unit - fees_short - received_log.amount
+    one_block = short_receipt.timestamp - long_receipt.timestamp
+    assert ch.positions(long_trader, ETH).funding_index == ch.markets(ETH).funding_index - RATE * mark * one_block
+    assert ch.positions(short_trader, ETH).funding_index == ch.markets(ETH).funding_index
+    mirror.check(long_trader, short_trader)
+
+
+def test_settle_funding__negative_rate__shorts_pay_longs(opened, long_trader, short_trader, liquidator):
+    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mark = 2_000 * unit
+    start = mirror.set_funding_rate(ETH, -3 * RATE).timestamp
+    mirror.wait(900)
+    assert ch.pending_funding(short_trader, ETH) > 0
+    assert ch.pending_funding(long_trader, ETH) < 0
+
+    short_receipt = mirror.settle_funding(short_trader, sender=liquidator)
+    long_receipt = mirror.settle_funding(long_trader, sender=liquidator)
+    (paid_log,) = ch.FundingSettled.from_receipt(short_receipt)
+    (received_log,) = ch.FundingSettled.from_receipt(long_receipt)
+    # The short's size is negative, so -SIZE * -rate > 0: it pays.
+    assert paid_log.amount == ceil(owed(-SIZE, -3 * RATE, mark, short_receipt.timestamp - start)) > 0
+    assert received_log.amount == ceil(owed(SIZE, -3 * RATE, mark, long_receipt.timestamp - start)) < 0
+    assert ch.funding_pool() == paid_log.amount + received_log.amount
+    mirror.check(long_trader, short_trader)
+
+
+def test_settle_funding__twice_in_a_row__books_only_the_new_second(opened, long_trader, liquidator):
+    mirror, ch = opened, opened.ch
+    mirror.set_funding_rate(ETH, RATE)
+    mirror.wait(600)
+    first = mirror.settle_funding(long_trader, sender=liquidator)
+    second = mirror.settle_funding(long_trader, sender=liquidator)
+    (first_log,) = ch.FundingSettled.from_receipt(first)
+    (second_log,) = ch.FundingSettled.from_receipt(second)
+    # One more second of funding (the next block), far less than the first 600 s.
+    assert 0 < second_log.amount < first_log.amount
+    mirror.check(long_trader)
+
+
+def test_settle_funding__no_position__does_nothing(mirror, traders, liquidator):
+    unit = mirror.system.unit
+    mirror.fund(traders[2], 1_000 * unit)
+    mirror.set_funding_rate(ETH, RATE)
+    mirror.wait(600)
+    receipt = mirror.settle_funding(traders[2], sender=liquidator)
+    assert mirror.ch.FundingSettled.from_receipt(receipt) == []
+    assert mirror.ch.collateral(traders[2]) == 1_000 * unit
+    mirror.check(traders[2])
+
+
+def test_settle_funding__price_moves__accrues_at_the_mark_of_each_accrual(
+    opened, long_trader, short_trader, liquidator
+):
+    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    start = mirror.set_funding_rate(ETH, RATE).timestamp
+    mirror.wait(400)
+    # The mark moves to 2_500 without touching the clearing house: the whole
+    # period since the last accrual is then accrued at the new mark.
+    mirror.set_mark(ETH, 2_500 * unit)
+    receipt = mirror.settle_funding(long_trader, sender=liquidator)
+    (accrued,) = ch.FundingAccrued.from_receipt(receipt)
+    assert accrued.price == 2_500 * unit
+    assert accrued.elapsed == receipt.timestamp - start
+    assert accrued.index == RATE * 2_500 * unit * (receipt.timestamp - start)
+    mirror.check(long_trader, short_trader)
+
+
+def test_settle_funding__stale_oracle__blocks_accrual(opened, long_trader, short_trader, liquidator):
+    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    start = mirror.set_funding_rate(ETH, RATE).timestamp
+    # The ETH mark was last pushed at deployment; an hour and a bit later it is stale.
+    mirror.wait(3_601)
+    assert not mirror.fresh(ETH)
+    with ape.reverts("oracle: stale price"):
+        ch.settle_funding(long_trader, sender=liquidator)
+    with ape.reverts("oracle: stale price"):
+        ch.set_funding_rate(ETH, 2 * RATE, sender=mirror.system.keeper)
+    with ape.reverts("oracle: stale price"):
+        ch.pending_funding(long_trader, ETH)
+    # Nothing accrued: the index and the clock of the market did not move.
+    assert ch.markets(ETH).last_accrual == start
+    assert ch.markets(ETH).funding_index == 0
+    assert ch.positions(long_trader, ETH).funding_index == 0
+
+    # A fresh mark (2_100) unblocks it: the whole gap accrues at that mark.
+    mirror.set_mark(ETH, 2_100 * unit)
+    receipt = mirror.settle_funding(long_trader, sender=liquidator)
+    elapsed = receipt.timestamp - start
+    assert elapsed > 3_601
+    (settled,) = ch.FundingSettled.from_receipt(receipt)
+    assert settled.amount == ceil(owed(SIZE, RATE, 2_100 * unit, elapsed))
+    mirror.check(long_trader, short_trader)

@@ -1,0 +1,80 @@
+"""Vault fixtures: funded insurers and a test double of the clearing house."""
+
+from pathlib import Path
+
+import pytest
+
+COOLDOWN = 86_400
+# The vault's virtual offset: 10**3 virtual shares, 1 virtual asset.
+VIRTUAL_SHARES = 10**3
+VIRTUAL_ASSETS = 1
+
+
+@pytest.fixture(scope="session")
+def backstop_container(compilers):
+    """The clearing-house double, compiled from this folder (not a project contract)."""
+    source = (Path(__file__).parent / "MockBackstopClearing.vy").read_text()
+    return compilers.compile_source("vyper", source, contractName="MockBackstopClearing")
+
+
+@pytest.fixture
+def fund(token, vault, admin):
+    """fund(account, amount): mint `amount` to `account` and approve the vault for all."""
+
+    def _fund(account, amount):
+        token.mint(account, amount, sender=admin)
+        token.approve(vault, 2**256 - 1, sender=account)
+
+    return _fund
+
+
+@pytest.fixture
+def deposit(vault, fund):
+    """deposit(account, amount) -> shares received (read from state, not return_value)."""
+
+    def _deposit(account, amount):
+        fund(account, amount)
+        before = vault.balanceOf(account)
+        vault.deposit(amount, account, sender=account)
+        return vault.balanceOf(account) - before
+
+    return _deposit
+
+
+@pytest.fixture
+def donate(token, admin, vault):
+    """donate(amount): income or a donation, a plain token transfer to the vault."""
+
+    def _donate(amount):
+        token.mint(vault, amount, sender=admin)
+
+    return _donate
+
+
+@pytest.fixture
+def clearing(backstop_container, token, vault, admin):
+    """Clearing-house double, registered on the vault."""
+    contract = backstop_container.deploy(token, vault, sender=admin)
+    vault.set_clearing_house(contract, sender=admin)
+    return contract
+
+
+@pytest.fixture
+def wait_cooldown(chain, vault):
+    """wait_cooldown(): move time past the vault's cooldown."""
+
+    def _wait():
+        chain.pending_timestamp += vault.cooldown()
+
+    return _wait
+
+
+def expected_shares(assets, supply, total_assets):
+    """Reference: shares for a deposit of `assets`, rounded down."""
+    return assets * (supply + VIRTUAL_SHARES) // (total_assets + VIRTUAL_ASSETS)
+
+
+def expected_assets(shares, supply, total_assets, roundup=False):
+    num = shares * (total_assets + VIRTUAL_ASSETS)
+    den = supply + VIRTUAL_SHARES
+    return -(-num // den) if roundup else num // den
