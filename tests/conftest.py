@@ -2,8 +2,12 @@
 
 `accounts` is ape's test-account fixture (accounts.test_accounts). Roles
 follow STYLE.md (admin, keeper, matcher, liquidator, insurer, traders).
-Token decimals are a test parameter (6 and 18); `token`, `oracle` and `vault`
-are rebuilt per test (ape isolates every test in a chain snapshot).
+Token decimals are a test parameter (6 and 18). `token`, `oracle` and `vault`
+are module-scoped: deployed once per module and decimals value, and ape's
+isolation reverts the chain to that snapshot after every test, so tests still
+start from the fresh deployments without paying for them each time. A module
+that does not care about decimals overrides `decimals` with a module-scoped
+fixture returning one value.
 """
 
 import pytest
@@ -44,23 +48,23 @@ def traders(accounts):
     return [accounts[i] for i in range(5, 15)]
 
 
-@pytest.fixture(params=[6, 18], ids=["dec6", "dec18"])
+@pytest.fixture(scope="module", params=[6, 18], ids=["dec6", "dec18"])
 def decimals(request):
     return request.param
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def unit(decimals):
     """One whole token in smallest units (10**decimals)."""
     return 10**decimals
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def token(project, admin, decimals):
     return project.MockCollateral.deploy("Mock USD", "mUSD", decimals, sender=admin)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def oracle(project, admin, keeper, unit):
     contract = project.PriceOracle.deploy(sender=admin)
     contract.set_keeper(keeper, True, sender=admin)
@@ -69,7 +73,7 @@ def oracle(project, admin, keeper, unit):
     return contract
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def vault(project, admin, token):
     return project.InsuranceVault.deploy(
         token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin

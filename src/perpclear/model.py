@@ -275,11 +275,18 @@ class ClearingModel:
         return realized
 
     def trade(self, buyer: str, seller: str, market: int, size: int, price: int, maker: str) -> tuple[int, int]:
-        """One settled fill; returns (buyer fee, seller fee)."""
+        """One settled fill; returns (buyer fee, seller fee).
+
+        Margin rules of the contract: a side whose position grows or flips
+        must end at or above initial margin; a pure reduction must end with
+        non-negative equity; long open interest must stay within the cap.
+        """
         self.accrue(market)
         fees = []
         for account, delta in ((buyer, size), (seller, -size)):
             self.settle_funding(account, market)
+            old = self.position(account, market).size
+            reduces = old != 0 and (old > 0) != (delta > 0) and abs(delta) <= abs(old)
             self.apply_fill(account, market, delta, price)
             params = self.markets[market].params
             bps = params.maker_fee_bps if account == maker else params.taker_fee_bps
@@ -289,6 +296,13 @@ class ClearingModel:
             self.insurance_fees += to_insurance
             self.protocol_fees += fee - to_insurance
             fees.append(fee)
+            h = self.health(account)
+            if reduces and h.equity < 0:
+                raise ModelError("clearing: negative equity")
+            if not reduces and h.equity < h.initial:
+                raise ModelError("clearing: below initial margin")
+        if self.markets[market].long_open_interest > self.markets[market].params.oi_cap:
+            raise ModelError("clearing: open interest cap")
         return fees[0], fees[1]
 
     def sweep_fees(self) -> None:

@@ -71,6 +71,7 @@ class System:
         self.token.approve(self.clearing_house, 2**256 - 1, sender=account)
         if deposit:
             self.clearing_house.deposit(deposit, sender=account)
+        self.accounts.add(str(account.address))
 
     def fund_vault(self, insurer: Any, amount: int) -> None:
         """Mints ``amount`` to ``insurer`` and deposits it into the insurance vault."""

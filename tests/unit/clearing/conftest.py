@@ -14,7 +14,7 @@ from perpclear.model import ClearingModel
 from perpclear.orders import typed_data
 
 # secp256k1 group order: a signature (r, s, v) has the malleable twin (r, n - s, v ^ 1).
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDC6AF48A03BBFD25E8CD0364141
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def open_position(system):
     return _open
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def sign_with():
     """sign_with(key, order, chain_id, contract): EIP-712 signature by any key.
 
@@ -81,7 +81,7 @@ def sign_with():
     return _sign
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def malleate():
     """malleate(signature): the high-s twin of a low-s signature (same signer, other bytes)."""
 

@@ -181,3 +181,24 @@ class Mirror:
         assert self.system.token.balanceOf(ch) == model.token_balance
         assert self.system.vault.idle_assets() == model.vault_assets
         assert model.ledger_gap() == 0
+
+
+def assert_liquidated(mirror: Mirror, receipt: Any, liquidation: Liquidation, account: Any, taker: Any, market: int) -> None:
+    """The receipt holds exactly one PositionLiquidated, equal to the model's."""
+    (event,) = mirror.ch.PositionLiquidated.from_receipt(receipt)
+    assert (event.account, event.liquidator, event.market) == (addr(account), addr(taker), market)
+    assert (
+        event.size,
+        event.price,
+        event.penalty,
+        event.liquidator_reward,
+        event.insurance_reward,
+        event.remaining_size,
+    ) == (
+        liquidation.size,
+        liquidation.price,
+        liquidation.penalty,
+        liquidation.liquidator_reward,
+        liquidation.insurance_reward,
+        mirror.model.position(addr(account), market).size,
+    )

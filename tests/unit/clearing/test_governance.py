@@ -26,7 +26,6 @@ BAD_PARAMS = [
     (dict(oi_cap=MAX_SIZE + 1), "clearing: bad open interest cap"),
     (dict(max_funding_rate=WAD // 3_600 + 1), "clearing: funding cap too high"),
 ]
-BAD_IDS = [f"{next(iter(f))}={next(iter(f.values()))}" for f, _ in BAD_PARAMS]
 
 # Every bound met exactly: the widest params the contract accepts.
 EDGE_PARAMS = MarketParams(
@@ -89,18 +88,14 @@ def test_add_market__next_id_with_params_and_events(system, admin, chain):
     assert [(e.market, tuple(e.params)) for e in logged] == [(2, params.as_tuple())]
 
 
-def test_add_market__not_owner__reverts(system, traders):
-    _list_in_oracle(system, 2, 100)
-    with ape.reverts("clearing: not owner"):
-        system.clearing_house.add_market(MarketParams().as_tuple(), POLICY_EQUITY, sender=traders[0])
 
-
-@pytest.mark.parametrize("fields,reason", BAD_PARAMS, ids=BAD_IDS)
-def test_add_market__bad_params__reverts(system, admin, fields, reason):
+def test_add_market__bad_params__reverts(system, admin):
     _list_in_oracle(system, 2, 100)
-    bad = replace(MarketParams(), **fields)
-    with ape.reverts(reason):
-        system.clearing_house.add_market(bad.as_tuple(), POLICY_EQUITY, sender=admin)
+    for fields, reason in BAD_PARAMS:
+        bad = replace(MarketParams(), **fields)
+        with ape.reverts(reason):
+            system.clearing_house.add_market(bad.as_tuple(), POLICY_EQUITY, sender=admin)
+    assert system.clearing_house.market_count() == 2
 
 
 def test_add_market__edge_params__accepted(system, admin):
@@ -109,11 +104,11 @@ def test_add_market__edge_params__accepted(system, admin):
     assert tuple(system.clearing_house.market_params(2)) == EDGE_PARAMS.as_tuple()
 
 
-@pytest.mark.parametrize("policy", [0, 4])
-def test_add_market__unknown_policy__reverts(system, admin, policy):
+def test_add_market__unknown_policy__reverts(system, admin):
     _list_in_oracle(system, 2, 100)
-    with ape.reverts("clearing: unknown policy"):
-        system.clearing_house.add_market(MarketParams().as_tuple(), policy, sender=admin)
+    for policy in (0, 4):  # valid: 1 equity, 2 open interest, 3 ADL
+        with ape.reverts("clearing: unknown policy"):
+            system.clearing_house.add_market(MarketParams().as_tuple(), policy, sender=admin)
 
 
 def test_add_market__not_priced_by_oracle__reverts(system, admin):
@@ -149,26 +144,15 @@ def test_set_market_params__replaces_and_logs(system, admin):
     assert tuple(ch.market_params(1)) == system.markets[1].params.as_tuple()
 
 
-def test_set_market_params__edge_params__accepted(system, admin):
-    system.clearing_house.set_market_params(1, EDGE_PARAMS.as_tuple(), sender=admin)
-    assert tuple(system.clearing_house.market_params(1)) == EDGE_PARAMS.as_tuple()
 
 
-def test_set_market_params__not_owner__reverts(system, traders):
-    with ape.reverts("clearing: not owner"):
-        system.clearing_house.set_market_params(0, MarketParams().as_tuple(), sender=traders[0])
 
-
-def test_set_market_params__unknown_market__reverts(system, admin):
-    with ape.reverts("clearing: unknown market"):
-        system.clearing_house.set_market_params(2, MarketParams().as_tuple(), sender=admin)
-
-
-@pytest.mark.parametrize("fields,reason", BAD_PARAMS, ids=BAD_IDS)
-def test_set_market_params__bad_params__reverts(system, admin, fields, reason):
-    bad = replace(MarketParams(), **fields)
-    with ape.reverts(reason):
-        system.clearing_house.set_market_params(0, bad.as_tuple(), sender=admin)
+def test_set_market_params__bad_params__reverts(system, admin):
+    for fields, reason in BAD_PARAMS:
+        bad = replace(MarketParams(), **fields)
+        with ape.reverts(reason):
+            system.clearing_house.set_market_params(0, bad.as_tuple(), sender=admin)
+    assert tuple(system.clearing_house.market_params(0)) == MarketParams().as_tuple()
 
 
 # ---------------------------------------------------------------- set_loss_policy
@@ -188,20 +172,13 @@ def test_set_loss_policy__sets_and_logs_previous(system, admin):
     assert ch.markets(1).loss_policy == POLICY_EQUITY
 
 
-def test_set_loss_policy__not_owner__reverts(system, traders):
-    with ape.reverts("clearing: not owner"):
-        system.clearing_house.set_loss_policy(0, POLICY_ADL, sender=traders[0])
 
 
-def test_set_loss_policy__unknown_market__reverts(system, admin):
-    with ape.reverts("clearing: unknown market"):
-        system.clearing_house.set_loss_policy(2, POLICY_ADL, sender=admin)
-
-
-@pytest.mark.parametrize("policy", [0, 4])
-def test_set_loss_policy__unknown_policy__reverts(system, admin, policy):
-    with ape.reverts("clearing: unknown policy"):
-        system.clearing_house.set_loss_policy(0, policy, sender=admin)
+def test_set_loss_policy__unknown_policy__reverts(system, admin):
+    for policy in (0, 4):
+        with ape.reverts("clearing: unknown policy"):
+            system.clearing_house.set_loss_policy(0, policy, sender=admin)
+    assert system.clearing_house.markets(0).loss_policy == POLICY_EQUITY
 
 
 # ---------------------------------------------------------------- set_reduce_only
@@ -240,14 +217,6 @@ def test_set_reduce_only__blocks_opening_allows_reducing(system, admin, traders,
     assert ch.positions(newcomer, 0).size == WAD
 
 
-def test_set_reduce_only__not_owner__reverts(system, traders):
-    with ape.reverts("clearing: not owner"):
-        system.clearing_house.set_reduce_only(0, True, sender=traders[0])
-
-
-def test_set_reduce_only__unknown_market__reverts(system, admin):
-    with ape.reverts("clearing: unknown market"):
-        system.clearing_house.set_reduce_only(2, True, sender=admin)
 
 
 # ---------------------------------------------------------------- roles
@@ -268,16 +237,6 @@ def test_set_role__grant_and_revoke(system, admin, traders, role):
     ]
 
 
-@pytest.mark.parametrize("role", ["matcher", "keeper"])
-def test_set_role__zero_address__reverts(system, admin, role):
-    with ape.reverts("clearing: zero address"):
-        getattr(system.clearing_house, f"set_{role}")(ZERO, True, sender=admin)
-
-
-@pytest.mark.parametrize("role", ["matcher", "keeper"])
-def test_set_role__not_owner__reverts(system, traders, role):
-    with ape.reverts("clearing: not owner"):
-        getattr(system.clearing_house, f"set_{role}")(traders[0], True, sender=traders[0])
 
 
 def test_set_matcher__revoked_matcher_cannot_settle(system, admin, matcher, traders, open_position):
@@ -296,14 +255,6 @@ def test_set_fee_recipient__sets_and_logs(system, admin, traders):
     assert [e.recipient for e in tx.decode_logs(ch.FeeRecipientSet)] == [traders[9].address]
 
 
-def test_set_fee_recipient__zero_address__reverts(system, admin):
-    with ape.reverts("clearing: zero address"):
-        system.clearing_house.set_fee_recipient(ZERO, sender=admin)
-
-
-def test_set_fee_recipient__not_owner__reverts(system, traders):
-    with ape.reverts("clearing: not owner"):
-        system.clearing_house.set_fee_recipient(traders[0], sender=traders[0])
 
 
 def test_transfer_ownership__hands_over_governance(system, admin, traders):
@@ -321,14 +272,52 @@ def test_transfer_ownership__hands_over_governance(system, admin, traders):
     assert ch.markets(0).reduce_only
 
 
-def test_transfer_ownership__zero_address__reverts(system, admin):
-    with ape.reverts("clearing: zero address"):
-        system.clearing_house.transfer_ownership(ZERO, sender=admin)
 
 
-def test_transfer_ownership__not_owner__reverts(system, traders):
-    with ape.reverts("clearing: not owner"):
-        system.clearing_house.transfer_ownership(traders[0], sender=traders[0])
+# ---------------------------------------------------------------- access control
+
+
+def test_owner_only__not_owner__reverts(system, traders, keeper, matcher):
+    ch, outsider = system.clearing_house, traders[0]
+    _list_in_oracle(system, 2, 100)
+    calls = [
+        lambda s: ch.add_market(MarketParams().as_tuple(), POLICY_EQUITY, sender=s),
+        lambda s: ch.set_market_params(0, MarketParams().as_tuple(), sender=s),
+        lambda s: ch.set_loss_policy(0, POLICY_ADL, sender=s),
+        lambda s: ch.set_reduce_only(0, True, sender=s),
+        lambda s: ch.set_matcher(outsider, True, sender=s),
+        lambda s: ch.set_keeper(outsider, True, sender=s),
+        lambda s: ch.set_fee_recipient(outsider, sender=s),
+        lambda s: ch.transfer_ownership(outsider, sender=s),
+    ]
+    for call in calls:
+        for sender in (outsider, keeper, matcher):  # roles grant no governance
+            with ape.reverts("clearing: not owner"):
+                call(sender)
+
+
+def test_market_setters__unknown_market__reverts(system, admin):
+    ch = system.clearing_house
+    for call in (  # markets 0 and 1 exist; 2 does not
+        lambda: ch.set_market_params(2, MarketParams().as_tuple(), sender=admin),
+        lambda: ch.set_loss_policy(2, POLICY_ADL, sender=admin),
+        lambda: ch.set_reduce_only(2, True, sender=admin),
+    ):
+        with ape.reverts("clearing: unknown market"):
+            call()
+
+
+def test_owner_only__zero_address__reverts(system, admin):
+    ch = system.clearing_house
+    for call in (
+        lambda: ch.set_matcher(ZERO, True, sender=admin),
+        lambda: ch.set_keeper(ZERO, True, sender=admin),
+        lambda: ch.set_fee_recipient(ZERO, sender=admin),
+        lambda: ch.transfer_ownership(ZERO, sender=admin),
+    ):
+        with ape.reverts("clearing: zero address"):
+            call()
+    assert (ch.fee_recipient(), ch.owner()) == (admin.address, admin.address)
 
 
 # ---------------------------------------------------------------- sweep_fees

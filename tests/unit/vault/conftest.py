@@ -4,10 +4,6 @@ from pathlib import Path
 
 import pytest
 
-COOLDOWN = 86_400
-# The vault's virtual offset: 10**3 virtual shares, 1 virtual asset.
-VIRTUAL_SHARES = 10**3
-VIRTUAL_ASSETS = 1
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +49,10 @@ def donate(token, admin, vault):
 
 @pytest.fixture
 def clearing(backstop_container, token, vault, admin):
-    """Clearing-house double, registered on the vault."""
+    """Clearing-house double, registered on the vault.
+
+    Function-scoped on purpose: set_clearing_house is one-shot, and a lazily
+    created module-scoped fixture would leak into later tests of the module."""
     contract = backstop_container.deploy(token, vault, sender=admin)
     vault.set_clearing_house(contract, sender=admin)
     return contract
@@ -69,12 +68,8 @@ def wait_cooldown(chain, vault):
     return _wait
 
 
-def expected_shares(assets, supply, total_assets):
-    """Reference: shares for a deposit of `assets`, rounded down."""
-    return assets * (supply + VIRTUAL_SHARES) // (total_assets + VIRTUAL_ASSETS)
-
-
-def expected_assets(shares, supply, total_assets, roundup=False):
-    num = shares * (total_assets + VIRTUAL_ASSETS)
-    den = supply + VIRTUAL_SHARES
-    return -(-num // den) if roundup else num // den
+@pytest.fixture(scope="session", autouse=True)
+def _early_session_fixtures(admin, keeper, insurer, traders, backstop_container):
+    """Request the session-scoped fixtures before any test does: ape's chain
+    isolation snapshots per scope and otherwise "rebases" (costly, with an
+    InvalidIsolationWarning) when a session fixture first appears mid-module."""

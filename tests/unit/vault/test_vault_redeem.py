@@ -27,24 +27,6 @@ def test_request_redeem__escrows_shares_and_logs(vault, deposit, insurer, unit, 
     ]
 
 
-def test_request_redeem__zero_shares__reverts(vault, insurer):
-    with ape.reverts("vault: zero shares"):
-        vault.request_redeem(0, sender=insurer)
-
-
-def test_request_redeem__above_balance__reverts(vault, deposit, insurer):
-    shares = deposit(insurer, 100)
-    with ape.reverts("vault: insufficient balance"):
-        vault.request_redeem(shares + 1, sender=insurer)
-
-
-def test_request_redeem__second_open_request__reverts(vault, deposit, insurer):
-    shares = deposit(insurer, 100)
-    vault.request_redeem(shares // 2, sender=insurer)
-    with ape.reverts("vault: request pending"):
-        vault.request_redeem(1, sender=insurer)
-
-
 def test_claim_redeem__after_cooldown__pays_burns_and_logs(
     vault, token, deposit, insurer, traders, unit, chain
 ):
@@ -67,26 +49,14 @@ def test_claim_redeem__after_cooldown__pays_burns_and_logs(
     assert [(log.sender, log.receiver, log.owner, log.assets, log.shares) for log in logs] == [
         (insurer, traders[0], insurer, paid, shares)
     ]
-    burns = list(tx.decode_logs(vault.Transfer))
+    # decode_logs matches the token's Transfer too (same signature): keep the vault's
+    burns = [log for log in tx.decode_logs(vault.Transfer) if log.contract_address == vault.address]
     assert [(log.sender, log.receiver, log.value) for log in burns] == [
         (vault.address, ZERO_ADDRESS, shares)
     ]
     # the request is closed: a new one can be opened
     with ape.reverts("vault: no request"):
         vault.claim_redeem(insurer, sender=insurer)
-
-
-def test_claim_redeem__no_request__reverts(vault, insurer):
-    with ape.reverts("vault: no request"):
-        vault.claim_redeem(insurer, sender=insurer)
-
-
-def test_claim_redeem__zero_receiver__reverts(vault, deposit, insurer, wait_cooldown):
-    shares = deposit(insurer, 100)
-    vault.request_redeem(shares, sender=insurer)
-    wait_cooldown()
-    with ape.reverts("vault: zero receiver"):
-        vault.claim_redeem(ZERO_ADDRESS, sender=insurer)
 
 
 def test_claim_redeem__draw_during_cooldown__pays_lower_exit_value(
@@ -153,33 +123,3 @@ def test_claim_redeem__vault_wiped_out__pays_zero_and_burns(
     assert vault.totalSupply() == 0
     logs = list(tx.decode_logs(vault.Withdraw))
     assert [(log.assets, log.shares) for log in logs] == [(0, shares)]
-
-
-def test_cancel_redeem__returns_shares_and_logs(vault, deposit, insurer):
-    shares = deposit(insurer, 100)
-    vault.request_redeem(shares, sender=insurer)
-    tx = vault.cancel_redeem(sender=insurer)
-    assert vault.balanceOf(insurer) == shares
-    assert vault.balanceOf(vault) == 0
-    assert vault.redeem_requests(insurer).shares == 0
-    logs = list(tx.decode_logs(vault.RedeemCancelled))
-    assert [(log.owner, log.shares) for log in logs] == [(insurer, shares)]
-    vault.request_redeem(shares, sender=insurer)  # a new request may be opened
-
-
-def test_cancel_redeem__no_request__reverts(vault, insurer):
-    with ape.reverts("vault: no request"):
-        vault.cancel_redeem(sender=insurer)
-
-
-def test_set_cooldown__applies_to_new_requests_only(vault, deposit, admin, insurer, traders, chain):
-    shares = deposit(insurer, 100)
-    tx = vault.request_redeem(shares, sender=insurer)
-    first_ready = chain.blocks[tx.block_number].timestamp + COOLDOWN
-    vault.set_cooldown(0, sender=admin)
-    assert vault.redeem_requests(insurer).ready_at == first_ready
-    other = deposit(traders[0], 100)
-    vault.request_redeem(other, sender=traders[0])
-    vault.claim_redeem(traders[0], sender=traders[0])  # no wait
-    with ape.reverts("vault: cooldown"):
-        vault.claim_redeem(insurer, sender=insurer)

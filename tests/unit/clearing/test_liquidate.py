@@ -1,0 +1,257 @@
+"""Liquidation: guards, partial takeover up to the liquidation target, penalty
+split, full takeover, and cross-margin accounts.
+
+Story (whole tokens): a trader deposits 250 and buys 1 ETH at 2_000 from a
+counterparty (maker fee 0.4 -> collateral 249.6). The mark falls to 1_820:
+equity 249.6 - 180 = 69.6 < maintenance 91 (5% of 1_820), initial 182.
+The liquidation target is halfway, 136.5, so a liquidator may take over
+(136.5 - 69.6) / (7.5% - 2.5% penalty) = 1_338 of notional = 0.7352 ETH, for a
+penalty of 33.45 split 16.725 to the liquidator and 16.725 to the vault.
+"""
+
+import ape
+import pytest
+from perpclear.model import WAD
+
+from unit.clearing.helpers import Mirror, addr, assert_liquidated
+
+ETH = 0
+SOL = 1
+HUGE = 1_000 * WAD  # far more than any position here
+
+
+def near(value, expected):
+    """Equal up to the rounding dust of 18-decimal tokens (exact story numbers are for 6)."""
+    return abs(value - expected) <= 100
+
+
+@pytest.fixture
+def mirror(system, chain):
+    return Mirror(system, chain)
+
+
+@pytest.fixture
+def trader(traders):
+    return traders[0]
+
+
+@pytest.fixture
+def counterparty(traders):
+    return traders[1]
+
+
+@pytest.fixture
+def opened(mirror, trader, counterparty, liquidator):
+    """The trader is long 1 ETH at 2_000 on 250 of margin; the liquidator holds 10_000."""
+    unit = mirror.system.unit
+    mirror.fund(trader, 250 * unit)
+    mirror.fund(counterparty, 10_000 * unit)
+    mirror.fund(liquidator, 10_000 * unit)
+    mirror.trade(trader, counterparty, ETH, WAD, 2_000 * unit)
+    return mirror
+
+
+@pytest.fixture
+def underwater(opened):
+    """The mark falls to 1_820: equity 69.6 < maintenance 91."""
+    opened.set_mark(ETH, 1_820 * opened.system.unit)
+    return opened
+
+
+# ------------------------------------------------------------ guards
+
+
+def test_liquidate__healthy_account__reverts(opened, trader, liquidator):
+    ch, unit = opened.ch, opened.system.unit
+    # At 2_000: equity 249.6 >= maintenance 100.
+    assert not ch.is_liquidatable(trader)
+    assert ch.max_liquidation_size(trader, ETH) == 0
+    with ape.reverts("clearing: not liquidatable"):
+        ch.liquidate(trader, ETH, HUGE, False, sender=liquidator)
+    # At 1_850, just above: equity 99.6 >= maintenance 92.5.
+    opened.set_mark(ETH, 1_850 * unit)
+    assert ch.max_liquidation_size(trader, ETH) == 0
+    with ape.reverts("clearing: not liquidatable"):
+        ch.liquidate(trader, ETH, HUGE, False, sender=liquidator)
+
+
+def test_liquidate__invalid_call__reverts(underwater, trader, liquidator, traders):
+    # One underwater account, every way of asking wrongly (each is a pure
+    # revert, so they share the set-up).
+    ch = underwater.ch
+    assert ch.is_liquidatable(trader)
+    with ape.reverts("clearing: zero size"):
+        ch.liquidate(trader, ETH, 0, False, sender=liquidator)
+    with ape.reverts("clearing: unknown market"):
+        ch.liquidate(trader, 2, HUGE, False, sender=liquidator)
+    with ape.reverts("clearing: unknown market"):
+        ch.max_liquidation_size(trader, 2)
+    # Liquidatable through ETH, but there is nothing to take over in SOL.
+    assert ch.max_liquidation_size(trader, SOL) == 0
+    with ape.reverts("clearing: no position"):
+        ch.liquidate(trader, SOL, HUGE, False, sender=liquidator)
+    with ape.reverts("clearing: self liquidation"):
+        ch.liquidate(trader, ETH, HUGE, False, sender=trader)
+    # Only keepers may hand the position to the vault's backstop account.
+    with ape.reverts("clearing: not keeper"):
+        ch.liquidate(trader, ETH, HUGE, True, sender=liquidator)
+    # A fresh account with no deposit: its 16.725 reward cannot carry the
+    # initial margin of 0.7352 ETH at 1_820 (133.8).
+    with ape.reverts("clearing: liquidator below initial margin"):
+        ch.liquidate(trader, ETH, HUGE, False, sender=traders[2])
+    underwater.check(trader, liquidator)
+
+
+# ------------------------------------------------------------ partial, then full
+
+
+def test_liquidate__partial__restores_margin_and_splits_penalty(underwater, trader, liquidator):
+    mirror, ch, unit = underwater, underwater.ch, underwater.system.unit
+    vault = mirror.system.vault
+    h = ch.health(trader)
+    assert (h.equity, h.maintenance, h.initial) == (69_600_000 * unit // 10**6, 91 * unit, 182 * unit)
+    allowed = ch.max_liquidation_size(trader, ETH)
+    assert allowed == mirror.model.max_liquidation(addr(trader), ETH)
+    # ceil(1_338 / 1_820 * 10**18): a partial takeover, not the whole 1 ETH.
+    assert allowed == 735_164_835_164_835_165
+    vault_before = mirror.system.token.balanceOf(vault)
+    liquidator_before = ch.collateral(liquidator)
+
+    receipt, liq = mirror.liquidate(trader, ETH, allowed, sender=liquidator)
+
+    assert liq.size == allowed and liq.price == 1_820 * unit
+    assert liq.bankruptcy is None
+    assert near(liq.penalty, 33_450_000 * unit // 10**6)  # 2.5% of 1_338
+    assert liq.liquidator_reward + liq.insurance_reward == liq.penalty
+    assert liq.liquidator_reward == liq.penalty * 5_000 // 10_000  # 50/50 split
+    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    # The liquidator takes the position at the mark (no PnL) plus its reward;
+    # the vault receives the rest of the penalty in tokens.
+    assert ch.collateral(liquidator) == liquidator_before + liq.liquidator_reward
+    assert ch.positions(liquidator, ETH).size == allowed
+    assert mirror.system.token.balanceOf(vault) == vault_before + liq.insurance_reward
+    # The trader keeps 0.2648 ETH with equity 36.15: above maintenance 24.1,
+    # at the target halfway to initial 48.2.
+    assert ch.positions(trader, ETH).size == WAD - allowed
+    h = ch.health(trader)
+    assert h.equity >= h.maintenance
+    assert near(h.equity, 36_150_000 * unit // 10**6)
+    assert not ch.is_liquidatable(trader)
+    assert ch.max_liquidation_size(trader, ETH) == 0
+    assert ch.AccountBankrupt.from_receipt(receipt) == []
+    mirror.check(trader, liquidator)
+
+    with ape.reverts("clearing: not liquidatable"):
+        ch.liquidate(trader, ETH, HUGE, False, sender=liquidator)
+
+
+def test_liquidate__max_size_below_allowed__takes_only_max_size(underwater, trader, liquidator):
+    mirror, ch = underwater, underwater.ch
+    allowed = ch.max_liquidation_size(trader, ETH)
+    part = 3 * WAD // 10  # 0.3 ETH of the 0.7352 allowed
+    receipt, liq = mirror.liquidate(trader, ETH, part, sender=liquidator)
+    assert liq.size == part
+    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    # Not enough to reach maintenance: still liquidatable, for less than before.
+    assert ch.is_liquidatable(trader)
+    assert 0 < ch.max_liquidation_size(trader, ETH) < allowed
+    mirror.check(trader, liquidator)
+
+
+def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, trader, liquidator):
+    mirror, ch, unit = underwater, underwater.ch, underwater.system.unit
+    # A max_size of 1_000 ETH is clamped to the 0.7352 ETH allowed.
+    allowed = ch.max_liquidation_size(trader, ETH)
+    receipt, first = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
+    assert first.size == allowed
+    assert_liquidated(mirror, receipt, first, trader, liquidator, ETH)
+    assert ch.positions(liquidator, ETH).size == allowed
+    assert not ch.is_liquidatable(trader)
+    mirror.check(trader, liquidator)
+
+    # The mark falls on to 1_700: the 0.2648 ETH left lose 31.8, equity 4.37
+    # against maintenance 22.5; nothing short of the whole position reaches
+    # the target, and the 11.25 penalty is capped at the 4.37 of equity left.
+    mirror.set_mark(ETH, 1_700 * unit)
+    remaining = ch.positions(trader, ETH).size
+    equity = ch.equity(trader)
+    assert 0 < equity < ch.health(trader).maintenance
+    assert ch.max_liquidation_size(trader, ETH) == remaining
+
+    receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
+
+    assert liq.size == remaining
+    assert liq.penalty == equity  # capped: never more than the equity left
+    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    assert ch.positions(trader, ETH).size == 0
+    assert ch.collateral(trader) == 0
+    assert not ch.is_liquidatable(trader)
+    assert ch.positions(liquidator, ETH).size == WAD
+    assert ch.AccountBankrupt.from_receipt(receipt) == []
+    mirror.check(trader, liquidator)
+
+
+def test_liquidate__after_funding__books_it_first(opened, trader, counterparty, liquidator):
+    # At 1_850 the trader is healthy (99.6 >= 92.5); a minute of the maximum
+    # funding rate (0.01% of the mark per second, longs pay) drains it.
+    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mirror.set_mark(ETH, 1_850 * unit)
+    assert not ch.is_liquidatable(trader)
+    mirror.set_funding_rate(ETH, 10**14)
+    mirror.wait(60)  # 60 s x 0.01% x 1_850 = 11.1 of funding
+    assert ch.is_liquidatable(trader)
+    pending = ch.pending_funding(trader, ETH)
+    assert pending > 0
+
+    receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
+
+    # The trader's funding (one second more than the view saw) is booked
+    # before its health is judged; the liquidator has nothing to settle yet.
+    (settled,) = ch.FundingSettled.from_receipt(receipt)
+    assert settled.account == trader.address
+    assert settled.amount > pending
+    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    assert not ch.is_liquidatable(trader)
+    mirror.check(trader, counterparty, liquidator)
+
+
+# ------------------------------------------------------------ cross-margin
+
+
+def test_liquidate__cross_margin__both_markets(mirror, traders, liquidator):
+    ch, unit = mirror.ch, mirror.system.unit
+    account, counterparty = traders[2], traders[3]
+    mirror.fund(account, 600 * unit)
+    mirror.fund(counterparty, 10_000 * unit)
+    mirror.fund(liquidator, 10_000 * unit)
+    # Long 1 ETH at 2_000 and short 50 SOL at 30 on 600 of margin (initial 500).
+    mirror.trade(account, counterparty, ETH, WAD, 2_000 * unit)
+    mirror.trade(counterparty, account, SOL, 50 * WAD, 30 * unit, maker="seller")
+    # Fees 0.4 + 0.3 (both as maker). ETH falls to 1_800 (-200) and SOL rises
+    # to 34 (-200): equity 199.3 against maintenance 90 + 170 = 260.
+    mirror.set_mark(ETH, 1_800 * unit)
+    mirror.set_mark(SOL, 34 * unit)
+    assert ch.is_liquidatable(account)
+    mirror.check(account)
+
+    # ETH first: the target (390) is out of reach of any part of the 1 ETH, so
+    # all of it goes, penalty 45. Equity 154.3 is still below the 170 of SOL.
+    receipt, eth = mirror.liquidate(account, ETH, HUGE, sender=liquidator)
+    assert eth.size == WAD
+    assert_liquidated(mirror, receipt, eth, account, liquidator, ETH)
+    assert ch.is_liquidatable(account)
+    mirror.check(account, liquidator)
+
+    # Then SOL: target (170 + 340) / 2 = 255, so (255 - 154.3) / (15% - 5%)
+    # = 1_007 of notional = 29.62 of the 50 SOL, penalty 5% = 50.35.
+    allowed = ch.max_liquidation_size(account, SOL)
+    assert allowed == mirror.model.max_liquidation(addr(account), SOL)
+    assert allowed == -(-1_007 * WAD // 34)  # ceil(1_007 / 34 contracts)
+    receipt, sol = mirror.liquidate(account, SOL, HUGE, sender=liquidator)
+    assert sol.size == -allowed  # the liquidator takes the short side
+    assert_liquidated(mirror, receipt, sol, account, liquidator, SOL)
+    assert ch.positions(account, SOL).size == -50 * WAD + allowed
+    assert ch.positions(liquidator, SOL).size == -allowed
+    assert ch.positions(liquidator, ETH).size == WAD
+    assert not ch.is_liquidatable(account)
+    mirror.check(account, liquidator)
