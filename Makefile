@@ -26,7 +26,7 @@ PIP_VERSION := 26.3
 SETUP_STAMP := $(VENV)/.perpclear-setup.stamp
 NODE_STAMP := $(CURDIR)/node_modules/.perpclear-npm.stamp
 
-.PHONY: help setup test test-local test-anvil demo gas compile clean distclean
+.PHONY: help setup test test-local test-anvil demo gas gas-table compile clean distclean
 
 help:
 	@echo "make setup                 create .venv + node_modules (idempotent)"
@@ -77,6 +77,9 @@ demo: setup
 
 gas: setup
 	ape test tests --gas $(ARGS)
+
+gas-table: setup
+	PERPCLEAR_UPDATE_GAS=1 ape test tests/gas $(ARGS)
 
 clean:
 	rm -rf .build .pytest_cache .hypothesis build dist src/*.egg-info

@@ -515,8 +515,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
 
     mark: uint256 = staticcall oracle.price(market)
-    params: MarketParams = self.market_params[market]
-    amount: uint256 = min(max_size, self._max_liquidation(health, size, mark, params))
+    amount: uint256 = min(max_size, self._max_liquidation(health, size, mark, market))
     delta: int256 = convert(amount, int256)
     if size > 0:
         delta = -delta
@@ -525,9 +524,9 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
 
     # Penalty on the notional taken over, never more than the equity left.
     notional: uint256 = amount * mark // c.WAD
-    penalty: uint256 = math._mul_div(notional, params.penalty_bps, c.BPS, True)
+    penalty: uint256 = math._mul_div(notional, self.market_params[market].penalty_bps, c.BPS, True)
     penalty = convert(min(convert(penalty, int256), max(health.equity, 0)), uint256)
-    reward: uint256 = penalty * params.liquidator_share_bps // c.BPS
+    reward: uint256 = penalty * self.market_params[market].liquidator_share_bps // c.BPS
     insurance_reward: uint256 = penalty - reward
     self._credit(account, -convert(penalty, int256))
     self._credit(taker, convert(reward, int256))
@@ -618,7 +617,7 @@ def max_liquidation_size(account: address, market: uint256) -> uint256:
     if health.equity >= convert(health.maintenance, int256):
         return 0
     mark: uint256 = staticcall oracle.price(market)
-    return self._max_liquidation(health, size, mark, self.market_params[market])
+    return self._max_liquidation(health, size, mark, market)
 
 
 @external
@@ -707,9 +706,11 @@ def _has_position(account: address) -> bool:
 @internal
 @view
 def _index_now(market: uint256, mark: uint256) -> int256:
-    state: MarketState = self.markets[market]
-    elapsed: uint256 = block.timestamp - state.last_accrual
-    return state.funding_index + state.funding_rate * convert(mark * elapsed, int256)
+    # Field by field: copying the whole struct would read every slot.
+    elapsed: uint256 = block.timestamp - self.markets[market].last_accrual
+    return self.markets[market].funding_index + self.markets[market].funding_rate * convert(
+        mark * elapsed, int256
+    )
 
 
 @internal
@@ -717,19 +718,17 @@ def _accrue(market: uint256):
     """
     @dev Moves the funding index to now at the current (fresh) mark.
     """
-    mark: uint256 = staticcall oracle.price(market)
-    state: MarketState = self.markets[market]
-    elapsed: uint256 = block.timestamp - state.last_accrual
+    elapsed: uint256 = block.timestamp - self.markets[market].last_accrual
     if elapsed == 0:
         return
-    index: int256 = self._index_now(market, mark)
     self.markets[market].last_accrual = block.timestamp
-    if state.funding_rate == 0:
+    rate: int256 = self.markets[market].funding_rate
+    if rate == 0:
         return
+    mark: uint256 = staticcall oracle.price(market)
+    index: int256 = self.markets[market].funding_index + rate * convert(mark * elapsed, int256)
     self.markets[market].funding_index = index
-    log FundingAccrued(
-        market=market, index=index, rate=state.funding_rate, price=mark, elapsed=elapsed
-    )
+    log FundingAccrued(market=market, index=index, rate=rate, price=mark, elapsed=elapsed)
 
 
 @internal
@@ -793,16 +792,17 @@ def _health(account: address) -> Health:
         mark: uint256 = staticcall oracle.price(m)
         value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
         result.equity += value - position.open_notional - self._pending_funding(account, m, mark)
-        params: MarketParams = self.market_params[m]
         exposure: uint256 = convert(abs(position.size), uint256) * mark
-        result.maintenance += math._mul_div(exposure, params.mmr_bps, c.WAD * c.BPS, True)
-        result.initial += math._mul_div(exposure, params.imr_bps, c.WAD * c.BPS, True)
+        result.maintenance += math._mul_div(
+            exposure, self.market_params[m].mmr_bps, c.WAD * c.BPS, True
+        )
+        result.initial += math._mul_div(exposure, self.market_params[m].imr_bps, c.WAD * c.BPS, True)
     return result
 
 
 @internal
-@pure
-def _max_liquidation(health: Health, size: int256, mark: uint256, p: MarketParams) -> uint256:
+@view
+def _max_liquidation(health: Health, size: int256, mark: uint256, market: uint256) -> uint256:
     """
     @dev Smallest base amount whose takeover lifts the account to its
          liquidation target, halfway between maintenance and initial margin
@@ -818,7 +818,9 @@ def _max_liquidation(health: Health, size: int256, mark: uint256, p: MarketParam
     if convert(health.equity, uint256) >= target:
         return 0
     shortfall: uint256 = target - convert(health.equity, uint256)
-    ratio: uint256 = (p.mmr_bps + p.imr_bps) // 2 - p.penalty_bps
+    ratio: uint256 = (
+        self.market_params[market].mmr_bps + self.market_params[market].imr_bps
+    ) // 2 - self.market_params[market].penalty_bps
     notional: uint256 = math._mul_div(shortfall, c.BPS, ratio, True)
     return min(whole, math._mul_div(notional, c.WAD, mark, True))
 
@@ -897,14 +899,13 @@ def _fill_side(order: orders.Order, delta: int256, price: uint256, is_maker: boo
         assert reduces, "clearing: market reduce-only"
     self._apply_fill(account, market, delta, price)
 
-    params: MarketParams = self.market_params[market]
-    fee_bps: uint256 = params.taker_fee_bps
+    fee_bps: uint256 = self.market_params[market].taker_fee_bps
     if is_maker:
-        fee_bps = params.maker_fee_bps
+        fee_bps = self.market_params[market].maker_fee_bps
     fee: uint256 = math._mul_div(convert(abs(delta), uint256) * price // c.WAD, fee_bps, c.BPS, True)
     if fee > 0:
         self._credit(account, -convert(fee, int256))
-        to_insurance: uint256 = fee * params.fee_insurance_share_bps // c.BPS
+        to_insurance: uint256 = fee * self.market_params[market].fee_insurance_share_bps // c.BPS
         self.insurance_fees += to_insurance
         self.protocol_fees += fee - to_insurance
 

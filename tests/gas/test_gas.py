@@ -1,0 +1,66 @@
+"""Gas of every clearing operation, compared exactly with docs/gas.json.
+
+Gas is deterministic: the same transactions on the same contracts cost the same
+on every run, so this test compares to the unit. When a contract change moves
+a figure on purpose, regenerate the table with ``make gas-table`` and review
+the diff of docs/gas.json and docs/gas.md.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from perpclear.model import WAD
+
+GAS_JSON = Path(__file__).resolve().parents[2] / "docs" / "gas.json"
+GAS_MD = GAS_JSON.with_suffix(".md")
+UPDATE = os.environ.get("PERPCLEAR_UPDATE_GAS") == "1"
+ETH = 0
+
+
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+def test_gas__every_operation_matches_the_published_table(system, traders, liquidator, insurer, chain):
+    s, ch, u = system, system.clearing_house, system.unit
+    alice, bob, carol, dave = traders[:4]
+    measured = {}
+
+    s.fund_vault(insurer, 10 * u)
+    s.fund(alice, 1_100 * u, deposit=0)
+    measured["deposit (first)"] = ch.deposit(1_000 * u, sender=alice).gas_used
+    measured["deposit (again)"] = ch.deposit(100 * u, sender=alice).gas_used
+    s.fund(bob, 6_000 * u)
+    s.fund(carol, 720 * u)
+    s.fund(dave, 3_000 * u)
+    s.fund(liquidator, 20_000 * u)
+
+    measured["settle (both open)"] = s.trade(alice, bob, ETH, 5 * WAD, 2_000 * u).gas_used
+    s.trade(carol, dave, ETH, 2 * WAD, 2_000 * u)
+    measured["settle (both increase)"] = s.trade(carol, dave, ETH, WAD // 10, 2_000 * u).gas_used
+    measured["settle (both reduce)"] = s.trade(dave, carol, ETH, WAD // 10, 2_000 * u).gas_used
+    measured["set_funding_rate"] = ch.set_funding_rate(ETH, 10**14 // 3_600, sender=s.keeper).gas_used
+    chain.pending_timestamp += 3_600
+    s.set_mark(ETH, 2_000 * u)
+    measured["settle_funding (one position)"] = ch.settle_funding(bob, sender=bob).gas_used
+    measured["withdraw (with a position)"] = ch.withdraw(10 * u, sender=bob).gas_used
+
+    s.set_mark(ETH, 1_850 * u)
+    measured["liquidate (partial)"] = ch.liquidate(alice, ETH, 5 * WAD, False, sender=liquidator).gas_used
+    s.set_mark(ETH, 1_740 * u)
+    measured["liquidate (full)"] = ch.liquidate(alice, ETH, 5 * WAD, False, sender=liquidator).gas_used
+    s.set_mark(ETH, 1_550 * u)
+    receipt = ch.liquidate(carol, ETH, 5 * WAD, False, sender=liquidator)
+    assert ch.AccountBankrupt.from_receipt(receipt)[0].residual > 0
+    measured["liquidate (bankrupt: insurance draw + residual)"] = receipt.gas_used
+
+    if UPDATE:
+        GAS_JSON.write_text(json.dumps(measured, indent=2) + "\n")
+        rows = "\n".join(f"| {name} | {gas:,} |" for name, gas in measured.items())
+        GAS_MD.write_text(
+            "# Gas table\n\nMeasured by `tests/gas/test_gas.py` on ape's embedded chain (6-decimal\n"
+            "collateral, two listed markets, one position per account). Regenerate with\n"
+            "`make gas-table`; the test fails when a figure drifts from this table.\n\n"
+            f"| operation | gas used (whole transaction) |\n|---|---:|\n{rows}\n"
+        )
+    assert measured == json.loads(GAS_JSON.read_text())
