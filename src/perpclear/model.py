@@ -279,9 +279,10 @@ class ClearingModel:
 
         Margin rules of the contract: a side whose position grows or flips
         must end at or above initial margin; a pure reduction must end with
-        non-negative equity; long open interest must stay within the cap.
+        non-negative equity; a fill that raises long open interest must stay within the cap.
         """
         self.accrue(market)
+        open_interest = self.markets[market].long_open_interest
         fees = []
         for account, delta in ((buyer, size), (seller, -size)):
             self.settle_funding(account, market)
@@ -301,7 +302,8 @@ class ClearingModel:
                 raise ModelError("clearing: negative equity")
             if not reduces and h.equity < h.initial:
                 raise ModelError("clearing: below initial margin")
-        if self.markets[market].long_open_interest > self.markets[market].params.oi_cap:
+        m = self.markets[market]
+        if m.long_open_interest > open_interest and m.long_open_interest > m.params.oi_cap:
             raise ModelError("clearing: open interest cap")
         return fees[0], fees[1]
 

@@ -8,6 +8,7 @@ the margin check, so an order that passes them all stops at
 from dataclasses import replace
 
 import ape
+import pytest
 from eth_keys import keys
 
 from perpclear.model import WAD
@@ -497,3 +498,16 @@ def test_settle__stale_oracle__reverts(system, traders, settle, chain):
     system.set_mark(0, 2_000 * u)  # fresh again: the unfunded orders reach the margin check
     with ape.reverts("clearing: below initial margin"):
         settle(bid, ask, WAD, 2_000 * u)
+
+
+def test_settle__cap_lowered_below_open_interest__reducing_fill_still_allowed(system, admin, traders, open_position):
+    ch, u = system.clearing_house, system.unit
+    trader, counterparty = traders[:2]
+    for account in (trader, counterparty):
+        system.fund(account, 10_000 * u)
+    open_position(trader, counterparty, 0, 2 * WAD, 2_000 * u)  # open interest 2 ETH
+    ch.set_market_params(0, replace(system.markets[0].params, oi_cap=WAD).as_tuple(), sender=admin)
+
+    # the long sells 0.5 back to the short: open interest falls 2 -> 1.5, still above the cap of 1
+    open_position(trader, counterparty, 0, -WAD // 2, 2_000 * u)
+    assert ch.markets(0).long_open_interest == 3 * WAD // 2
