@@ -102,10 +102,12 @@ class System:
             raise TypeError(f"unknown order fields: {sorted(kw)}")
         return order, sign_order(trader.private_key, order, self.chain_id, str(self.clearing_house.address))
 
-    def trade(self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer") -> Any:
+    def trade(
+        self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer", expiry: int | None = None
+    ) -> Any:
         """Signs a buy and a sell of ``size`` at ``price`` and settles them (the maker's order first)."""
-        buy, buy_sig = self.order(buyer, market, True, size, price)
-        sell, sell_sig = self.order(seller, market, False, size, price)
+        buy, buy_sig = self.order(buyer, market, True, size, price, expiry=expiry)
+        sell, sell_sig = self.order(seller, market, False, size, price, expiry=expiry)
         if maker == "buyer":
             args = (buy.as_tuple(), buy_sig, sell.as_tuple(), sell_sig)
         else:

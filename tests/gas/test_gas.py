@@ -18,6 +18,8 @@ GAS_JSON = Path(__file__).resolve().parents[2] / "docs" / "gas.json"
 GAS_MD = GAS_JSON.with_suffix(".md")
 UPDATE = os.environ.get("PERPCLEAR_UPDATE_GAS") == "1"
 ETH = 0
+# A fixed expiry keeps signatures, hence calldata, hence gas, identical on every run.
+EXPIRY = 2**40
 
 
 @pytest.mark.parametrize("decimals", [6], ids=["dec6"])
@@ -35,10 +37,10 @@ def test_gas__every_operation_matches_the_published_table(system, traders, liqui
     s.fund(dave, 3_000 * u)
     s.fund(liquidator, 20_000 * u)
 
-    measured["settle (both open)"] = s.trade(alice, bob, ETH, 5 * WAD, 2_000 * u).gas_used
-    s.trade(carol, dave, ETH, 2 * WAD, 2_000 * u)
-    measured["settle (both increase)"] = s.trade(carol, dave, ETH, WAD // 10, 2_000 * u).gas_used
-    measured["settle (both reduce)"] = s.trade(dave, carol, ETH, WAD // 10, 2_000 * u).gas_used
+    measured["settle (both open)"] = s.trade(alice, bob, ETH, 5 * WAD, 2_000 * u, expiry=EXPIRY).gas_used
+    s.trade(carol, dave, ETH, 2 * WAD, 2_000 * u, expiry=EXPIRY)
+    measured["settle (both increase)"] = s.trade(carol, dave, ETH, WAD // 10, 2_000 * u, expiry=EXPIRY).gas_used
+    measured["settle (both reduce)"] = s.trade(dave, carol, ETH, WAD // 10, 2_000 * u, expiry=EXPIRY).gas_used
     measured["set_funding_rate"] = ch.set_funding_rate(ETH, 10**14 // 3_600, sender=s.keeper).gas_used
     chain.pending_timestamp += 3_600
     s.set_mark(ETH, 2_000 * u)
