@@ -25,6 +25,12 @@ WAD = 10**18
 BPS = 10_000
 FUNDING_SCALE = 10**36
 
+POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
+# EQUITY: the most one socialization takes (99.9999 % of all equity), and the
+# smallest cumulative scale K before socializations are capped.
+MAX_RATE = 1 - Fraction(1, 1_000_000)
+MIN_SCALE = Fraction(1, 10**12)
+
 
 def floor(x: Fraction | int) -> int:
     """Largest integer <= x."""
@@ -77,16 +83,21 @@ class Market:
     price: int
     loss_policy: int = 1
     funding_rate: int = 0
-    funding_index: int = 0
+    long_index: int = 0  # funding per side; OPEN_INTEREST moves one side only
+    short_index: int = 0
     last_accrual: int = 0
     long_open_interest: int = 0
+    socialized: int = 0
+
+    def index(self, long: bool) -> int:
+        return self.long_index if long else self.short_index
 
 
 @dataclass
 class Position:
     size: int = 0
     open_notional: int = 0
-    funding_index: int = 0
+    funding_index: int = 0  # its side's index when last settled
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,10 @@ class Bankruptcy:
     deficit: int
     insurance_paid: int
     residual: int
+    booked: int = 0  # placed by the loss policy; residual - booked is bad debt
+    basis: Fraction = Fraction(0)  # EQUITY: D; OPEN_INTEREST: open interest
+    rate: Fraction = Fraction(0)  # EQUITY: r; OPEN_INTEREST: loss per contract (index units)
+    charges: dict = field(default_factory=dict)  # EQUITY: account -> exact charge r * e
 
 
 @dataclass
@@ -126,6 +141,10 @@ class ClearingModel:
     protocol_fees: int = 0
     insurance_fees: int = 0
     bad_debt: int = 0
+    loss_receivable: int = 0
+    loss_pending: dict[str, Fraction] = field(default_factory=dict)  # EQUITY, exact, unsettled
+    loss_charged: dict[str, int] = field(default_factory=dict)
+    equity_scale: Fraction = Fraction(1)  # K, exact
     vault_assets: int = 0  # liquid collateral held by the insurance vault
     token_balance: int = 0  # collateral tokens held by the clearing house
     now: int = 0
@@ -165,6 +184,7 @@ class ClearingModel:
         return (
             self.token_balance
             + self.bad_debt
+            + self.loss_receivable
             - self.total_collateral
             + self.total_open_notional
             - self.funding_pool
@@ -174,23 +194,27 @@ class ClearingModel:
 
     # ------------------------------------------------------------ funding
 
-    def index_now(self, market: int) -> int:
+    def index_now(self, market: int, long: bool) -> int:
         m = self.markets[market]
-        return m.funding_index + m.funding_rate * m.price * (self.now - m.last_accrual)
+        return m.index(long) + m.funding_rate * m.price * (self.now - m.last_accrual)
 
     def accrue(self, market: int) -> None:
         m = self.markets[market]
         if self.now > m.last_accrual:
-            m.funding_index = self.index_now(market)
+            delta = m.funding_rate * m.price * (self.now - m.last_accrual)
+            m.long_index += delta
+            m.short_index += delta
             m.last_accrual = self.now
 
     def pending_funding(self, account: str, market: int) -> int:
         p = self.position(account, market)
-        return ceil(Fraction(p.size * (self.index_now(market) - p.funding_index), FUNDING_SCALE))
+        return ceil(Fraction(p.size * (self.index_now(market, p.size > 0) - p.funding_index), FUNDING_SCALE))
 
     def settle_funding(self, account: str, market: int) -> int:
         p = self.position(account, market)
-        index = self.markets[market].funding_index
+        if p.size == 0:
+            return 0
+        index = self.markets[market].index(p.size > 0)
         owed = ceil(Fraction(p.size * (index - p.funding_index), FUNDING_SCALE))
         p.funding_index = index
         self._credit(account, -owed)
@@ -204,6 +228,7 @@ class ClearingModel:
         self.markets[market].funding_rate = rate
 
     def touch(self, account: str) -> None:
+        self.settle_loss(account)
         for market in range(len(self.markets)):
             if self.position(account, market).size != 0:
                 self.accrue(market)
@@ -211,8 +236,36 @@ class ClearingModel:
 
     # ------------------------------------------------------------ margin
 
+    def collateral_now(self, account: str) -> int:
+        """Collateral after pending EQUITY charges, floored (the contract's view)."""
+        return floor(self.collateral.get(account, 0) - self.loss_pending.get(account, 0))
+
+    def settle_loss(self, account: str) -> int:
+        """Books the pending EQUITY charges of ``account``; returns the charge."""
+        if not self.loss_pending.get(account):
+            self.loss_pending.pop(account, None)
+            return 0
+        stored = self.collateral.get(account, 0)
+        settled = self.collateral_now(account)
+        charge = stored - settled
+        self.collateral[account] = settled
+        self.loss_receivable -= charge
+        self.loss_charged[account] = self.loss_charged.get(account, 0) + charge
+        del self.loss_pending[account]
+        return charge
+
+    def exact_equity(self, account: str) -> Fraction:
+        """Equity as a rational: no rounding anywhere (the EQUITY policy's basis)."""
+        equity = Fraction(self.collateral.get(account, 0)) - self.loss_pending.get(account, 0)
+        for market, m in enumerate(self.markets):
+            p = self.position(account, market)
+            if p.size:
+                equity += Fraction(p.size * m.price, WAD) - p.open_notional
+                equity -= Fraction(p.size * (self.index_now(market, p.size > 0) - p.funding_index), FUNDING_SCALE)
+        return equity
+
     def health(self, account: str) -> Health:
-        equity = self.collateral.get(account, 0)
+        equity = self.collateral_now(account)
         maintenance = initial = 0
         for market, m in enumerate(self.markets):
             p = self.position(account, market)
@@ -231,6 +284,7 @@ class ClearingModel:
     def deposit(self, account: str, amount: int) -> None:
         if amount <= 0:
             raise ModelError("clearing: zero amount")
+        self.settle_loss(account)
         self._credit(account, amount)
         self.token_balance += amount
 
@@ -268,7 +322,7 @@ class ClearingModel:
             realized = -(notional - opened) - p.open_notional
             p.open_notional = opened
         p.size = new
-        p.funding_index = self.markets[market].funding_index
+        p.funding_index = self.markets[market].index(new > 0)
         self._credit(account, realized)
         m = self.markets[market]
         m.long_open_interest += max(new, 0) - max(old, 0)
@@ -285,6 +339,7 @@ class ClearingModel:
         open_interest = self.markets[market].long_open_interest
         fees = []
         for account, delta in ((buyer, size), (seller, -size)):
+            self.settle_loss(account)
             self.settle_funding(account, market)
             old = self.position(account, market).size
             reduces = old != 0 and (old > 0) != (delta > 0) and abs(delta) <= abs(old)
@@ -332,6 +387,7 @@ class ClearingModel:
     def liquidate(self, account: str, market: int, max_size: int, liquidator: str) -> Liquidation:
         self.touch(account)
         self.accrue(market)
+        self.settle_loss(liquidator)
         self.settle_funding(liquidator, market)
         size = self.position(account, market).size
         if size == 0:
@@ -354,10 +410,10 @@ class ClearingModel:
         self.vault_assets += penalty - reward
         bankruptcy = None
         if self.collateral[account] < 0 and not self.has_position(account):
-            bankruptcy = self.run_waterfall(account, market)
+            bankruptcy = self.run_waterfall(account, market, was_long=size > 0)
         return Liquidation(-delta, mark, penalty, reward, penalty - reward, bankruptcy)
 
-    def run_waterfall(self, account: str, market: int) -> Bankruptcy:
+    def run_waterfall(self, account: str, market: int, was_long: bool) -> Bankruptcy:
         deficit = -self.collateral[account]
         cap = self.markets[market].params.max_insurance_draw
         request = min(deficit, cap) if cap else deficit
@@ -366,5 +422,53 @@ class ClearingModel:
         self.token_balance += paid
         residual = deficit - paid
         self.collateral[account] = 0
-        self.bad_debt += residual
-        return Bankruptcy(account, market, deficit, paid, residual)
+        result = Bankruptcy(account, market, deficit, paid, residual)
+        if residual:
+            policy = self.markets[market].loss_policy
+            if policy == POLICY_EQUITY:
+                result = self.socialize_equity(result)
+            elif policy == POLICY_OPEN_INTEREST:
+                result = self.socialize_open_interest(result, was_long)
+            self.markets[market].socialized += result.booked
+            self.bad_debt += residual - result.booked
+        return result
+
+    def socialize_equity(self, b: Bankruptcy) -> Bankruptcy:
+        """Every account's equity shrinks by r = (R + 1) / D, D = sum of all equity."""
+        equities = {a: self.exact_equity(a) for a in self.accounts()}
+        total = sum(equities.values(), Fraction(0))
+        if total <= 0:
+            return b
+        rate = min(Fraction(b.residual + 1) / total, MAX_RATE, 1 - MIN_SCALE / self.equity_scale)
+        booked = b.residual
+        covered = floor(rate * total)
+        if covered <= b.residual:
+            booked = max(covered, 1) - 1
+        charges = {}
+        for a, e in equities.items():
+            if e:
+                charges[a] = rate * e
+                self.loss_pending[a] = self.loss_pending.get(a, Fraction(0)) + rate * e
+        self.equity_scale *= 1 - rate
+        self.loss_receivable += booked
+        return Bankruptcy(b.account, b.market, b.deficit, b.insurance_paid, b.residual, booked, total, rate, charges)
+
+    def socialize_open_interest(self, b: Bankruptcy, was_long: bool) -> Bankruptcy:
+        """The side opposite the bankrupt position pays ceil(R * WAD**2 / OI) per contract."""
+        m = self.markets[b.market]
+        if m.long_open_interest == 0:
+            return b
+        per_contract = ceil(Fraction(b.residual * FUNDING_SCALE, m.long_open_interest))
+        if was_long:
+            m.short_index -= per_contract
+        else:
+            m.long_index += per_contract
+        self.funding_pool -= b.residual
+        return Bankruptcy(
+            b.account, b.market, b.deficit, b.insurance_paid, b.residual, b.residual,
+            Fraction(m.long_open_interest), Fraction(per_contract),
+        )
+
+    def accounts(self) -> set[str]:
+        """Every account that holds collateral or a position."""
+        return set(self.collateral) | {a for (a, _), p in self.positions.items() if p.size or p.open_notional}

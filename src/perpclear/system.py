@@ -130,6 +130,7 @@ class System:
         return {
             "balance": self.token.balanceOf(ch),
             "bad_debt": ch.bad_debt(),
+            "loss_receivable": ch.loss_receivable(),
             "total_collateral": ch.total_collateral(),
             "total_open_notional": ch.total_open_notional(),
             "funding_pool": ch.funding_pool(),
@@ -140,8 +141,9 @@ class System:
     def conservation_errors(self) -> list[str]:
         """Every way the ledger is off, to the unit; empty when it balances.
 
-        Checks that token balance + outstanding bad debt equals collateral minus
-        open notional plus the funding pool and owed fees, and that the
+        Checks that token balance + outstanding bad debt + socialized losses
+        not yet settled equals collateral minus open notional plus the funding
+        pool and owed fees, and that the
         contract's aggregates equal the sums over every account it has seen.
         """
         led = self.ledger()
@@ -153,8 +155,9 @@ class System:
             + led["protocol_fees"]
             + led["insurance_fees"]
         )
-        if led["balance"] + led["bad_debt"] != rhs:
-            errors.append(f"balance + bad_debt = {led['balance'] + led['bad_debt']} != {rhs} ({led})")
+        lhs = led["balance"] + led["bad_debt"] + led["loss_receivable"]
+        if lhs != rhs:
+            errors.append(f"balance + bad_debt + loss_receivable = {lhs} != {rhs} ({led})")
         ch = self.clearing_house
         accounts = self.accounts | {str(self.vault.address)}
         collateral = sum(ch.collateral(a) for a in accounts)

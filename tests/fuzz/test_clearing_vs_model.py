@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from perpclear.model import WAD, ClearingModel, MarketParams, ModelError
+from perpclear.model import POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams, ModelError
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def _deploy(decimals):
         ch.set_keeper(keeper, True)
         for market, (price, params) in enumerate(MARKETS):
             oracle.add_market(market, 3_600, 0, price * unit)
-            ch.add_market(params.as_tuple(), 1)
+            ch.add_market(params.as_tuple(), POLICY_OPEN_INTEREST)
         for account in [k.address for k in KEYS] + [liquidator, insurer]:
             token.mint(account, 10**12 * unit)
     for account in [k.address for k in KEYS] + [liquidator]:
@@ -73,7 +73,7 @@ class ClearingMachine(RuleBasedStateMachine):
         self.ch, self.u = self.d["ch"], self.d["unit"]
         self.model = ClearingModel(now=boa.env.evm.patch.timestamp)
         for price, params in MARKETS:
-            self.model.add_market(params, price * self.u)
+            self.model.add_market(params, price * self.u, POLICY_OPEN_INTEREST)
         self.accounts = [k.address for k in KEYS] + [self.d["liquidator"]]
         if vault:
             with boa.env.prank(self.d["insurer"]):
@@ -257,6 +257,7 @@ class ClearingMachine(RuleBasedStateMachine):
         assert ch.funding_pool() == model.funding_pool
         assert (ch.protocol_fees(), ch.insurance_fees()) == (model.protocol_fees, model.insurance_fees)
         assert ch.bad_debt() == model.bad_debt
+        assert ch.loss_receivable() == model.loss_receivable
         assert self.d["token"].balanceOf(self.d["vault"].address) == model.vault_assets
         assert self.d["token"].balanceOf(ch.address) == model.token_balance
         assert model.ledger_gap() == 0
