@@ -1,10 +1,5 @@
 # pragma version 0.4.3
 # pragma nonreentrancy on
-# The clearing house is close to the 24,576-byte limit of EIP-170: Vyper's
-# Venom pipeline optimised for size keeps it near 21 kB (the legacy pipeline
-# gives 27 kB). The whole suite, including the fuzzing against the exact model,
-# runs on this build.
-# pragma experimental-codegen
 # pragma optimize codesize
 """
 @title perpclear clearing house
@@ -26,16 +21,11 @@ from ethereum.ercs import IERC20
 
 from .modules import constants as c
 from .modules import math
-from .modules import orders
 from .modules import loss_equity
 
-initializes: orders
 initializes: loss_equity
 
 exports: (
-    orders.filled,
-    orders.cancelled,
-    orders.min_nonce,
     loss_equity.scale,
     loss_equity.side_index,
     loss_equity.basis,
@@ -95,7 +85,8 @@ token: public(immutable(IERC20))
 oracle: public(immutable(IPriceOracle))
 insurance_vault: public(immutable(address))
 fee_recipient: public(address)
-is_matcher: public(HashMap[address, bool])
+# The one contract allowed to book fills (OrderBook.vy checks the signed orders).
+order_book: public(address)
 is_keeper: public(HashMap[address, bool])
 
 market_count: public(uint256)
@@ -160,6 +151,10 @@ event RoleSet:
     allowed: bool
 
 
+event OrderBookSet:
+    order_book: indexed(address)
+
+
 event FeeRecipientSet:
     recipient: indexed(address)
 
@@ -167,18 +162,6 @@ event FeeRecipientSet:
 event OwnershipTransferred:
     previous: indexed(address)
     owner: indexed(address)
-
-
-event OrderFilled:
-    market: indexed(uint256)
-    buyer: indexed(address)
-    seller: indexed(address)
-    size: uint256
-    price: uint256
-    buyer_fee: uint256
-    seller_fee: uint256
-    maker_hash: bytes32
-    taker_hash: bytes32
 
 
 event PositionChanged:
@@ -301,14 +284,15 @@ def transfer_ownership(new_owner: address):
 
 
 @external
-def set_matcher(account: address, allowed: bool):
+def set_order_book(book: address):
     """
-    @notice Allows or revokes an order matcher.
+    @notice Sets, once, the order book whose matched orders this contract books.
     """
     self._only_owner()
-    assert account != empty(address), "clearing: zero address"
-    self.is_matcher[account] = allowed
-    log RoleSet(account=account, role="matcher", allowed=allowed)
+    assert book != empty(address), "clearing: zero address"
+    assert self.order_book == empty(address), "clearing: order book set"
+    self.order_book = book
+    log OrderBookSet(order_book=book)
 
 
 @external
@@ -436,75 +420,37 @@ def withdraw(amount: uint256):
 
 
 @external
-def settle(
-    maker: orders.Order,
-    maker_signature: Bytes[65],
-    taker: orders.Order,
-    taker_signature: Bytes[65],
+def execute_fill(
+    buyer: address,
+    seller: address,
+    market: uint256,
     size: uint256,
     price: uint256,
-):
+    buyer_is_maker: bool,
+    buyer_reduce_only: bool,
+    seller_reduce_only: bool,
+) -> (uint256, uint256):
     """
-    @notice Settles one fill of two signed orders at `price`.
-    @param size Base amount filled (18 decimals), at most what remains of both.
-    @param price Fill price, within both limit prices.
+    @notice Books one fill matched by the order book: positions, fees and
+            margin checks of both sides.
+    @return The fees charged to the buyer and to the seller.
     """
-    assert self.is_matcher[msg.sender], "clearing: not matcher"
+    assert msg.sender == self.order_book, "clearing: not order book"
+    self._check_market(market)
     assert size > 0, "clearing: zero size"
     assert size <= c.MAX_SIZE, "clearing: size too large"
     assert price > 0, "clearing: zero price"
     assert price <= c.MAX_PRICE, "clearing: price too large"
-    assert maker.market == taker.market, "clearing: market mismatch"
-    market: uint256 = maker.market
-    self._check_market(market)
-    assert maker.is_buy != taker.is_buy, "clearing: same side"
-    assert maker.trader != taker.trader, "clearing: self trade"
-    buy: orders.Order = maker
-    sell: orders.Order = taker
-    if taker.is_buy:
-        buy = taker
-        sell = maker
-    assert buy.limit_price >= price and sell.limit_price <= price, "clearing: price outside limit"
-
-    maker_hash: bytes32 = orders._fill(maker, maker_signature, size)
-    taker_hash: bytes32 = orders._fill(taker, taker_signature, size)
-
     self._accrue(market)
     open_interest: uint256 = self.markets[market].long_open_interest
     delta: int256 = convert(size, int256)
-    buyer_fee: uint256 = self._fill_side(buy, delta, price, buy.trader == maker.trader)
-    seller_fee: uint256 = self._fill_side(sell, -delta, price, sell.trader == maker.trader)
+    buyer_fee: uint256 = self._fill_side(buyer, market, delta, price, buyer_is_maker, buyer_reduce_only)
+    seller_fee: uint256 = self._fill_side(seller, market, -delta, price, not buyer_is_maker, seller_reduce_only)
     # Only fills that raise open interest are capped: closing always works.
     new_open_interest: uint256 = self.markets[market].long_open_interest
     if new_open_interest > open_interest:
         assert new_open_interest <= self.market_params[market].oi_cap, "clearing: open interest cap"
-    log OrderFilled(
-        market=market,
-        buyer=buy.trader,
-        seller=sell.trader,
-        size=size,
-        price=price,
-        buyer_fee=buyer_fee,
-        seller_fee=seller_fee,
-        maker_hash=maker_hash,
-        taker_hash=taker_hash,
-    )
-
-
-@external
-def cancel_order(order: orders.Order):
-    """
-    @notice Voids one of the caller's orders, filled or not.
-    """
-    orders._cancel(order)
-
-
-@external
-def cancel_orders_below(min_nonce: uint256):
-    """
-    @notice Voids every order of the caller whose nonce is below `min_nonce`.
-    """
-    orders._cancel_below(min_nonce)
+    return buyer_fee, seller_fee
 
 
 # ------------------------------------------------------------------- funding
@@ -680,22 +626,7 @@ def pending_funding(account: address, market: uint256) -> int256:
     return self._pending_funding(account, market, staticcall oracle.price(market))
 
 
-@external
-@view
-def domain_separator() -> bytes32:
-    """
-    @notice EIP-712 domain separator of this contract on this chain.
-    """
-    return orders._domain_separator()
 
-
-@external
-@view
-def order_hash(order: orders.Order) -> bytes32:
-    """
-    @notice EIP-712 digest that the trader signs.
-    """
-    return orders._order_digest(order)
 
 
 # ------------------------------------------------------------------ internal
@@ -968,18 +899,18 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
 
 
 @internal
-def _fill_side(order: orders.Order, delta: int256, price: uint256, is_maker: bool) -> uint256:
+def _fill_side(
+    account: address, market: uint256, delta: int256, price: uint256, is_maker: bool, reduce_only: bool
+) -> uint256:
     """
     @dev One side of a fill: reduce-only rules, position, fee, margin check.
     @return The fee charged.
     """
-    account: address = order.trader
-    market: uint256 = order.market
     self._settle_loss(account)
     self._settle_funding(account, market)
     old_size: int256 = self.positions[account][market].size
     reduces: bool = old_size != 0 and (old_size > 0) != (delta > 0) and abs(delta) <= abs(old_size)
-    if order.reduce_only:
+    if reduce_only:
         assert reduces, "clearing: not reducing"
     if self.markets[market].reduce_only:
         assert reduces, "clearing: market reduce-only"

@@ -1,7 +1,7 @@
 """Deploy and drive one perpclear system on any ape network.
 
-``deploy_system`` deploys the collateral mock, the oracle, the insurance vault
-and the clearing house, wires their roles, and lists the markets. The returned
+``deploy_system`` deploys the collateral mock, the oracle, the insurance vault,
+the clearing house and its order book, wires their roles, and lists the markets. The returned
 ``System`` is a thin typed handle used by the tests, the demo and the pytest
 fixtures: it signs orders with the traders' keys (EIP-712, eth-account), funds
 traders, moves marks, and checks the ledger identity.
@@ -48,6 +48,7 @@ class System:
     oracle: Any
     vault: Any
     clearing_house: Any
+    order_book: Any
     admin: Any
     keeper: Any
     matcher: Any
@@ -100,7 +101,7 @@ class System:
         )
         if kw:
             raise TypeError(f"unknown order fields: {sorted(kw)}")
-        return order, sign_order(trader.private_key, order, self.chain_id, str(self.clearing_house.address))
+        return order, sign_order(trader.private_key, order, self.chain_id, str(self.order_book.address))
 
     def trade(
         self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer", expiry: int | None = None
@@ -112,7 +113,7 @@ class System:
             args = (buy.as_tuple(), buy_sig, sell.as_tuple(), sell_sig)
         else:
             args = (sell.as_tuple(), sell_sig, buy.as_tuple(), buy_sig)
-        return self.clearing_house.settle(*args, size, price, sender=self.matcher)
+        return self.order_book.settle(*args, size, price, sender=self.matcher)
 
     # ------------------------------------------------------------ checks
 
@@ -190,7 +191,9 @@ def deploy_system(
     vault = project.InsuranceVault.deploy(token, "perpclear insurance", "pcINS", vault_cooldown, sender=admin)
     clearing_house = project.ClearingHouse.deploy(token, oracle, vault, admin, sender=admin)
     vault.set_clearing_house(clearing_house, sender=admin)
-    clearing_house.set_matcher(matcher, True, sender=admin)
+    order_book = project.OrderBook.deploy(clearing_house, sender=admin)
+    clearing_house.set_order_book(order_book, sender=admin)
+    order_book.set_matcher(matcher, True, sender=admin)
     clearing_house.set_keeper(keeper, True, sender=admin)
     for market_id, spec in enumerate(markets):
         oracle.add_market(market_id, oracle_max_age, 0, spec.price * unit, sender=admin)
@@ -200,6 +203,7 @@ def deploy_system(
         oracle=oracle,
         vault=vault,
         clearing_house=clearing_house,
+        order_book=order_book,
         admin=admin,
         keeper=keeper,
         matcher=matcher,

@@ -43,9 +43,11 @@ def _deploy(decimals):
         oracle = boa.load(str(CONTRACTS / "PriceOracle.vy"))
         vault = boa.load(str(CONTRACTS / "InsuranceVault.vy"), token.address, "ins", "INS", 86_400)
         ch = boa.load(str(CONTRACTS / "ClearingHouse.vy"), token.address, oracle.address, vault.address, admin)
+        book = boa.load(str(CONTRACTS / "OrderBook.vy"), ch.address)
+        ch.set_order_book(book.address)
+        book.set_matcher(matcher, True)
         vault.set_clearing_house(ch.address)
         oracle.set_keeper(keeper, True)
-        ch.set_matcher(matcher, True)
         ch.set_keeper(keeper, True)
         for market, (price, params) in enumerate(MARKETS):
             oracle.add_market(market, 3_600, 0, price * unit)
@@ -57,7 +59,7 @@ def _deploy(decimals):
             token.approve(ch.address, 2**256 - 1)
     with boa.env.prank(insurer):
         token.approve(vault.address, 2**256 - 1)
-    return dict(token=token, oracle=oracle, vault=vault, ch=ch, keeper=keeper, matcher=matcher,
+    return dict(token=token, oracle=oracle, vault=vault, ch=ch, book=book, keeper=keeper, matcher=matcher,
                 liquidator=liquidator, insurer=insurer, unit=unit)
 
 
@@ -160,12 +162,12 @@ class ClearingMachine(RuleBasedStateMachine):
         buy = Order(KEYS[buyer].address, market, True, size, price, expiry, self.nonce)
         sell = Order(KEYS[seller].address, market, False, size, price, expiry, self.nonce)
         chain_id = boa.env.evm.patch.chain_id
-        buy_sig = sign_order(KEYS[buyer].key, buy, chain_id, self.ch.address)
-        sell_sig = sign_order(KEYS[seller].key, sell, chain_id, self.ch.address)
+        buy_sig = sign_order(KEYS[buyer].key, buy, chain_id, self.d["book"].address)
+        sell_sig = sign_order(KEYS[seller].key, sell, chain_id, self.d["book"].address)
 
         def on_chain():
             with boa.env.prank(self.d["matcher"]):
-                self.ch.settle(buy.as_tuple(), buy_sig, sell.as_tuple(), sell_sig, size, price)
+                self.d["book"].settle(buy.as_tuple(), buy_sig, sell.as_tuple(), sell_sig, size, price)
 
         def in_model():
             self.model.trade(buy.trader, sell.trader, market, size, price, maker=buy.trader)

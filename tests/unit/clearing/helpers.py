@@ -8,6 +8,15 @@ mined block's timestamp and the same action is applied to the model, so funding
 py-evm provider run at the head block's timestamp, which is the model's clock
 after every action and after ``wait``.
 
+Loss policies. OPEN_INTEREST (integer funding-index moves) and ADL (bad debt)
+are compared exactly. EQUITY is not: the chain books the rate with 27-digit
+fixed point against a conservative sum of equity D, the model with exact
+rationals, so the chain charges each account the model's r * e rounded up,
+give or take a unit. Wherever an EQUITY charge can reach (an account's
+collateral once settled, its equity before), ``check`` allows one unit per
+EQUITY socialization; the aggregates it moves (total collateral, the loss
+receivable) one unit per settled account.
+
 Usage::
 
     mirror = Mirror(system, chain)
@@ -22,6 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+from contextlib import contextmanager
+from fractions import Fraction
 
 from perpclear.model import ClearingModel, Liquidation
 
@@ -44,10 +56,13 @@ class Mirror:
             self.model.add_market(spec.params, system.oracle.price(market), state.loss_policy)
             m = self.model.markets[market]
             m.last_accrual = state.last_accrual
-            m.funding_index = state.funding_index
+            m.long_index, m.short_index = state.long_index, state.short_index
             m.funding_rate = state.funding_rate
         self.model.token_balance = system.token.balanceOf(self.ch)
         self.model.vault_assets = system.vault.idle_assets()
+        # EQUITY socializations so far: each may leave a unit of rounding in
+        # every account it charged (see the module docstring).
+        self.equity_socializations = 0
 
     # ------------------------------------------------------------ clock
 
@@ -82,6 +97,12 @@ class Mirror:
         self._sync()
         self.model.vault_assets -= amount
         self.model.deposit(addr(self.system.vault), amount)
+        return receipt
+
+    def withdraw(self, account: Any, amount: int) -> Any:
+        receipt = self.ch.withdraw(amount, sender=account)
+        self._sync()
+        self.model.withdraw(addr(account), amount)
         return receipt
 
     def trade(self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer") -> Any:
@@ -129,24 +150,58 @@ class Mirror:
         receipt = self.ch.liquidate(account, market, max_size, backstop, sender=sender)
         self._sync()
         taker = addr(self.system.vault) if backstop else addr(sender)
-        return receipt, self.model.liquidate(addr(account), market, max_size, taker)
+        liquidation = self.model.liquidate(addr(account), market, max_size, taker)
+        if liquidation.bankruptcy is not None and liquidation.bankruptcy.charges:
+            self.equity_socializations += 1
+        return receipt, liquidation
 
     # ------------------------------------------------------------ checks
 
     def fresh(self, market: int) -> bool:
         return bool(self.system.oracle.is_fresh(market))
 
+    @property
+    def equity_tolerance(self) -> int:
+        """Units an EQUITY-charged amount of one account may be off by."""
+        return self.equity_socializations
+
+    @property
+    def settled_tolerance(self) -> int:
+        """Units the aggregates that settled EQUITY charges move may be off by."""
+        return len(self.model.loss_charged) * self.equity_socializations
+
+    @contextmanager
+    def model_equity_at(self, account: str, equity: int):
+        """The model with ``account``'s equity moved to ``equity`` (an integer
+        shift of its pending charge): its views then answer at the chain's equity."""
+        shift = equity - self.model.health(account).equity
+        pending = self.model.loss_pending.get(account)
+        self.model.loss_pending[account] = (pending or Fraction(0)) - shift
+        try:
+            yield self.model
+        finally:
+            if pending is None:
+                del self.model.loss_pending[account]
+            else:
+                self.model.loss_pending[account] = pending
+
     def check(self, *accounts: Any) -> None:
-        """Asserts that chain and model agree, unit for unit, on every account
-        given and on the aggregates, markets and the vault's liquid assets."""
+        """Asserts that chain and model agree on every account given and on the
+        aggregates, markets and the vault's liquid assets: unit for unit, except
+        what EQUITY charges move (see the module docstring)."""
         ch, model = self.ch, self.model
         # Views run at the head block; reverted transactions are mined too, so
         # the head may have moved past the last action.
         self._sync()
         fresh = all(self.fresh(m) for m in range(len(model.markets)))
+        tolerance = self.equity_tolerance
+        scale = ch.scale()
         for account in accounts:
             a = addr(account)
-            assert ch.collateral(a) == model.collateral.get(a, 0), f"collateral of {a}"
+            collateral = ch.collateral(a)
+            assert abs(collateral - model.collateral.get(a, 0)) <= tolerance, f"collateral of {a}"
+            assert abs(ch.loss_charged(a) - model.loss_charged.get(a, 0)) <= tolerance, f"loss charged to {a}"
+            settled = ch.loss_snapshot(a) in (0, scale)
             for market in range(len(model.markets)):
                 chain_position = ch.positions(a, market)
                 p = model.position(a, market)
@@ -155,23 +210,40 @@ class Mirror:
                     chain_position.open_notional,
                     chain_position.funding_index,
                 ) == (p.size, p.open_notional, p.funding_index), f"position of {a} in {market}"
+                if not self.equity_socializations:
+                    assert chain_position.equity_index == 0, f"EQUITY index of {a} in {market}"
+                elif settled and p.size:
+                    # Settled to the current scale: snapshot of its side's EQUITY index.
+                    assert chain_position.equity_index == ch.side_index(market, p.size > 0), (
+                        f"EQUITY index of {a} in {market}"
+                    )
                 if fresh:
                     assert ch.pending_funding(a, market) == model.pending_funding(a, market)
-                    assert ch.max_liquidation_size(a, market) == model.max_liquidation(a, market)
             if fresh:
                 h = model.health(a)
-                assert tuple(ch.health(a)) == (h.equity, h.maintenance, h.initial), f"health of {a}"
-                assert ch.equity(a) == h.equity
-                assert ch.is_liquidatable(a) == (model.has_position(a) and h.equity < h.maintenance)
+                health = ch.health(a)
+                assert (health.maintenance, health.initial) == (h.maintenance, h.initial), f"margin of {a}"
+                assert abs(health.equity - h.equity) <= tolerance, f"equity of {a}"
+                assert ch.equity(a) == health.equity
+                # Margin views at the chain's equity equal the model's exactly.
+                with self.model_equity_at(a, health.equity) as at_chain:
+                    for market in range(len(model.markets)):
+                        assert ch.max_liquidation_size(a, market) == at_chain.max_liquidation(a, market)
+                assert ch.is_liquidatable(a) == (model.has_position(a) and health.equity < h.maintenance)
         for market, m in enumerate(model.markets):
             state = ch.markets(market)
-            assert (state.funding_rate, state.funding_index, state.last_accrual) == (
+            assert (state.funding_rate, state.long_index, state.short_index, state.last_accrual) == (
                 m.funding_rate,
-                m.funding_index,
+                m.long_index,
+                m.short_index,
                 m.last_accrual,
             ), f"market {market} funding state"
             assert state.long_open_interest == m.long_open_interest
-        assert ch.total_collateral() == model.total_collateral
+            assert state.socialized == m.socialized, f"market {market} socialized"
+        if not self.equity_socializations:
+            assert scale == 10**27
+        assert abs(ch.total_collateral() - model.total_collateral) <= self.settled_tolerance
+        assert abs(ch.loss_receivable() - model.loss_receivable) <= self.settled_tolerance
         assert ch.total_open_notional() == model.total_open_notional
         assert ch.funding_pool() == model.funding_pool
         assert ch.protocol_fees() == model.protocol_fees

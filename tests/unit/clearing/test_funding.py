@@ -1,5 +1,7 @@
-"""Funding: keeper-set rates, per-second accrual on the market index, and
-settlement into collateral (payer rounded up, receiver rounded down).
+"""Funding: keeper-set rates, per-second accrual on the market's two side
+indexes (funding moves both alike; only the OPEN_INTEREST loss policy moves one
+side alone, see test_waterfall), and settlement into collateral (payer rounded
+up, receiver rounded down).
 
 Story used throughout: a long trader buys 1.5 ETH-PERP (plus one wei, so that
 amounts never divide evenly) at 2_000 from a short trader; both hold 10_000 of
@@ -184,9 +186,12 @@ def test_settle_funding__positive_rate__longs_pay_shorts(opened, long_trader, sh
     fees_short = ceil(Fraction(SIZE * 2_000 * unit // WAD * 5, 10_000))  # taker, 5 bps
     assert ch.collateral(long_trader) == 10_000 * unit - fees_long - paid_log.amount
     assert ch.collateral(short_trader) == 10_000 * unit - fees_short - received_log.amount
+    # Each position snapshots its own side's index; funding moved both alike.
+    state = ch.markets(ETH)
+    assert state.long_index == state.short_index == RATE * mark * (short_receipt.timestamp - start)
     one_block = short_receipt.timestamp - long_receipt.timestamp
-    assert ch.positions(long_trader, ETH).funding_index == ch.markets(ETH).funding_index - RATE * mark * one_block
-    assert ch.positions(short_trader, ETH).funding_index == ch.markets(ETH).funding_index
+    assert ch.positions(long_trader, ETH).funding_index == state.long_index - RATE * mark * one_block
+    assert ch.positions(short_trader, ETH).funding_index == state.short_index
     mirror.check(long_trader, short_trader)
 
 
@@ -251,7 +256,7 @@ def test_settle_funding__stale_oracle__blocks_accrual(opened, long_trader, short
         ch.pending_funding(long_trader, ETH)
     # Nothing accrued: the index and the clock of the market did not move.
     assert ch.markets(ETH).last_accrual == start
-    assert ch.markets(ETH).funding_index == 0
+    assert (ch.markets(ETH).long_index, ch.markets(ETH).short_index) == (0, 0)
     assert ch.positions(long_trader, ETH).funding_index == 0
 
     # A fresh mark (2_100) unblocks it: the whole gap accrues at that mark.

@@ -5,19 +5,21 @@ fee 0.4 -> collateral 249.6). The mark gaps down to 1_700: equity
 249.6 - 300 = -50.4. The whole position is taken over at 1_700 with no
 penalty (there is no equity to charge), the account is left with -50.4 of
 collateral, and the waterfall draws the 50.4 deficit from the insurance
-vault; whatever the vault does not pay is the residual, recorded as bad debt
-for the market's loss policy.
+vault; whatever the vault does not pay is the residual, placed in the same
+transaction by the market's loss policy (EQUITY, OPEN_INTEREST) or, under ADL
+(not implemented yet), recorded as bad debt.
 """
 
 import ape
 import pytest
-from perpclear.model import WAD
-from perpclear.system import POLICY_ADL, POLICY_EQUITY
+from perpclear.model import FUNDING_SCALE, WAD, ceil
+from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
 from unit.clearing.helpers import Mirror, addr, assert_liquidated
 
 ETH = 0
 HUGE = 1_000 * WAD
+SCALE = 10**27  # EQUITY fixed point: scale K and rate r, 1e27 = 1.0
 
 
 @pytest.fixture
@@ -31,13 +33,19 @@ def trader(traders):
 
 
 @pytest.fixture
-def opened(mirror, trader, traders, liquidator):
-    """The trader is long 1 ETH at 2_000 on 250 of margin; the liquidator holds 10_000."""
+def counterparty(traders):
+    return traders[1]
+
+
+@pytest.fixture
+def opened(mirror, trader, counterparty, liquidator):
+    """The trader is long 1 ETH at 2_000 on 250 of margin against the
+    counterparty's short; the counterparty and the liquidator hold 10_000."""
     unit = mirror.system.unit
     mirror.fund(trader, 250 * unit)
-    mirror.fund(traders[1], 10_000 * unit)
+    mirror.fund(counterparty, 10_000 * unit)
     mirror.fund(liquidator, 10_000 * unit)
-    mirror.trade(trader, traders[1], ETH, WAD, 2_000 * unit)
+    mirror.trade(trader, counterparty, ETH, WAD, 2_000 * unit)
     return mirror
 
 
@@ -102,7 +110,8 @@ def test_liquidate__bankrupt__vault_covers_deficit(opened, trader, insurer, liqu
         1_000 * unit - deficit,
     )
     assert ch.ResidualRecorded.from_receipt(receipt) == []
-    assert ch.bad_debt() == 0
+    assert ch.LossSocialized.from_receipt(receipt) == []
+    assert (ch.bad_debt(), ch.loss_receivable(), ch.markets(ETH).socialized) == (0, 0, 0)
     # The liquidator took 1 ETH at 1_700 and gained nothing yet.
     assert ch.positions(liquidator, ETH).size == WAD
     assert ch.collateral(liquidator) == 10_000 * unit
@@ -110,14 +119,118 @@ def test_liquidate__bankrupt__vault_covers_deficit(opened, trader, insurer, liqu
 
 
 # ------------------------------------------------------------ residuals
+#
+# What the vault does not pay is placed by the market's loss policy in the
+# bankruptcy transaction itself. The counterparty (short 1 ETH from 2_000,
+# equity 10_000 - 1 fee + 300 = 10_299) and the liquidator (long 1 ETH taken
+# over at 1_700, equity 10_000) are the accounts that can bear it:
+#   ADL            not implemented yet: the residual stays recorded as bad debt;
+#   EQUITY         every account loses r = (R + 1) / D of its equity, D the sum
+#                  of all equity (~20_299); booked at once, settled lazily;
+#   OPEN_INTEREST  the side opposite the bankrupt long (the short) pays R per
+#                  contract of open interest (1 ETH) through its funding index.
 
 
-def test_liquidate__bankrupt_vault_too_small__records_residual(opened, trader, insurer, liquidator):
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
+def equities(mirror, *accounts):
+    return {addr(a): mirror.ch.equity(a) for a in accounts}
+
+
+def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, settler):
+    """The residual R went where ``policy`` puts it; then the counterparty settles."""
+    ch, residual = mirror.ch, bankruptcy.residual
+    assert residual > 0
+    state = ch.markets(ETH)
+    if policy == POLICY_ADL:
+        (recorded,) = ch.ResidualRecorded.from_receipt(receipt)
+        assert (recorded.account, recorded.market, recorded.loss_policy) == (bankruptcy.account, ETH, POLICY_ADL)
+        assert recorded.residual == recorded.bad_debt == residual
+        assert ch.LossSocialized.from_receipt(receipt) == []
+        assert bankruptcy.booked == 0 and state.socialized == 0
+        assert (ch.bad_debt(), ch.loss_receivable()) == (residual, 0)
+        assert equities(mirror, *before) == before  # nobody has been charged
+        mirror.check(*before)
+        return
+
+    # EQUITY and OPEN_INTEREST book all of it: no bad debt, nothing "recorded".
+    (event,) = ch.LossSocialized.from_receipt(receipt)
+    assert (event.account, event.market, event.loss_policy) == (bankruptcy.account, ETH, policy)
+    assert event.residual == event.booked == bankruptcy.booked == residual
+    assert state.socialized == residual
+    assert ch.ResidualRecorded.from_receipt(receipt) == []
+    assert ch.bad_debt() == 0
+    collateral_before = ch.collateral(counterparty)
+
+    if policy == POLICY_EQUITY:
+        # r = ceil((R + 1) * 1e27 / D) on the chain's D, which never exceeds
+        # the exact sum of equity; the model's r is the exact (R + 1) / D.
+        assert bankruptcy.basis - 2 <= event.basis <= bankruptcy.basis
+        assert event.rate == -(-(residual + 1) * SCALE // event.basis)
+        assert event.rate >= ceil(bankruptcy.rate * SCALE)
+        assert (event.index_before, event.index_after) == (SCALE, ch.scale())
+        assert ch.scale() == SCALE - event.rate
+        assert ch.loss_receivable() == residual  # booked, nobody settled yet
+        # Every other account's equity is already down by r * its equity, the
+        # model's exact charge rounded up (to within one unit); the stored
+        # collateral waits for the account's next touch.
+        for account, equity in before.items():
+            charge = bankruptcy.charges[account]
+            assert charge == bankruptcy.rate * equity
+            assert abs(equity - ch.equity(account) - ceil(charge)) <= 1, account
+        assert ch.collateral(counterparty) == collateral_before
+        drop = before[addr(counterparty)] - ch.equity(counterparty)
+        mirror.check(*before)
+
+        # The counterparty's next touch books the charge into its collateral.
+        touched = mirror.settle_funding(counterparty, sender=settler)
+        (settled,) = ch.LossSettled.from_receipt(touched)
+        assert (settled.account, settled.charge) == (addr(counterparty), drop)
+        assert (settled.scale_before, settled.scale_after) == (SCALE, ch.scale())
+        assert ch.collateral(counterparty) == collateral_before - drop
+        assert ch.loss_charged(counterparty) == drop
+        assert ch.loss_receivable() == residual - drop
+        assert ch.equity(counterparty) == before[addr(counterparty)] - drop
+    else:
+        # The trader was long: the shorts pay ceil(R * 1e36 / OI) per contract,
+        # a one-sided move of the short funding index; OI is 1 ETH.
+        per_contract = -(-residual * FUNDING_SCALE // WAD)
+        assert (event.basis, event.rate) == (WAD, per_contract)
+        assert (event.index_before, event.index_after) == (0, -per_contract)
+        assert (state.long_index, state.short_index) == (0, -per_contract)
+        assert ch.funding_pool() == -residual  # owed by the shorts until they settle
+        assert ch.loss_receivable() == 0
+        # The short owes exactly R as pending funding; the long side owes nothing.
+        assert ch.pending_funding(counterparty, ETH) == residual
+        assert before[addr(counterparty)] - ch.equity(counterparty) == residual
+        for account, equity in before.items():
+            if account != addr(counterparty):
+                assert ch.equity(account) == equity and ch.pending_funding(account, ETH) == 0
+        mirror.check(*before)
+
+        # It pays it at its next funding settlement.
+        touched = mirror.settle_funding(counterparty, sender=settler)
+        (settled,) = ch.FundingSettled.from_receipt(touched)
+        assert (settled.account, settled.market, settled.amount) == (addr(counterparty), ETH, residual)
+        assert ch.collateral(counterparty) == collateral_before - residual
+        assert ch.funding_pool() == 0
+        assert ch.positions(counterparty, ETH).funding_index == -per_contract
+    mirror.check(*before)
+
+
+POLICIES = pytest.mark.parametrize(
+    "policy", [POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST], ids=["adl", "equity", "open_interest"]
+)
+
+
+@POLICIES
+def test_liquidate__bankrupt_vault_too_small__residual_to_policy(
+    opened, trader, counterparty, insurer, liquidator, policy
+):
+    mirror, unit = opened, opened.system.unit
     vault, token = mirror.system.vault, mirror.system.token
     mirror.fund_vault(insurer, 20 * unit)
-    mirror.set_loss_policy(ETH, POLICY_ADL)
+    mirror.set_loss_policy(ETH, policy)
     deficit = gap_down(mirror, trader)
+    before = equities(mirror, counterparty, liquidator)
 
     receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
 
@@ -127,20 +240,20 @@ def test_liquidate__bankrupt_vault_too_small__records_residual(opened, trader, i
     assert token.balanceOf(vault) == 0
     drawn = insurance_drawn(mirror, receipt)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (deficit, 20 * unit, 0)
-    (residual,) = ch.ResidualRecorded.from_receipt(receipt)
-    assert (residual.account, residual.market, residual.loss_policy) == (trader.address, ETH, POLICY_ADL)
-    assert residual.residual == residual.bad_debt == deficit - 20 * unit
-    assert ch.bad_debt() == deficit - 20 * unit
-    mirror.check(trader, liquidator)
+    assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
+    mirror.check(trader)
 
 
-def test_liquidate__bankrupt_insurance_cap__rest_is_residual(opened, trader, insurer, liquidator):
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
+@POLICIES
+def test_liquidate__bankrupt_insurance_cap__rest_to_policy(opened, trader, counterparty, insurer, liquidator, policy):
+    mirror, unit = opened, opened.system.unit
     vault, token = mirror.system.vault, mirror.system.token
     mirror.fund_vault(insurer, 1_000 * unit)
     # At most 10 per bankruptcy from the vault, however full it is.
     mirror.set_market_params(ETH, max_insurance_draw=10 * unit)
+    mirror.set_loss_policy(ETH, policy)
     deficit = gap_down(mirror, trader)
+    before = equities(mirror, counterparty, liquidator)
 
     receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
 
@@ -149,33 +262,28 @@ def test_liquidate__bankrupt_insurance_cap__rest_is_residual(opened, trader, ins
     assert token.balanceOf(vault) == 990 * unit
     drawn = insurance_drawn(mirror, receipt)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (10 * unit, 10 * unit, 990 * unit)
-    (residual,) = ch.ResidualRecorded.from_receipt(receipt)
-    assert (residual.loss_policy, residual.residual, residual.bad_debt) == (
-        POLICY_EQUITY,
-        deficit - 10 * unit,
-        deficit - 10 * unit,
-    )
-    assert ch.bad_debt() == deficit - 10 * unit
-    mirror.check(trader, liquidator)
+    assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
+    mirror.check(trader)
 
 
-def test_liquidate__bankrupt_empty_vault__whole_deficit_is_residual(opened, trader, liquidator):
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
+@POLICIES
+def test_liquidate__bankrupt_empty_vault__whole_deficit_to_policy(opened, trader, counterparty, liquidator, policy):
+    mirror, unit = opened, opened.system.unit
     assert mirror.system.vault.idle_assets() == 0
+    mirror.set_loss_policy(ETH, policy)
     deficit = gap_down(mirror, trader)
+    before = equities(mirror, counterparty, liquidator)
 
     # The liquidation still goes through: the liquidator gets the position,
-    # the whole 50.4 becomes bad debt.
+    # the whole 50.4 is residual.
     receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
 
     assert (bankruptcy.insurance_paid, bankruptcy.residual) == (0, deficit)
     drawn = insurance_drawn(mirror, receipt)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (deficit, 0, 0)
-    (residual,) = ch.ResidualRecorded.from_receipt(receipt)
-    assert (residual.loss_policy, residual.residual, residual.bad_debt) == (POLICY_EQUITY, deficit, deficit)
-    assert ch.bad_debt() == deficit
-    assert ch.positions(liquidator, ETH).size == WAD
-    mirror.check(trader, liquidator)
+    assert mirror.ch.positions(liquidator, ETH).size == WAD
+    assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
+    mirror.check(trader)
 
 
 # ------------------------------------------------------------ backstop
