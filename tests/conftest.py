@@ -86,16 +86,31 @@ from perpclear.system import deploy_system  # noqa: E402
 
 
 @pytest.fixture
-def system(project, admin, keeper, matcher, decimals, chain):
-    """A whole deployed system (token, oracle, vault, clearing house, two markets).
+def make_system(project, admin, keeper, matcher, decimals):
+    """Factory: ``make_system(markets=..., ...)`` deploys a whole system.
 
-    While it is alive, the ledger identity is checked after every transaction
-    the test sends (see ``ledger_guard``).
+    Every system it deploys is guarded: the ledger identity is checked after
+    every transaction the test sends (see ``ledger_guard``).
     """
-    deployed = deploy_system(project, admin, keeper, matcher, decimals=decimals)
-    _GUARDED.append(deployed)
-    yield deployed
-    _GUARDED.remove(deployed)
+    deployed_here = []
+
+    def make(**kwargs):
+        kwargs.setdefault("decimals", decimals)
+        deployed = deploy_system(project, admin, keeper, matcher, **kwargs)
+        _GUARDED.append(deployed)
+        deployed_here.append(deployed)
+        return deployed
+
+    yield make
+    for deployed in deployed_here:
+        _GUARDED.remove(deployed)
+
+
+@pytest.fixture
+def system(make_system):
+    """A whole deployed system: token, oracle, vault, clearing house, order
+    book and two markets (`perpclear.system.DEFAULT_MARKETS`), guarded."""
+    return make_system()
 
 
 _GUARDED: list = []

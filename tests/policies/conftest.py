@@ -71,7 +71,7 @@ def _by_name(logs, name):
 
 class Sim:
     def __init__(self, decimals: int, policies=(POLICY_EQUITY, POLICY_EQUITY), vault_assets: int = 0,
-                 liquidator_margin: int = 10**9):
+                 liquidator_margin: int = 10**9, mm_margin: int = 10**7):
         self.decimals = decimals
         self.u = 10**decimals
         self.env = boa.Env()
@@ -87,6 +87,7 @@ class Sim:
         self.chain_id = self.env.evm.patch.chain_id
         with self.active():
             self.fund(self.liquidator, liquidator_margin * self.u)
+            self.fund(self.mm.address, mm_margin * self.u)
             if vault_assets:
                 self.fund_vault(vault_assets)
 
@@ -281,8 +282,6 @@ class Population:
         self.sim = Sim(self.decimals)
         self.members = []
         self.rng = random.Random(20_240_601 + self.decimals)
-        with self.sim.active():
-            self.sim.fund(self.sim.mm.address, 10**7 * self.sim.u)
 
     def grow(self, n: int):
         if self.sim is None or len(self.members) > n:

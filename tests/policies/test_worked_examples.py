@@ -1,0 +1,66 @@
+"""The worked examples of docs/loss-policies.md, played on the embedded chain.
+
+A deposits 1,000 and buys 3 ETH from B and 2 ETH from C at 2,000 (no fees); D
+holds 1,000 and no position; the keeper L holds 5,000; the vault holds 100.
+ETH gaps to 1,700: A's equity is -500, L takes over A's 5 ETH, the vault pays
+100 and the residual of 400 goes to the market's loss policy.
+"""
+
+import pytest
+
+from perpclear.model import WAD, MarketParams
+from perpclear.system import POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketSpec
+
+NO_FEES = MarketParams(maker_fee_bps=0, taker_fee_bps=0)
+
+
+def crash(make_system, traders, liquidator, insurer, policy):
+    system = make_system(markets=(MarketSpec("ETH-PERP", 2_000, NO_FEES, policy),))
+    ch, u = system.clearing_house, system.unit
+    a, b, c, d = traders[:4]
+    system.fund_vault(insurer, 100 * u)
+    for account, amount in ((a, 1_000), (b, 4_000), (c, 3_000), (d, 1_000), (liquidator, 5_000)):
+        system.fund(account, amount * u)
+    system.trade(a, b, 0, 3 * WAD, 2_000 * u)
+    system.trade(a, c, 0, 2 * WAD, 2_000 * u)
+    system.set_mark(0, 1_700 * u)
+    assert ch.equity(a) == -500 * u
+    receipt = ch.liquidate(a, 0, 5 * WAD, False, sender=liquidator)
+    [bankrupt] = ch.AccountBankrupt.from_receipt(receipt)
+    assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (500 * u, 100 * u, 400 * u)
+    [socialized] = ch.LossSocialized.from_receipt(receipt)
+    assert socialized.booked == socialized.residual == 400 * u
+    assert ch.bad_debt() == 0
+    return system, (b, c, d, liquidator), socialized
+
+
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+def test_worked_example__equity(make_system, traders, liquidator, insurer):
+    system, (b, c, d, keeper), socialized = crash(make_system, traders, liquidator, insurer, POLICY_EQUITY)
+    ch = system.clearing_house
+    # D = 4,900 + 3,600 + 1,000 + 5,000 = 14,500; r = 400.000001 / 14,500
+    assert socialized.basis == 14_500_000_000
+    assert socialized.rate == -(-(400_000_001 * 10**27) // 14_500_000_000)  # rounded up
+    expected = {b: 135_172_415, c: 99_310_346, d: 27_586_207, keeper: 137_931_035}
+    for account, charge in expected.items():
+        before = ch.collateral(account)
+        receipt = ch.settle_funding(account, sender=account)  # any touch settles the charge
+        [settled] = ch.LossSettled.from_receipt(receipt)
+        assert settled.charge == charge == before - ch.collateral(account)
+    assert sum(expected.values()) == 400_000_003  # three units of dust
+    assert ch.loss_receivable() == -3
+
+
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+def test_worked_example__open_interest(make_system, traders, liquidator, insurer):
+    system, (b, c, d, keeper), socialized = crash(make_system, traders, liquidator, insurer, POLICY_OPEN_INTEREST)
+    ch, u = system.clearing_house, system.unit
+    # 400 over 5 short contracts: 80 each; B (3) pays 240, C (2) pays 160.
+    assert socialized.basis == 5 * WAD
+    expected = {b: 240 * u, c: 160 * u, d: 0, keeper: 0}
+    for account, charge in expected.items():
+        assert ch.pending_funding(account, 0) == (charge if account in (b, c) else 0)
+        before = ch.collateral(account)
+        ch.settle_funding(account, sender=account)
+        assert before - ch.collateral(account) == charge
+    assert ch.funding_pool() == 0  # advanced 400, paid back 400
