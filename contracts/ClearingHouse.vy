@@ -1,6 +1,6 @@
 # pragma version 0.4.3
 # pragma nonreentrancy on
-# pragma optimize codesize
+# pragma optimize gas
 """
 @title perpclear clearing house
 @license MIT
@@ -982,36 +982,41 @@ def _run_waterfall(account: address, market: uint256, was_long: bool):
 
 @internal
 @view
-def _equity_marks() -> (int256, int256[c.MAX_MARKETS], int256[c.MAX_MARKETS]):
+def _equity_marks() -> (
+    int256, DynArray[uint256, c.MAX_MARKETS], int256[c.MAX_MARKETS], int256[c.MAX_MARKETS]
+):
     """
-    @dev Per market side q = mark * WAD - funding index now, and the
-         open-interest correction of D (see loss_equity). Marks come from
-         `last_price`, which never reverts: a stale market elsewhere must not
-         block a liquidation.
+    @dev For every market with open interest: q = mark * WAD - funding index
+         now per side, and the open-interest correction of D (see
+         loss_equity). Marks come from `last_price`, which never reverts: a
+         stale market elsewhere must not block a liquidation.
     """
+    markets: DynArray[uint256, c.MAX_MARKETS] = []
     q_long: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
     q_short: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
     correction: int256 = 0
     for m: uint256 in range(c.MAX_MARKETS):
         if m >= self.market_count:
             break
+        open_interest: int256 = convert(self.markets[m].long_open_interest, int256)
+        if open_interest == 0:
+            continue
+        markets.append(m)
         mark: uint256 = 0
         updated_at: uint256 = 0
         mark, updated_at = staticcall oracle.last_price(m)
         value: int256 = convert(mark * c.WAD, int256)
         q_long[m] = value - self._index_now(m, mark, True)
         q_short[m] = value - self._index_now(m, mark, False)
-        open_interest: int256 = convert(self.markets[m].long_open_interest, int256)
-        if open_interest > 0:
-            correction += math._div_floor(
-                open_interest
-                * (
-                    (q_long[m] - loss_equity.side_index[m][True])
-                    - (q_short[m] - loss_equity.side_index[m][False])
-                ),
-                c.FUNDING_SCALE,
-            )
-    return correction, q_long, q_short
+        correction += math._div_floor(
+            open_interest
+            * (
+                (q_long[m] - loss_equity.side_index[m][True])
+                - (q_short[m] - loss_equity.side_index[m][False])
+            ),
+            c.FUNDING_SCALE,
+        )
+    return correction, markets, q_long, q_short
 
 
 @internal
@@ -1023,9 +1028,10 @@ def _socialize_equity(account: address, market: uint256, residual: uint256) -> u
     @return The amount booked (residual, or less when D is too small).
     """
     correction: int256 = 0
+    markets: DynArray[uint256, c.MAX_MARKETS] = []
     q_long: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
     q_short: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
-    correction, q_long, q_short = self._equity_marks()
+    correction, markets, q_long, q_short = self._equity_marks()
     total_equity: int256 = loss_equity._total_equity(correction)
     rate: uint256 = loss_equity._rate(residual, total_equity)
     if rate == 0:
@@ -1036,7 +1042,7 @@ def _socialize_equity(account: address, market: uint256, residual: uint256) -> u
     if covered <= residual:
         booked = max(covered, 1) - 1
     scale_before: uint256 = loss_equity.scale
-    loss_equity._apply_rate(rate, self.market_count, q_long, q_short)
+    loss_equity._apply_rate(rate, markets, q_long, q_short)
     self.loss_receivable += convert(booked, int256)
     log LossSocialized(
         account=account,

@@ -107,17 +107,22 @@ def _rate(residual: uint256, equity: int256) -> uint256:
 
 
 @internal
-def _apply_rate(rate: uint256, market_count: uint256, q_long: int256[c.MAX_MARKETS], q_short: int256[c.MAX_MARKETS]):
+def _apply_rate(
+    rate: uint256,
+    markets: DynArray[uint256, c.MAX_MARKETS],
+    q_long: int256[c.MAX_MARKETS],
+    q_short: int256[c.MAX_MARKETS],
+):
     """
-    @dev K <- K * (1 - r), A <- A * (1 - r) + r * q for every market side.
+    @dev K <- K * (1 - r), A <- A * (1 - r) + r * q for both sides of every
+         market with open positions (a market without any has no account whose
+         charge depends on its A: new positions snapshot A when they open).
     """
     keep: uint256 = SCALE - rate
     self.scale = self.scale * keep // SCALE
     r: int256 = convert(rate, int256)
     k: int256 = convert(keep, int256)
-    for m: uint256 in range(c.MAX_MARKETS):
-        if m >= market_count:
-            break
+    for m: uint256 in markets:
         self.side_index[m][True] = math._div_floor(
             self.side_index[m][True] * k + r * q_long[m], SCALE_INT
         )

@@ -25,7 +25,7 @@ EXPIRY = 2**40
 @pytest.mark.parametrize("decimals", [6], ids=["dec6"])
 def test_gas__every_operation_matches_the_published_table(system, traders, liquidator, insurer, chain):
     s, ch, u = system, system.clearing_house, system.unit
-    alice, bob, carol, dave = traders[:4]
+    alice, bob, carol, dave, erin = traders[:5]
     measured = {}
 
     s.fund_vault(insurer, 10 * u)
@@ -35,10 +35,12 @@ def test_gas__every_operation_matches_the_published_table(system, traders, liqui
     s.fund(bob, 6_000 * u)
     s.fund(carol, 720 * u)
     s.fund(dave, 3_000 * u)
+    s.fund(erin, 400 * u)
     s.fund(liquidator, 20_000 * u)
 
     measured["settle (both open)"] = s.trade(alice, bob, ETH, 5 * WAD, 2_000 * u, expiry=EXPIRY).gas_used
     s.trade(carol, dave, ETH, 2 * WAD, 2_000 * u, expiry=EXPIRY)
+    s.trade(erin, dave, ETH, WAD, 2_000 * u, expiry=EXPIRY)
     measured["settle (both increase)"] = s.trade(carol, dave, ETH, WAD // 10, 2_000 * u, expiry=EXPIRY).gas_used
     measured["settle (both reduce)"] = s.trade(dave, carol, ETH, WAD // 10, 2_000 * u, expiry=EXPIRY).gas_used
     measured["set_funding_rate"] = ch.set_funding_rate(ETH, 10**14 // 3_600, sender=s.keeper).gas_used
@@ -54,7 +56,13 @@ def test_gas__every_operation_matches_the_published_table(system, traders, liqui
     s.set_mark(ETH, 1_550 * u)
     receipt = ch.liquidate(carol, ETH, 5 * WAD, False, sender=liquidator)
     assert ch.AccountBankrupt.from_receipt(receipt)[0].residual > 0
-    measured["liquidate (bankrupt: insurance draw + residual)"] = receipt.gas_used
+    assert ch.LossSocialized.from_receipt(receipt)[0].booked > 0
+    measured["liquidate (bankrupt: insurance draw + first EQUITY socialization)"] = receipt.gas_used
+    receipt = ch.liquidate(erin, ETH, 5 * WAD, False, sender=liquidator)
+    assert ch.LossSocialized.from_receipt(receipt)[0].booked > 0
+    measured["liquidate (bankrupt: empty vault + another EQUITY socialization)"] = receipt.gas_used
+    measured["deposit (settles 2 pending socializations)"] = ch.deposit(u, sender=bob).gas_used
+    measured["deposit (nothing pending)"] = ch.deposit(u, sender=bob).gas_used
 
     if UPDATE:
         GAS_JSON.write_text(json.dumps(measured, indent=2) + "\n")

@@ -4,17 +4,23 @@ Everything builds on the root `system` fixture (markets 0 = ETH-PERP at 2000,
 1 = SOL-PERP at 30, both priced in whole collateral units). Sizes are in
 18-decimal base units (WAD = one contract); prices and amounts in collateral
 units (`system.unit` = one whole token).
+
+Fills reach the clearing house only through its order book
+(`ClearingHouse.execute_fill` is callable by `system.order_book` alone): the
+`settle` and `open_position` fixtures sign orders and go through
+`OrderBook.settle`. The order rules themselves (signatures, cancels, nonces,
+fills per order, matchers) are tested in tests/unit/orderbook/. `direct` is a
+second clearing house whose order book is a plain account, for the few
+clearing-house checks the real order book never lets through.
 """
 
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 
 from perpclear.model import ClearingModel
-from perpclear.orders import typed_data
-
-# secp256k1 group order: a signature (r, s, v) has the malleable twin (r, n - s, v ^ 1).
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+from perpclear.system import System
 
 
 @pytest.fixture
@@ -33,11 +39,11 @@ def model(system):
 
 @pytest.fixture
 def settle(system):
-    """settle(maker, taker, size, price): submits two (order, signature) pairs as the matcher."""
+    """settle(maker, taker, size, price): submits two (order, signature) pairs to the order book as the matcher."""
 
     def _settle(maker, taker, size, price, sender=None):
         (maker_order, maker_sig), (taker_order, taker_sig) = maker, taker
-        return system.clearing_house.settle(
+        return system.order_book.settle(
             maker_order.as_tuple(),
             maker_sig,
             taker_order.as_tuple(),
@@ -66,27 +72,45 @@ def open_position(system):
     return _open
 
 
+@dataclass
+class Direct:
+    """A clearing house whose order book is the plain account `book`."""
+
+    ch: Any
+    book: Any
+    system: System  # the same clearing house as a `System` (for funding and the ledger check)
+
+    def fill(self, buyer, seller, market, size, price, buyer_is_maker=True, buyer_reduce_only=False,
+             seller_reduce_only=False, call=False):
+        """execute_fill as the order book; with call=True an eth_call returning (buyer_fee, seller_fee)."""
+        args = (buyer, seller, market, size, price, buyer_is_maker, buyer_reduce_only, seller_reduce_only)
+        if call:
+            return tuple(self.ch.execute_fill.call(*args, sender=self.book))
+        return self.ch.execute_fill(*args, sender=self.book)
+
+
 @pytest.fixture
-def sign_with():
-    """sign_with(key, order, chain_id, contract): EIP-712 signature by any key.
-
-    perpclear.orders.sign_order refuses a key that is not the order's trader;
-    the forgery tests need exactly that.
-    """
-
-    def _sign(private_key, order, chain_id, verifying_contract) -> bytes:
-        signable = encode_typed_data(full_message=typed_data(order, chain_id, verifying_contract))
-        return bytes(Account.sign_message(signable, private_key).signature)
-
-    return _sign
-
-
-@pytest.fixture
-def malleate():
-    """malleate(signature): the high-s twin of a low-s signature (same signer, other bytes)."""
-
-    def _malleate(signature: bytes) -> bytes:
-        r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
-        return r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # v: 27 <-> 28
-
-    return _malleate
+def direct(system, project, admin, accounts):
+    """A second clearing house over `system`'s token, oracle and vault, with the
+    same markets, whose order book is an account (accounts[15]) that calls
+    `execute_fill` directly. Not wired to the vault and not under the ledger
+    guard: tests call `direct.system.conservation_errors()` themselves."""
+    book = accounts[15]
+    ch = project.ClearingHouse.deploy(system.token, system.oracle, system.vault, admin, sender=admin)
+    ch.set_order_book(book, sender=admin)
+    for spec in system.markets:
+        ch.add_market(spec.params.as_tuple(), spec.loss_policy, sender=admin)
+    handle = System(
+        token=system.token,
+        oracle=system.oracle,
+        vault=system.vault,
+        clearing_house=ch,
+        order_book=book,
+        admin=admin,
+        keeper=system.keeper,
+        matcher=None,
+        decimals=system.decimals,
+        markets=system.markets,
+        chain_id=system.chain_id,
+    )
+    return Direct(ch=ch, book=book, system=handle)
