@@ -1,8 +1,8 @@
 """EIP-712 orders: the typed data the clearing house verifies, and signing.
 
 Traders sign with their private key through eth-account; the matcher submits
-both signed orders to ``ClearingHouse.settle``. The domain binds the chain id
-and the clearing house address, so a signature is void on any other chain or
+both signed orders to ``OrderBook.settle``. The domain binds the chain id and
+the order book's address, so a signature is void on any other chain or
 deployment.
 """
 
@@ -71,7 +71,7 @@ def typed_data(order: Order, chain_id: int, verifying_contract: str) -> dict:
 
 
 def order_digest(order: Order, chain_id: int, verifying_contract: str) -> bytes:
-    """The 32-byte digest the trader signs (equals ``ClearingHouse.order_hash``)."""
+    """The 32-byte digest the trader signs (equals ``OrderBook.order_hash``)."""
     signable = encode_typed_data(full_message=typed_data(order, chain_id, verifying_contract))
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 

@@ -120,10 +120,9 @@ class System:
     def observe(self, receipt: Any) -> None:
         """Remembers every account that a receipt shows holding margin or a position."""
         ch = self.clearing_house
-        if receipt.receiver != ch.address:
-            return
         for log in receipt.decode_logs([ch.Deposited, ch.PositionChanged]):
-            self.accounts.add(str(log.account))
+            if log.contract_address == ch.address:
+                self.accounts.add(str(log.account))
 
     def ledger(self) -> dict[str, int]:
         """The terms of the ledger identity, read from the chain."""

@@ -223,7 +223,9 @@ def test_set_reduce_only__blocks_opening_allows_reducing(system, admin, traders,
 # ---------------------------------------------------------------- roles
 
 
-@pytest.mark.parametrize("role", ["matcher", "keeper"])
+# The matcher role lives on the order book since matching moved to OrderBook.vy
+# (tests/unit/orderbook); the clearing house only knows its order book.
+@pytest.mark.parametrize("role", ["keeper"])
 def test_set_role__grant_and_revoke(system, admin, traders, role):
     ch = system.clearing_house
     setter, getter = getattr(ch, f"set_{role}"), getattr(ch, f"is_{role}")
@@ -238,15 +240,6 @@ def test_set_role__grant_and_revoke(system, admin, traders, role):
     ]
 
 
-
-
-def test_set_matcher__revoked_matcher_cannot_settle(system, admin, matcher, traders, open_position):
-    u = system.unit
-    for trader in traders[:2]:
-        system.fund(trader, 10_000 * u)
-    system.clearing_house.set_matcher(matcher, False, sender=admin)
-    with ape.reverts("clearing: not matcher"):
-        open_position(traders[0], traders[1], 0, WAD, 2_000 * u)
 
 
 def test_set_fee_recipient__sets_and_logs(system, admin, traders):
@@ -286,7 +279,7 @@ def test_owner_only__not_owner__reverts(system, traders, keeper, matcher):
         lambda s: ch.set_market_params(0, MarketParams().as_tuple(), sender=s),
         lambda s: ch.set_loss_policy(0, POLICY_ADL, sender=s),
         lambda s: ch.set_reduce_only(0, True, sender=s),
-        lambda s: ch.set_matcher(outsider, True, sender=s),
+        lambda s: ch.set_order_book(outsider, sender=s),
         lambda s: ch.set_keeper(outsider, True, sender=s),
         lambda s: ch.set_fee_recipient(outsider, sender=s),
         lambda s: ch.transfer_ownership(outsider, sender=s),
@@ -311,7 +304,7 @@ def test_market_setters__unknown_market__reverts(system, admin):
 def test_owner_only__zero_address__reverts(system, admin):
     ch = system.clearing_house
     for call in (
-        lambda: ch.set_matcher(ZERO, True, sender=admin),
+        lambda: ch.set_order_book(ZERO, sender=admin),
         lambda: ch.set_keeper(ZERO, True, sender=admin),
         lambda: ch.set_fee_recipient(ZERO, sender=admin),
         lambda: ch.transfer_ownership(ZERO, sender=admin),

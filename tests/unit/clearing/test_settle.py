@@ -16,7 +16,6 @@ before the margin check, so a fill that passes them all stops at
 from dataclasses import replace
 
 import ape
-import pytest
 
 from perpclear.model import WAD
 
