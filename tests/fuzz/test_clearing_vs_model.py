@@ -24,7 +24,7 @@ from perpclear.model import POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketPara
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS = ROOT / "contracts"
+CONTRACTS = ROOT / "src" / "perpclear" / "contracts"
 MARKETS = (
     (2_000, MarketParams()),
     (30, MarketParams(imr_bps=2_000, mmr_bps=1_000, penalty_bps=500, maker_fee_bps=0, taker_fee_bps=10)),

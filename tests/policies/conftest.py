@@ -35,7 +35,7 @@ from perpclear.model import POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingMo
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS = ROOT / "contracts"
+CONTRACTS = ROOT / "src" / "perpclear" / "contracts"
 HUGE = 10**30  # "everything" as a liquidation size
 ETH, SOL = 0, 1
 MARKETS = (
