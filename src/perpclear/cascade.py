@@ -1,0 +1,497 @@
+"""The cascade runner: one scenario, any engine, a result object.
+
+``run_cascade(scenario, engine)`` deploys a fresh system on the engine, funds
+the insurance vault, a market maker, a liquidator and the scenario's traders,
+opens every trader's positions with signed orders against the market maker,
+then plays the price path one block at a time:
+
+1. the keeper pushes each market's mark: the path's price, moved by the
+   accumulated liquidation impact (``Market.impact_bps`` per ``impact_depth``
+   of notional liquidated, down for longs, up for shorts), unless the path
+   freezes the oracle for that block;
+2. it scans every account with a position (``is_liquidatable``) and queues the
+   new ones, due ``delay_blocks`` later;
+3. it liquidates due accounts, lowest trader index first, at most
+   ``liquidations_per_block`` and ``gas_budget // gas_per_liquidation`` calls
+   per block; a queued account that is no longer liquidatable is skipped.
+
+After the path the price holds for up to ``settle_blocks`` blocks so the keeper
+can finish, then every account is settled (``settle_funding``: pending EQUITY
+charges and OPEN_INTEREST funding-index charges are booked, each with its
+event) and the invariants are checked. Same scenario and seed: same result, on
+every engine (only ``backend`` and ``timings`` differ).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any, Callable
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from perpclear.engine import Engine, Event, Tx
+from perpclear.orders import Order, sign_order
+from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
+
+HUGE = 10**30  # "the whole position": the contract clamps a liquidation request
+EXPIRY = 2**40  # orders in a cascade do not expire
+ORACLE_MAX_AGE = 10**9  # no staleness in a cascade: blocks are logical steps
+VAULT_COOLDOWN = 86_400
+CHUNK = 500  # transactions or calls per round trip
+
+
+def _key(label: str) -> LocalAccount:
+    return Account.from_key(hashlib.sha256(f"perpclear:{label}".encode()).digest())
+
+
+@dataclass
+class Roles:
+    """The system's operators: fixed keys, the same on every engine."""
+
+    admin: LocalAccount = field(default_factory=lambda: _key("admin"))
+    keeper: LocalAccount = field(default_factory=lambda: _key("keeper"))
+    matcher: LocalAccount = field(default_factory=lambda: _key("matcher"))
+    insurer: LocalAccount = field(default_factory=lambda: _key("insurer"))
+    market_maker: LocalAccount = field(default_factory=lambda: _key("market-maker"))
+    liquidator: LocalAccount = field(default_factory=lambda: _key("liquidator"))
+
+    def all(self) -> list[LocalAccount]:
+        return [self.admin, self.keeper, self.matcher, self.insurer, self.market_maker, self.liquidator]
+
+
+def trader_key(seed: int, index: int) -> LocalAccount:
+    return _key(f"trader:{seed}:{index}")
+
+
+@dataclass
+class Deployment:
+    """A deployed system on one engine: addresses and roles."""
+
+    engine: Engine
+    roles: Roles
+    token: str
+    oracle: str
+    vault: str
+    clearing_house: str
+    order_book: str
+    decimals: int
+    market_count: int
+
+    def tx(self, sender: LocalAccount, contract: str, fn: str, *args: Any) -> Tx:
+        return Tx(sender, contract, fn, tuple(args))
+
+    def ledger(self) -> dict[str, int]:
+        e, ch = self.engine, self.clearing_house
+        names = ["bad_debt", "loss_receivable", "total_collateral", "total_open_notional", "funding_pool", "protocol_fees", "insurance_fees"]
+        values = e.calls([(ch, n, ()) for n in names] + [(self.token, "balanceOf", (ch,))])
+        out = dict(zip(names, values))
+        out["balance"] = values[-1]
+        return out
+
+    def ledger_gap(self) -> int:
+        """lhs - rhs of the ledger identity; 0 when it balances to the unit."""
+        led = self.ledger()
+        lhs = led["balance"] + led["bad_debt"] + led["loss_receivable"]
+        rhs = led["total_collateral"] - led["total_open_notional"] + led["funding_pool"] + led["protocol_fees"] + led["insurance_fees"]
+        return lhs - rhs
+
+    def order_pair(self, buyer: LocalAccount, seller: LocalAccount, market: int, size: int, price: int, nonce: int) -> Tx:
+        """A signed buy (maker) and sell of ``size`` at ``price``, settled by the matcher."""
+        chain_id = self.engine.chain_id()
+        buy = Order(buyer.address, market, True, size, price, EXPIRY, nonce)
+        sell = Order(seller.address, market, False, size, price, EXPIRY, nonce)
+        return self.tx(
+            self.roles.matcher,
+            self.order_book,
+            "settle",
+            buy.as_tuple(),
+            sign_order(buyer.key, buy, chain_id, self.order_book),
+            sell.as_tuple(),
+            sign_order(seller.key, sell, chain_id, self.order_book),
+            size,
+            price,
+        )
+
+    def fund(self, accounts: list[tuple[LocalAccount, int]]) -> None:
+        """Mints, approves and deposits ``amount`` for each (account, amount)."""
+        e, r = self.engine, self.roles
+        e.fund_gas([a for a, _ in accounts])
+        for i in range(0, len(accounts), CHUNK):
+            part = accounts[i : i + CHUNK]
+            e.send([self.tx(r.admin, self.token, "mint", a.address, amt) for a, amt in part])
+            e.send([self.tx(a, self.token, "approve", self.clearing_house, 2**256 - 1) for a, _ in part])
+            e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part])
+
+
+def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None) -> Deployment:
+    """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``."""
+    r = roles or Roles()
+    engine.fund_gas(r.all())
+    admin = r.admin
+    token = engine.deploy("MockCollateral", "Mock USD", "mUSD", sc.decimals, sender=admin)
+    oracle = engine.deploy("PriceOracle", sender=admin)
+    vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin)
+    ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, sender=admin)
+    book = engine.deploy("OrderBook", ch, sender=admin)
+    d = Deployment(engine, r, token, oracle, vault, ch, book, sc.decimals, len(sc.markets))
+    txs = [
+        d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
+        d.tx(admin, vault, "set_clearing_house", ch),
+        d.tx(admin, ch, "set_order_book", book),
+        d.tx(admin, book, "set_matcher", r.matcher.address, True),
+        d.tx(admin, ch, "set_keeper", r.keeper.address, True),
+    ]
+    for i, m in enumerate(sc.markets):
+        txs.append(d.tx(admin, oracle, "add_market", i, ORACLE_MAX_AGE, 0, to_units(m.price, sc.unit)))
+        txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
+    engine.send(txs)
+    return d
+
+
+# --------------------------------------------------------------------- result
+
+
+@dataclass
+class AccountResult:
+    index: int  # trader index; -1 market maker, -2 liquidator
+    address: str
+    deposit: int
+    equity: int  # final, after settlement
+    collateral: int
+    sizes: list[int]
+    liquidations: int
+    bankrupt: bool
+    charged: int  # EQUITY charges + OPEN_INTEREST index charges settled at the end
+
+
+@dataclass
+class CascadeResult:
+    scenario: str
+    seed: int
+    backend: str
+    policy: str
+    decimals: int
+    blocks: list[dict]  # per block: marks, liquidations, vault assets, bad debt
+    liquidations: list[dict]
+    bankruptcies: list[dict]
+    socializations: list[dict]
+    residuals_recorded: list[dict]
+    settlements: list[dict]
+    accounts: list[AccountResult]
+    invariants: dict[str, str]  # name -> "ok" or what failed
+    transactions: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(v == "ok" for v in self.invariants.values())
+
+    def outcome(self) -> dict:
+        """Everything but the engine's name and the timings: equal across engines for one scenario."""
+        d = asdict(self)
+        for k in ("backend", "timings", "transactions"):
+            d.pop(k)
+        return d
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(asdict(self), **kw)
+
+    def totals(self) -> dict:
+        return {
+            "liquidations": len(self.liquidations),
+            "bankruptcies": len(self.bankruptcies),
+            "insurance_paid": sum(b["insurance_paid"] for b in self.bankruptcies),
+            "residual": sum(b["residual"] for b in self.bankruptcies),
+            "socialized": sum(s["booked"] for s in self.socializations),
+            "bad_debt": sum(r["residual"] for r in self.residuals_recorded),
+            "charged": sum(a.charged for a in self.accounts),
+            "accounts_charged": sum(1 for a in self.accounts if a.charged > 0),
+        }
+
+
+def _event_dict(ev: Event, block: int) -> dict:
+    d = {"block": block}
+    for k, v in ev.args.items():
+        d[k] = v if not isinstance(v, bytes) else "0x" + v.hex()
+    return d
+
+
+# --------------------------------------------------------------------- runner
+
+
+class Cascade:
+    """Runs one scenario on one engine. ``run()`` returns the ``CascadeResult``."""
+
+    def __init__(self, sc: Scenario, engine: Engine, progress: Callable[[str, int, int], None] | None = None):
+        self.sc = sc
+        self.engine = engine
+        self.progress = progress or (lambda phase, done, total: None)
+        self.plans: list[TraderPlan] = plan_traders(sc)
+        self.traders = [trader_key(sc.seed, p.index) for p in self.plans]
+        self.index = {t.address: p.index for t, p in zip(self.traders, self.plans)}
+        self.roles = Roles()
+        self.index[self.roles.market_maker.address] = -1
+        self.index[self.roles.liquidator.address] = -2
+        self.liq_count: dict[str, int] = {}
+        self.records: dict[str, list[dict]] = {k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements")}
+        self.blocks: list[dict] = []
+        self.impact = [Fraction(0)] * len(sc.markets)
+        self.nonce = 0
+
+    # -- set-up
+    def setup(self) -> Deployment:
+        sc, u = self.sc, self.sc.unit
+        d = deploy(self.engine, sc, self.roles)
+        self.d = d
+        r = self.roles
+        # Book the market maker takes: Σ notional per market (both directions net out worse case: all one way).
+        gross = sum(
+            size * to_units(sc.markets[m].price, u) // 10**18 for p in self.plans for m, size in p.legs
+        )
+        mm_collateral = to_units(sc.market_maker_collateral, u) or max(gross // 2, 1_000 * u)
+        liquidator_collateral = max(gross, 1_000 * u)
+        self.deposits = {t.address: p.collateral for t, p in zip(self.traders, self.plans)}
+        self.deposits[r.market_maker.address] = mm_collateral
+        self.deposits[r.liquidator.address] = liquidator_collateral
+        vault_assets = to_units(sc.vault.assets, u)
+        if vault_assets:
+            self.engine.fund_gas([r.insurer])
+            self.engine.send(
+                [
+                    d.tx(r.admin, d.token, "mint", r.insurer.address, vault_assets),
+                    d.tx(r.insurer, d.token, "approve", d.vault, vault_assets),
+                    d.tx(r.insurer, d.vault, "deposit", vault_assets, r.insurer.address),
+                ]
+            )
+        d.fund([(r.market_maker, mm_collateral), (r.liquidator, liquidator_collateral)])
+        funded = list(zip(self.traders, (p.collateral for p in self.plans)))
+        for i in range(0, len(funded), CHUNK):
+            d.fund(funded[i : i + CHUNK])
+            self.progress("fund", min(i + CHUNK, len(funded)), len(funded))
+        # Open every leg against the market maker at the opening price; the trader is the taker.
+        fills = []
+        for t, p in zip(self.traders, self.plans):
+            for m, size in p.legs:
+                price = to_units(sc.markets[m].price, u)
+                self.nonce += 1
+                buyer, seller = (t, r.market_maker) if p.is_long else (r.market_maker, t)
+                fills.append(d.order_pair(buyer, seller, m, size, price, self.nonce))
+        for i in range(0, len(fills), CHUNK):
+            self.engine.send(fills[i : i + CHUNK])
+            self.progress("open", min(i + CHUNK, len(fills)), len(fills))
+        self.holders = {t.address for t, p in zip(self.traders, self.plans) if p.legs}
+        return d
+
+    # -- one block
+    def _marks(self, block: int, points: list[list[float | None]]) -> dict[int, int]:
+        """The marks to push this block (market -> price), impact included; frozen markets absent."""
+        marks = {}
+        for m, pts in enumerate(points):
+            target = pts[min(block, len(pts) - 1)]
+            if target is None:
+                continue
+            price = Fraction(to_units(target, self.sc.unit)) * (1 + self.impact[m])
+            marks[m] = max(int(price), 1)
+        return marks
+
+    def _scan(self) -> list[str]:
+        ch = self.d.clearing_house
+        holders = sorted(self.holders, key=lambda a: self.index[a])
+        flags = []
+        for i in range(0, len(holders), CHUNK):
+            part = holders[i : i + CHUNK]
+            flags += self.engine.calls([(ch, "is_liquidatable", (a,)) for a in part])
+        return [a for a, f in zip(holders, flags) if f]
+
+    def _largest_market(self, account: str, marks: dict[int, int]) -> int | None:
+        ch = self.d.clearing_house
+        positions = self.engine.calls([(ch, "positions", (account, m)) for m in range(len(self.sc.markets))])
+        best, best_value = None, 0
+        for m, pos in enumerate(positions):
+            value = abs(pos[0]) * self.last_marks[m]
+            if pos[0] != 0 and value > best_value:
+                best, best_value = m, value
+        return best
+
+    def _liquidate(self, account: str, block: int) -> int:
+        """Liquidates ``account`` in its largest market; returns the number of calls made (0 or 1)."""
+        d, e = self.d, self.engine
+        market = self._largest_market(account, self.last_marks)
+        if market is None:
+            return 0
+        (events,) = e.send([d.tx(self.roles.liquidator, d.clearing_house, "liquidate", account, market, HUGE, False)])
+        for ev in events:
+            if ev.name == "PositionLiquidated":
+                rec = _event_dict(ev, block)
+                self.records["liquidations"].append(rec)
+                self.liq_count[account] = self.liq_count.get(account, 0) + 1
+                notional = Fraction(abs(ev.size) * ev.price, 10**18 * self.sc.unit)
+                mk = self.sc.markets[ev.market]
+                move = Fraction(str(mk.impact_bps)) / 10_000 * notional / Fraction(str(mk.impact_depth))
+                # A liquidated long (size taken over > 0 by the liquidator) is sold: the mark falls.
+                self.impact[ev.market] += -move if ev.size > 0 else move
+            elif ev.name == "AccountBankrupt":
+                self.records["bankruptcies"].append(_event_dict(ev, block))
+            elif ev.name == "LossSocialized":
+                self.records["socializations"].append(_event_dict(ev, block))
+            elif ev.name == "ResidualRecorded":
+                self.records["residuals"].append(_event_dict(ev, block))
+            else:
+                self._settled(ev, block)
+        remaining = e.call(d.clearing_house, "positions", account, market)[0]
+        if remaining == 0 and all(e.call(d.clearing_house, "positions", account, m)[0] == 0 for m in range(len(self.sc.markets))):
+            self.holders.discard(account)
+        return 1
+
+    def play(self) -> None:
+        sc, d, e, r = self.sc, self.d, self.engine, self.roles
+        points = [path_points(m.path, m.price) for m in sc.markets]
+        length = max(len(p) for p in points)
+        self.last_marks = {m: to_units(mk.price, sc.unit) for m, mk in enumerate(sc.markets)}
+        per_block = min(sc.keeper.liquidations_per_block, sc.keeper.gas_budget // sc.keeper.gas_per_liquidation)
+        queue: dict[str, int] = {}  # account -> block it is due
+        total = length + sc.keeper.settle_blocks
+        for block in range(total):
+            if block >= length and not queue and not self._scan():
+                break
+            marks = self._marks(block, points)
+            if marks:
+                e.send([d.tx(r.keeper, d.oracle, "set_prices", list(marks), list(marks.values()))])
+                self.last_marks.update(marks)
+            for a in self._scan():
+                queue.setdefault(a, block + sc.keeper.delay_blocks)
+            done, skipped = 0, 0
+            for a in sorted((a for a, due in queue.items() if due <= block), key=lambda a: self.index[a]):
+                while done < per_block and e.call(d.clearing_house, "is_liquidatable", a):
+                    done += self._liquidate(a, block)
+                if done >= per_block:
+                    break
+                queue.pop(a)
+                if not self.liq_count.get(a):
+                    skipped += 1
+            self.blocks.append(
+                {
+                    "block": block,
+                    "marks": [self.last_marks[m] for m in range(len(sc.markets))],
+                    "oracle_updated": sorted(marks),
+                    "liquidations": done,
+                    "queued": len(queue),
+                    "vault_assets": e.call(d.vault, "totalAssets"),
+                    "bad_debt": e.call(d.clearing_house, "bad_debt"),
+                }
+            )
+            self.progress("cascade", block + 1, total)
+
+    def settle(self) -> list[str]:
+        """Books every account's pending charges, each in its own transaction (events per account)."""
+        d, r = self.d, self.roles
+        accounts = [t.address for t in self.traders] + [r.market_maker.address, r.liquidator.address, d.vault]
+        for i in range(0, len(accounts), CHUNK):
+            logs = self.engine.send([d.tx(r.keeper, d.clearing_house, "settle_funding", a) for a in accounts[i : i + CHUNK]])
+            for evs in logs:
+                for ev in evs:
+                    self._settled(ev, len(self.blocks))
+        return accounts
+
+    def _settled(self, ev: Event, block: int) -> None:
+        """Records a charge booked into an account (in a liquidation or the final settlement)."""
+        if ev.name in ("LossSettled", "FundingSettled"):
+            rec = _event_dict(ev, block)
+            rec["event"] = ev.name
+            self.records["settlements"].append(rec)
+
+    # -- results
+    def collect(self, accounts: list[str]) -> tuple[list[AccountResult], dict[str, str]]:
+        d, e, sc = self.d, self.engine, self.sc
+        ch, n = d.clearing_house, len(sc.markets)
+        charged: dict[str, int] = {}
+        for s in self.records["settlements"]:
+            amount = s["charge"] if s["event"] == "LossSettled" else s["amount"]
+            charged[s["account"]] = charged.get(s["account"], 0) + amount
+        bankrupt = {b["account"] for b in self.records["bankruptcies"]}
+        results = []
+        views = []
+        for a in accounts:
+            views += [(ch, "equity", (a,)), (ch, "collateral", (a,))] + [(ch, "positions", (a, m)) for m in range(n)]
+        values = []
+        for i in range(0, len(views), CHUNK):
+            values += e.calls(views[i : i + CHUNK])
+        width = 2 + n
+        for j, a in enumerate(accounts):
+            v = values[j * width : (j + 1) * width]
+            results.append(
+                AccountResult(
+                    index=self.index.get(a, -3),
+                    address=a,
+                    deposit=self.deposits.get(a, 0),
+                    equity=v[0],
+                    collateral=v[1],
+                    sizes=[p[0] for p in v[2:]],
+                    liquidations=self.liq_count.get(a, 0),
+                    bankrupt=a in bankrupt,
+                    charged=charged.get(a, 0),
+                )
+            )
+        return results, self.check(results)
+
+    def check(self, results: list[AccountResult]) -> dict[str, str]:
+        """The invariants of a finished cascade; each "ok" or what failed."""
+        d = self.d
+        led = d.ledger()
+        inv = {}
+        gap = d.ledger_gap()
+        inv["conservation"] = "ok" if gap == 0 else f"ledger identity off by {gap} units"
+        total = sum(a.collateral for a in results)
+        inv["aggregates"] = "ok" if total == led["total_collateral"] else f"sum of collateral {total} != total_collateral {led['total_collateral']}"
+        booked = sum(s["booked"] for s in self.records["socializations"])
+        collected = sum(a.charged for a in results)
+        inv["completeness"] = (
+            "ok" if collected >= booked and led["loss_receivable"] <= 0 and led["funding_pool"] >= 0
+            else f"charged {collected} < socialized {booked} (loss_receivable {led['loss_receivable']}, funding_pool {led['funding_pool']})"
+        )
+        negative = [a.address for a in results if not any(a.sizes) and a.collateral < 0]
+        inv["no_negative_accounts"] = "ok" if not negative else f"{len(negative)} accounts below zero: {negative[:3]}"
+        left = self._scan()
+        inv["keeper_swept"] = "ok" if not left else f"{len(left)} accounts still liquidatable: {left[:3]}"
+        return inv
+
+    def run(self) -> CascadeResult:
+        t0 = time.perf_counter()
+        self.setup()
+        t1 = time.perf_counter()
+        self.play()
+        t2 = time.perf_counter()
+        accounts = self.settle()
+        results, invariants = self.collect(accounts)
+        t3 = time.perf_counter()
+        return CascadeResult(
+            scenario=self.sc.name,
+            seed=self.sc.seed,
+            backend=self.engine.name,
+            policy=self.sc.loss_policy,
+            decimals=self.sc.decimals,
+            blocks=self.blocks,
+            liquidations=self.records["liquidations"],
+            bankruptcies=self.records["bankruptcies"],
+            socializations=self.records["socializations"],
+            residuals_recorded=self.records["residuals"],
+            settlements=self.records["settlements"],
+            accounts=results,
+            invariants=invariants,
+            transactions=self.engine.tx_count,
+            timings={"setup": round(t1 - t0, 3), "cascade": round(t2 - t1, 3), "settle": round(t3 - t2, 3), "total": round(t3 - t0, 3)},
+        )
+
+
+def run_cascade(sc: Scenario, engine: Engine | None = None, progress: Callable[[str, int, int], None] | None = None) -> CascadeResult:
+    """Runs ``sc`` on ``engine`` (default: a fresh fast engine)."""
+    if engine is None:
+        from perpclear.engine import BoaEngine
+
+        engine = BoaEngine()
+    return Cascade(sc, engine, progress).run()

@@ -1,0 +1,379 @@
+"""Two ways to run the same compiled contracts: in process or on a node.
+
+``BoaEngine`` (the fast engine) executes the contracts in process with
+titanoboa; ``ChainEngine`` sends signed raw transactions to any node that web3
+can reach: ape's embedded chain, an anvil devnet, a testnet or a fork (use
+``ChainEngine.from_ape()`` inside ``ape run`` / ``ape test``). Both compile the
+sources shipped in ``perpclear/contracts`` with the same Vyper, both decode
+events with the same ABI decoder, and both expose the same four verbs:
+
+- ``deploy(name, *args, sender=...)`` -> address
+- ``send([Tx, ...])`` -> one list of ``Event`` per transaction (a revert raises
+  ``EngineError`` naming the call and its reason)
+- ``call(contract, fn, *args)`` and ``calls([(contract, fn, args), ...])``
+
+so everything built on top (the cascade runner, the pytest plugin) runs
+unchanged on either, and gives identical results.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_abi_to_4byte_selector, keccak, to_checksum_address
+
+CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
+SOURCES = {
+    "MockCollateral": "mocks/MockCollateral.vy",
+    "PriceOracle": "PriceOracle.vy",
+    "InsuranceVault": "InsuranceVault.vy",
+    "ClearingHouse": "ClearingHouse.vy",
+    "OrderBook": "OrderBook.vy",
+}
+TX_GAS = 3_000_000
+DEPLOY_GAS = 12_000_000
+
+
+class EngineError(RuntimeError):
+    """A transaction reverted or the node refused it."""
+
+
+@dataclass(frozen=True)
+class Tx:
+    """One transaction: ``sender`` (an eth-account key) calls ``contract.fn(*args)``."""
+
+    sender: LocalAccount
+    contract: str  # address
+    fn: str
+    args: tuple = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    address: str
+    args: dict = field(hash=False)
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            return self.args[item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+
+def _canonical(typ: dict) -> str:
+    if typ["type"].startswith("tuple"):
+        inner = ",".join(_canonical(c) for c in typ["components"])
+        return f"({inner}){typ['type'][5:]}"
+    return typ["type"]
+
+
+class Artifact:
+    """ABI, bytecode, selectors and event decoders of one compiled contract."""
+
+    def __init__(self, name: str):
+        import boa  # compiling goes through titanoboa's cached Vyper front end
+        from vyper.compiler.output import build_abi_output
+
+        self.name = name
+        self.path = CONTRACTS_DIR / SOURCES[name]
+        self.deployer = boa.load_partial(str(self.path))
+        data = self.deployer.compiler_data
+        self.bytecode: bytes = data.bytecode
+        self.abi: list[dict] = build_abi_output(data)
+        self.functions = {f["name"]: f for f in self.abi if f["type"] == "function"}
+        self.events = {}
+        for e in self.abi:
+            if e["type"] == "event":
+                sig = f"{e['name']}({','.join(_canonical(i) for i in e['inputs'])})"
+                self.events[keccak(text=sig)] = e
+        ctor = next((f for f in self.abi if f["type"] == "constructor"), {"inputs": []})
+        self.ctor_types = [_canonical(i) for i in ctor["inputs"]]
+
+    def encode_call(self, fn: str, args: tuple) -> bytes:
+        f = self.functions[fn]
+        return function_abi_to_4byte_selector(f) + abi_encode([_canonical(i) for i in f["inputs"]], list(args))
+
+    def decode_output(self, fn: str, raw: bytes) -> Any:
+        outs = [_canonical(o) for o in self.functions[fn]["outputs"]]
+        values = abi_decode(outs, raw)
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def decode_event(self, address: str, topics: list[bytes], data: bytes) -> Event | None:
+        abi = self.events.get(topics[0])
+        if abi is None:
+            return None
+        indexed = [i for i in abi["inputs"] if i["indexed"]]
+        plain = [i for i in abi["inputs"] if not i["indexed"]]
+        values = dict(zip((i["name"] for i in plain), abi_decode([_canonical(i) for i in plain], data)))
+        for inp, topic in zip(indexed, topics[1:]):
+            values[inp["name"]] = abi_decode([_canonical(inp)], topic)[0]
+        args = {i["name"]: _normalize(values[i["name"]]) for i in abi["inputs"]}
+        return Event(abi["name"], to_checksum_address(address), args)
+
+
+def _normalize(v: Any) -> Any:
+    if isinstance(v, str) and v.startswith("0x") and len(v) == 42:
+        return to_checksum_address(v)
+    if isinstance(v, tuple):
+        return tuple(_normalize(x) for x in v)
+    return v
+
+
+@functools.lru_cache(maxsize=None)
+def artifact(name: str) -> Artifact:
+    return Artifact(name)
+
+
+class Engine:
+    """What the runner needs from a backend; see the module docstring."""
+
+    name = "engine"
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, Artifact] = {}  # address -> artifact
+        self.tx_count = 0
+
+    # -- to implement
+    def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str: ...
+    def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]: ...
+    def _call(self, address: str, data: bytes) -> bytes: ...
+    def fund_gas(self, accounts: Iterable[LocalAccount]) -> None: ...
+    def chain_id(self) -> int: ...
+
+    # -- shared
+    def deploy(self, name: str, *args: Any, sender: LocalAccount) -> str:
+        art = artifact(name)
+        address = to_checksum_address(self._deploy(art, args, sender))
+        self.kinds[address] = art
+        return address
+
+    def _decode(self, raw_logs) -> list[Event]:
+        events = []
+        for address, topics, data in raw_logs:
+            art = self.kinds.get(to_checksum_address(address))
+            if art is not None:
+                ev = art.decode_event(address, topics, data)
+                if ev is not None:
+                    events.append(ev)
+        return events
+
+    def send(self, txs: list[Tx]) -> list[list[Event]]:
+        if not txs:
+            return []
+        self.tx_count += len(txs)
+        return [self._decode(raw) for raw in self._send(txs)]
+
+    def call(self, contract: str, fn: str, *args: Any) -> Any:
+        art = self.kinds[contract]
+        return art.decode_output(fn, self._call(contract, art.encode_call(fn, args)))
+
+    def calls(self, requests: list[tuple[str, str, tuple]]) -> list[Any]:
+        return [self.call(c, fn, *args) for c, fn, args in requests]
+
+    def describe(self, tx: Tx) -> str:
+        art = self.kinds.get(tx.contract)
+        return f"{art.name if art else tx.contract}.{tx.fn}"
+
+
+class BoaEngine(Engine):
+    """The fast engine: the compiled contracts in process (titanoboa), one ``boa.Env`` each."""
+
+    name = "boa"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import boa
+
+        self._boa = boa
+        self.env = boa.Env()
+        self.contracts: dict[str, Any] = {}
+
+    def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str:
+        with self._boa.swap_env(self.env), self.env.prank(sender.address):
+            c = art.deployer.deploy(*args)
+        self.contracts[to_checksum_address(str(c.address))] = c
+        return str(c.address)
+
+    def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]:
+        out = []
+        with self._boa.swap_env(self.env):
+            for tx in txs:
+                c = self.contracts[tx.contract]
+                try:
+                    with self.env.prank(tx.sender.address):
+                        getattr(c, tx.fn)(*tx.args)
+                except Exception as exc:  # boa raises BoaError with the revert reason
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise EngineError(f"{self.describe(tx)} reverted: {_reason(exc) or reason}") from None
+                entries = c._computation.get_raw_log_entries()
+                out.append(
+                    [
+                        (
+                            "0x" + bytes(addr).hex(),
+                            [t.to_bytes(32, "big") for t in topics],
+                            bytes(data),
+                        )
+                        for _, addr, topics, data in sorted(entries, key=lambda e: e[0])
+                    ]
+                )
+        return out
+
+    def _call(self, address: str, data: bytes) -> bytes:
+        with self._boa.swap_env(self.env):
+            comp = self.env.execute_code(to_address=address, data=data, gas=10**8, is_modifying=False)
+        if comp.is_error:
+            raise EngineError(f"call to {self.kinds[address].name} reverted")
+        return bytes(comp.output)
+
+    def fund_gas(self, accounts: Iterable[LocalAccount]) -> None:
+        """Nothing to do: the fast engine charges no gas price."""
+
+    def chain_id(self) -> int:
+        return self.env.evm.patch.chain_id
+
+
+def _reason(exc: Exception) -> str | None:
+    text = str(exc)
+    for line in text.splitlines():
+        if "revert reason" in line or "clearing:" in line or "book:" in line or "vault:" in line or "oracle:" in line:
+            for prefix in ("clearing:", "book:", "vault:", "oracle:", "orders:", "token:"):
+                if prefix in line:
+                    return line[line.index(prefix):].strip().strip("'\"")
+    return None
+
+
+class ChainEngine(Engine):
+    """Signed raw transactions over web3 to any node (ape's embedded chain, anvil, a testnet).
+
+    Transactions of one ``send`` are all submitted first and their receipts
+    collected after, so a node that mines every transaction on arrival (anvil,
+    the embedded chain) is never waited on per call.
+    """
+
+    name = "chain"
+
+    def __init__(self, web3: Any, funder: LocalAccount, label: str = "chain"):
+        super().__init__()
+        self.w3 = web3
+        self.funder = funder
+        self.name = label
+        self._nonces: dict[str, int] = {}
+        self._chain_id = web3.eth.chain_id
+
+    @classmethod
+    def from_ape(cls) -> "ChainEngine":
+        """The connected ape provider, paying gas from its first test account."""
+        from ape import accounts, chain
+
+        provider = chain.provider
+        funder = Account.from_key(accounts.test_accounts[0].private_key)
+        label = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+        return cls(provider.web3, funder, label)
+
+    def chain_id(self) -> int:
+        return self._chain_id
+
+    def _fees(self) -> dict:
+        base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+        return {"maxFeePerGas": 2 * base, "maxPriorityFeePerGas": 0}
+
+    def _nonce(self, address: str) -> int:
+        if address not in self._nonces:
+            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
+        n = self._nonces[address]
+        self._nonces[address] = n + 1
+        return n
+
+    def _submit(self, sender: LocalAccount, to: str | None, data: bytes, gas: int, fees: dict, value: int = 0) -> bytes:
+        tx = {
+            "chainId": self._chain_id,
+            "nonce": self._nonce(sender.address),
+            "gas": gas,
+            "value": value,
+            "data": data,
+            "type": 2,
+            **fees,
+        }
+        if to is not None:
+            tx["to"] = to
+        signed = sender.sign_transaction(tx)
+        try:
+            return self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception as exc:
+            self._nonces.pop(sender.address, None)
+            raise EngineError(f"node refused a transaction: {exc}") from None
+
+    def _receipt(self, tx_hash: bytes) -> Any:
+        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.01)
+
+    def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str:
+        data = art.bytecode + abi_encode(art.ctor_types, list(args))
+        receipt = self._receipt(self._submit(sender, None, data, DEPLOY_GAS, self._fees()))
+        if receipt["status"] != 1:
+            raise EngineError(f"deploying {art.name} failed")
+        return receipt["contractAddress"]
+
+    def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]:
+        fees = self._fees()
+        hashes = [
+            self._submit(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), TX_GAS, fees)
+            for tx in txs
+        ]
+        out = []
+        for tx, h in zip(txs, hashes):
+            receipt = self._receipt(h)
+            if receipt["status"] != 1:
+                raise EngineError(f"{self.describe(tx)} reverted: {self._revert_reason(tx, receipt)}")
+            out.append([(log["address"], [bytes(t) for t in log["topics"]], bytes(log["data"])) for log in receipt["logs"]])
+        return out
+
+    def _revert_reason(self, tx: Tx, receipt: Any) -> str:
+        try:
+            self.w3.eth.call(
+                {"from": tx.sender.address, "to": tx.contract, "data": self.kinds[tx.contract].encode_call(tx.fn, tx.args)},
+                receipt["blockNumber"] - 1,
+            )
+        except Exception as exc:
+            return str(exc)
+        return "unknown reason"
+
+    def _call(self, address: str, data: bytes) -> bytes:
+        try:
+            return bytes(self.w3.eth.call({"to": address, "data": data, "gas": 10**8}))
+        except Exception as exc:
+            raise EngineError(f"call to {self.kinds[address].name} reverted: {exc}") from None
+
+    def calls(self, requests: list[tuple[str, str, tuple]]) -> list[Any]:
+        """Batched in one JSON-RPC round trip where the provider supports it."""
+        if len(requests) < 2:
+            return super().calls(requests)
+        try:
+            with self.w3.batch_requests() as batch:
+                for c, fn, args in requests:
+                    batch.add(self.w3.eth.call({"to": c, "data": self.kinds[c].encode_call(fn, args), "gas": 10**8}))
+                raw = batch.execute()
+        except Exception:
+            return super().calls(requests)
+        return [self.kinds[c].decode_output(fn, bytes(r)) for (c, fn, _), r in zip(requests, raw)]
+
+    def fund_gas(self, accounts: Iterable[LocalAccount], amount: int = 10**18) -> None:
+        """Gives each account ETH for gas, unless the node charges none (anvil with base fee 0)."""
+        if self._fees()["maxFeePerGas"] == 0:
+            return
+        fees = self._fees()
+        hashes = [self._submit(self.funder, a.address, b"", 21_000, fees, value=amount) for a in accounts]
+        for h in hashes:
+            self._receipt(h)
+
+
+def elapsed(since: float) -> float:
+    return round(time.perf_counter() - since, 3)
