@@ -81,6 +81,7 @@ class Deployment:
     order_book: str
     decimals: int
     market_count: int
+    nonce: int = 0
 
     def tx(self, sender: LocalAccount, contract: str, fn: str, *args: Any) -> Tx:
         return Tx(sender, contract, fn, tuple(args))
@@ -116,6 +117,30 @@ class Deployment:
             size,
             price,
         )
+
+    def open_tx(self, trader: LocalAccount, market: int, size: int, price: int) -> Tx:
+        """A signed fill of ``size`` (> 0 long, < 0 short) for ``trader`` against the market maker."""
+        self.nonce += 1
+        mm = self.roles.market_maker
+        if size > 0:
+            return self.order_pair(trader, mm, market, size, price, self.nonce)
+        return self.order_pair(mm, trader, market, -size, price, self.nonce)
+
+    def open(self, trader: LocalAccount, market: int, size: int, price: int) -> list[Event]:
+        """Opens (or changes) ``trader``'s position by ``size`` at ``price``; returns the events."""
+        return self.engine.send([self.open_tx(trader, market, size, price)])[0]
+
+    def set_marks(self, marks: dict[int, int]) -> None:
+        """The keeper pushes new marks (market -> collateral units per contract)."""
+        self.engine.send([self.tx(self.roles.keeper, self.oracle, "set_prices", list(marks), list(marks.values()))])
+
+    def liquidate(self, account: str, market: int, size: int = HUGE) -> list[Event]:
+        """The liquidator takes over up to ``size`` of ``account``'s position; returns the events."""
+        return self.engine.send([self.tx(self.roles.liquidator, self.clearing_house, "liquidate", account, market, size, False)])[0]
+
+    def view(self, fn: str, *args: Any) -> Any:
+        """A clearing-house view, e.g. ``view("equity", trader.address)``."""
+        return self.engine.call(self.clearing_house, fn, *args)
 
     def fund(self, accounts: list[tuple[LocalAccount, int]]) -> None:
         """Mints, approves and deposits ``amount`` for each (account, amount)."""
@@ -224,6 +249,67 @@ def _event_dict(ev: Event, block: int) -> dict:
 # --------------------------------------------------------------------- runner
 
 
+class Watch:
+    """A keeper's off-chain watch list: which holders could be liquidatable now.
+
+    Reading every holder's health on chain each block is the cost that grows
+    with the number of traders. The watch keeps each holder's exact equity
+    from its last read and replays what happened since, per block: the mark
+    moves (sizes do not change without a liquidation, which forces a fresh
+    read), the EQUITY rates (equity shrinks by ``1 - r``) and the
+    OPEN_INTEREST per-contract charges of its side. An account whose replayed
+    equity is within 1 % (plus a few units per event) of its maintenance
+    margin is read on chain again, so the watch only ever saves reads of
+    accounts far from liquidation; the final sweep reads every holder.
+    """
+
+    def __init__(self, mmr_bps: list[int]):
+        self.mmr = [m / 10_000 for m in mmr_bps]
+        self.blocks: list[dict] = []  # per block: marks, equity factor, OI charge per (market, is_long)
+        self.entries: dict[str, tuple[float, list[int], int]] = {}  # account -> (equity, sizes, block)
+
+    def open_block(self, marks: list[int]) -> None:
+        self.blocks.append({"marks": list(marks), "factor": 1.0, "oi": {}, "events": 0})
+
+    def socialized(self, ev: Event) -> None:
+        b = self.blocks[-1]
+        b["events"] += 1
+        if ev.loss_policy == 1:  # EQUITY: r in 1e27
+            b["factor"] *= max(0.0, 1 - ev.rate / 10**27)
+        else:  # OPEN_INTEREST: the side opposite the bankrupt position pays `rate` per contract
+            key = (ev.market, ev.index_after > ev.index_before)  # the long index rises when longs pay
+            b["oi"][key] = b["oi"].get(key, 0) + ev.rate
+
+    def record(self, account: str, equity: int, sizes: list[int]) -> None:
+        """An exact read at the start of the current block (before its liquidations)."""
+        self.entries[account] = (float(equity), list(sizes), len(self.blocks) - 1)
+
+    def forget(self, account: str) -> None:
+        self.entries.pop(account, None)
+
+    def may_be_liquidatable(self, account: str) -> bool:
+        entry = self.entries.get(account)
+        if entry is None:
+            return True
+        equity, sizes, start = entry
+        marks = self.blocks[start]["marks"]
+        events = 0
+        for b in self.blocks[start:]:
+            equity += sum(s * (p - q) for s, p, q in zip(sizes, b["marks"], marks)) / 1e18
+            marks = b["marks"]
+            if b is self.blocks[-1]:
+                break  # this block's socializations come after the scan
+            equity *= b["factor"]
+            for (m, long), per_contract in b["oi"].items():
+                if sizes[m] and (sizes[m] > 0) == long:
+                    equity -= abs(sizes[m]) * per_contract / 1e36
+            events += b["events"]
+        maintenance = sum(abs(s) * p * r for s, p, r in zip(sizes, marks, self.mmr)) / 1e18
+        return equity < maintenance * 1.01 + 10 + 4 * events
+
+
+
+
 class Cascade:
     """Runs one scenario on one engine. ``run()`` returns the ``CascadeResult``."""
 
@@ -241,7 +327,7 @@ class Cascade:
         self.records: dict[str, list[dict]] = {k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements")}
         self.blocks: list[dict] = []
         self.impact = [Fraction(0)] * len(sc.markets)
-        self.nonce = 0
+        self.watch = Watch([m.mmr_bps for m in sc.markets])
 
     # -- set-up
     def setup(self) -> Deployment:
@@ -274,13 +360,11 @@ class Cascade:
             d.fund(funded[i : i + CHUNK])
             self.progress("fund", min(i + CHUNK, len(funded)), len(funded))
         # Open every leg against the market maker at the opening price; the trader is the taker.
-        fills = []
-        for t, p in zip(self.traders, self.plans):
-            for m, size in p.legs:
-                price = to_units(sc.markets[m].price, u)
-                self.nonce += 1
-                buyer, seller = (t, r.market_maker) if p.is_long else (r.market_maker, t)
-                fills.append(d.order_pair(buyer, seller, m, size, price, self.nonce))
+        fills = [
+            d.open_tx(t, m, size if p.is_long else -size, to_units(sc.markets[m].price, u))
+            for t, p in zip(self.traders, self.plans)
+            for m, size in p.legs
+        ]
         for i in range(0, len(fills), CHUNK):
             self.engine.send(fills[i : i + CHUNK])
             self.progress("open", min(i + CHUNK, len(fills)), len(fills))
@@ -299,14 +383,30 @@ class Cascade:
             marks[m] = max(int(price), 1)
         return marks
 
-    def _scan(self) -> list[str]:
+    def _scan(self, exact: bool = False) -> list[str]:
+        """Liquidatable holders, in trader order: ``is_liquidatable`` of every
+        holder when ``exact``, else an exact read of those the watch cannot rule out."""
         ch = self.d.clearing_house
         holders = sorted(self.holders, key=lambda a: self.index[a])
-        flags = []
-        for i in range(0, len(holders), CHUNK):
-            part = holders[i : i + CHUNK]
-            flags += self.engine.calls([(ch, "is_liquidatable", (a,)) for a in part])
-        return [a for a, f in zip(holders, flags) if f]
+        if exact:
+            flags = []
+            for i in range(0, len(holders), CHUNK):
+                flags += self.engine.calls([(ch, "is_liquidatable", (a,)) for a in holders[i : i + CHUNK]])
+            return [a for a, f in zip(holders, flags) if f]
+        doubtful = [a for a in holders if self.watch.may_be_liquidatable(a)]
+        n = len(self.sc.markets)
+        views = [v for a in doubtful for v in [(ch, "health", (a,))] + [(ch, "positions", (a, m)) for m in range(n)]]
+        values = []
+        for i in range(0, len(views), CHUNK):
+            values += self.engine.calls(views[i : i + CHUNK])
+        found = []
+        for j, a in enumerate(doubtful):
+            health, *positions = values[j * (n + 1) : (j + 1) * (n + 1)]
+            sizes = [p[0] for p in positions]
+            self.watch.record(a, health[0], sizes)
+            if any(sizes) and health[0] < health[1]:
+                found.append(a)
+        return found
 
     def _largest_market(self, account: str, marks: dict[int, int]) -> int | None:
         ch = self.d.clearing_house
@@ -324,8 +424,7 @@ class Cascade:
         market = self._largest_market(account, self.last_marks)
         if market is None:
             return 0
-        (events,) = e.send([d.tx(self.roles.liquidator, d.clearing_house, "liquidate", account, market, HUGE, False)])
-        for ev in events:
+        for ev in d.liquidate(account, market):
             if ev.name == "PositionLiquidated":
                 rec = _event_dict(ev, block)
                 self.records["liquidations"].append(rec)
@@ -339,12 +438,13 @@ class Cascade:
                 self.records["bankruptcies"].append(_event_dict(ev, block))
             elif ev.name == "LossSocialized":
                 self.records["socializations"].append(_event_dict(ev, block))
+                self.watch.socialized(ev)
             elif ev.name == "ResidualRecorded":
                 self.records["residuals"].append(_event_dict(ev, block))
             else:
                 self._settled(ev, block)
-        remaining = e.call(d.clearing_house, "positions", account, market)[0]
-        if remaining == 0 and all(e.call(d.clearing_house, "positions", account, m)[0] == 0 for m in range(len(self.sc.markets))):
+        self.watch.forget(account)
+        if not any(p[0] for p in e.calls([(d.clearing_house, "positions", (account, m)) for m in range(len(self.sc.markets))])):
             self.holders.discard(account)
         return 1
 
@@ -357,13 +457,15 @@ class Cascade:
         queue: dict[str, int] = {}  # account -> block it is due
         total = length + sc.keeper.settle_blocks
         for block in range(total):
-            if block >= length and not queue and not self._scan():
-                break
             marks = self._marks(block, points)
             if marks:
-                e.send([d.tx(r.keeper, d.oracle, "set_prices", list(marks), list(marks.values()))])
+                d.set_marks(marks)
                 self.last_marks.update(marks)
-            for a in self._scan():
+            self.watch.open_block([self.last_marks[m] for m in range(len(sc.markets))])
+            found = self._scan()
+            if block >= length and not queue and not found:
+                break  # the path is over and the keeper has nothing left to do
+            for a in found:
                 queue.setdefault(a, block + sc.keeper.delay_blocks)
             done, skipped = 0, 0
             for a in sorted((a for a, due in queue.items() if due <= block), key=lambda a: self.index[a]):
@@ -456,7 +558,7 @@ class Cascade:
         )
         negative = [a.address for a in results if not any(a.sizes) and a.collateral < 0]
         inv["no_negative_accounts"] = "ok" if not negative else f"{len(negative)} accounts below zero: {negative[:3]}"
-        left = self._scan()
+        left = self._scan(exact=True)
         inv["keeper_swept"] = "ok" if not left else f"{len(left)} accounts still liquidatable: {left[:3]}"
         return inv
 

@@ -1,0 +1,161 @@
+"""``perpclear``: run cascade scenarios from the command line.
+
+    perpclear scenarios                         list the bundled scenarios
+    perpclear check FILE                        validate a scenario file
+    perpclear run SCENARIO [--network N] ...    run one, print a summary (or --json)
+
+Exit codes: 0 done and every invariant held, 1 an invariant failed, 2 bad
+arguments or a bad scenario (one line on stderr), 3 the chain refused a
+transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+import click
+
+from perpclear.scenario import ScenarioError, bundled_scenarios, load_scenario
+
+FAST = "boa"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_or_fail(source: str, **overrides):
+    try:
+        sc = load_scenario(source)
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "count" in changes:
+            changes["traders"] = {**sc.traders.model_dump(), "count": changes.pop("count")}
+        return sc.with_overrides(**changes) if changes else sc
+    except ScenarioError as exc:
+        _fail(str(exc))
+
+
+def engine_for(network: str):
+    """A context manager yielding the engine: the fast engine, or an ape network."""
+    from perpclear.engine import BoaEngine, ChainEngine
+
+    if network == FAST:
+        return nullcontext(BoaEngine())
+
+    class _Ape:
+        def __enter__(self):
+            from ape import networks
+
+            try:
+                self._ctx = networks.parse_network_choice(network)
+            except Exception as exc:  # ape raises several types for unknown choices
+                _fail(f"--network: {network!r} is not an ape network ({str(exc).splitlines()[0]})")
+            self._ctx.__enter__()
+            return ChainEngine.from_ape()
+
+        def __exit__(self, *exc):
+            return self._ctx.__exit__(*exc)
+
+    return _Ape()
+
+
+def progress_bar(quiet: bool):
+    """A rich progress bar on stderr, one task per phase; silent with --json / --quiet."""
+    if quiet:
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+
+
+def reporter(progress):
+    tasks = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if progress is None:
+            return
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(phase, total=total)
+        progress.update(tasks[phase], completed=done, total=total)
+
+    return report
+
+
+def summary_table(result) -> str:
+    t = result.totals()
+    unit = 10**result.decimals
+    lines = [
+        f"scenario {result.scenario} (seed {result.seed}) on {result.backend}, policy {result.policy}",
+        f"  accounts {len(result.accounts)}, transactions {result.transactions}, {result.timings['total']:.1f} s",
+        f"  liquidations {t['liquidations']}, bankruptcies {t['bankruptcies']}",
+        f"  insurance paid {t['insurance_paid'] / unit:,.2f}, residual {t['residual'] / unit:,.2f}, "
+        f"socialized {t['socialized'] / unit:,.2f}, left as bad debt {t['bad_debt'] / unit:,.2f}",
+        f"  charged {t['charged'] / unit:,.2f} to {t['accounts_charged']} accounts",
+        "  invariants: " + ", ".join(f"{k} {v if v == 'ok' else 'FAILED: ' + v}" for k, v in result.invariants.items()),
+    ]
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """perpclear cascade scenarios. Example: perpclear run flash-crash --traders 500"""
+
+
+@main.command("scenarios")
+def scenarios_cmd() -> None:
+    """Lists the bundled scenarios. Example: perpclear scenarios"""
+    for path in bundled_scenarios():
+        sc = load_scenario(path)
+        click.echo(f"{sc.name:14s} {sc.traders.count:6d} traders  {sc.loss_policy:13s} {sc.description}")
+
+
+@main.command("check")
+@click.argument("scenario")
+def check_cmd(scenario: str) -> None:
+    """Validates a scenario file. Example: perpclear check my-scenario.toml"""
+    sc = load_or_fail(scenario)
+    click.echo(f"{scenario}: ok ({sc.name}, {sc.traders.count} traders, {len(sc.markets)} markets)")
+
+
+@main.command("run")
+@click.argument("scenario")
+@click.option("--network", default=FAST, show_default=True, help="'boa' (the fast engine) or an ape network, e.g. ethereum:local:foundry")
+@click.option("--policy", type=click.Choice(["EQUITY", "OPEN_INTEREST"]), help="override the scenario's loss policy")
+@click.option("--traders", "count", type=click.IntRange(1, 100_000), help="override the number of traders")
+@click.option("--seed", type=click.IntRange(0), help="override the seed")
+@click.option("--json", "as_json", is_flag=True, help="print the whole result as JSON on stdout")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON result to this file")
+def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out: Path | None) -> None:
+    """Runs a scenario (a file or a bundled name) and prints what happened.
+
+    Example: perpclear run flash-crash --policy OPEN_INTEREST --traders 500
+    """
+    from perpclear.cascade import Cascade
+    from perpclear.engine import EngineError
+
+    sc = load_or_fail(scenario, loss_policy=policy, seed=seed, count=count)
+    if out is not None and not out.parent.is_dir():
+        _fail(f"--out: directory {out.parent} does not exist")
+    with engine_for(network) as engine, progress_bar(as_json) as progress:
+        try:
+            result = Cascade(sc, engine, reporter(progress)).run()
+        except EngineError as exc:
+            _fail(str(exc), code=3)
+    if out is not None:
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(result.to_json(indent=1))
+        tmp.replace(out)
+    click.echo(result.to_json() if as_json else summary_table(result))
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
