@@ -19,6 +19,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # Extra arguments for ape test / ape run, e.g.  make test ARGS="-k foo -x"
 ARGS ?=
+# Size of the stateful fuzzing (tests/fuzz): quick here, ci in .ci/run.
+FUZZ_PROFILE ?= quick
+export PERPCLEAR_FUZZ_PROFILE := $(FUZZ_PROFILE)
 # Network for the anvil-marked subset.
 ANVIL_NETWORK ?= ethereum:local:foundry
 

@@ -10,6 +10,8 @@ that does not care about decimals overrides `decimals` with a module-scoped
 fixture returning one value.
 """
 
+import os
+
 import pytest
 
 # Oracle markets deployed by the `oracle` fixture: id -> price in whole units.
@@ -138,3 +140,12 @@ def ledger_guard(chain, monkeypatch):
     # The provider is a pydantic model: patch its class for this test only.
     monkeypatch.setattr(cls, "send_transaction", checked_send)
     yield
+
+
+@pytest.fixture(scope="session")
+def fuzz_profile():
+    """Size of the stateful fuzzing: "quick" (make test) or "ci" (.ci/run), from PERPCLEAR_FUZZ_PROFILE."""
+    profile = os.environ.get("PERPCLEAR_FUZZ_PROFILE", "quick")
+    if profile not in ("quick", "ci"):
+        raise pytest.UsageError(f"PERPCLEAR_FUZZ_PROFILE must be quick or ci, not {profile!r}")
+    return profile

@@ -283,6 +283,13 @@ class RevmEngine(Engine):
     def chain_id(self) -> int:
         return self.evm.env.cfg.chain_id
 
+    def advance(self, seconds: int) -> None:
+        """Moves the clock (and the block number) forward."""
+        import pyrevm
+
+        block = self.evm.env.block
+        self.evm.set_block_env(pyrevm.BlockEnv(number=block.number + 1, timestamp=block.timestamp + seconds))
+
 
 ZERO_CALLER = "0x" + "00" * 19 + "01"
 

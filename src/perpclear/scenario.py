@@ -223,7 +223,7 @@ class Scenario(_Strict):
 
 
 def _field(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _KINDS)) or "scenario"
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _KINDS))
 
 
 _KINDS = {"explicit", "gap", "flash_crash", "slow_bleed", "freeze_jump"}
@@ -236,7 +236,9 @@ def parse_scenario(data: dict, origin: str = "scenario") -> Scenario:
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = err["msg"].removeprefix("Value error, ")
-        raise ScenarioError(f"{origin}: {_field(err['loc'])}: {msg}") from None
+        where = _field(err["loc"])
+        # Checks across sections name their fields in the message itself.
+        raise ScenarioError(f"{origin}: {where}: {msg}" if where else f"{origin}: {msg}") from None
 
 
 def load_scenario(source: str | Path) -> Scenario:
