@@ -20,7 +20,7 @@ import click
 
 from perpclear.scenario import ScenarioError, bundled_scenarios, load_scenario
 
-FAST = "boa"
+DEFAULT_ENGINE = "revm"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -40,11 +40,11 @@ def load_or_fail(source: str, **overrides):
 
 
 def engine_for(network: str):
-    """A context manager yielding the engine: the fast engine, or an ape network."""
-    from perpclear.engine import BoaEngine, ChainEngine
+    """A context manager yielding the engine: an in-process one, or an ape network."""
+    from perpclear.engine import IN_PROCESS, ChainEngine
 
-    if network == FAST:
-        return nullcontext(BoaEngine())
+    if network in IN_PROCESS:
+        return nullcontext(IN_PROCESS[network]())
 
     class _Ape:
         def __enter__(self):
@@ -53,7 +53,8 @@ def engine_for(network: str):
             try:
                 self._ctx = networks.parse_network_choice(network)
             except Exception as exc:  # ape raises several types for unknown choices
-                _fail(f"--network: {network!r} is not an ape network ({str(exc).splitlines()[0]})")
+                reason = str(exc).splitlines()[0].removesuffix(" Options:")
+                _fail(f"--network: {network!r} is not boa, revm or an ape network ({reason})")
             self._ctx.__enter__()
             return ChainEngine.from_ape()
 
@@ -127,7 +128,12 @@ def check_cmd(scenario: str) -> None:
 
 @main.command("run")
 @click.argument("scenario")
-@click.option("--network", default=FAST, show_default=True, help="'boa' (the fast engine) or an ape network, e.g. ethereum:local:foundry")
+@click.option(
+    "--network",
+    default=DEFAULT_ENGINE,
+    show_default=True,
+    help="revm or boa (in process), or an ape network, e.g. ethereum:local:test or ethereum:local:foundry",
+)
 @click.option("--policy", type=click.Choice(["EQUITY", "OPEN_INTEREST"]), help="override the scenario's loss policy")
 @click.option("--traders", "count", type=click.IntRange(1, 100_000), help="override the number of traders")
 @click.option("--seed", type=click.IntRange(0), help="override the seed")

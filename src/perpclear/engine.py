@@ -19,7 +19,6 @@ unchanged on either, and gives identical results.
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -440,5 +439,5 @@ class ChainEngine(Engine):
             self._receipt(h)
 
 
-def elapsed(since: float) -> float:
-    return round(time.perf_counter() - since, 3)
+# The in-process engines by name (the CLI's --network and the plugin's option).
+IN_PROCESS = {"boa": BoaEngine, "revm": RevmEngine}

@@ -10,8 +10,8 @@ repository ``pip install perpclear`` is all it takes::
 
 Fixtures (each test gets fresh contracts):
 
-- ``perpclear_engine``: the engine, chosen by ``--perpclear-network``: ``boa``
-  (default, the fast engine in process) or ``ape`` (the network that ``ape test``
+- ``perpclear_engine``: the engine, chosen by ``--perpclear-network``: ``revm``
+  (default) or ``boa`` (in process), or ``ape`` (the network that ``ape test``
   is connected to: the embedded chain, or anvil with ``--network
   ethereum:local:foundry``);
 - ``perpclear_scenario``: the scenario whose markets the system lists
@@ -40,18 +40,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("perpclear")
     group.addoption(
         "--perpclear-network",
-        default="boa",
-        choices=("boa", "ape"),
-        help="engine of the perpclear fixtures: boa (fast, in process) or ape (the network ape test uses)",
+        default="revm",
+        choices=("revm", "boa", "ape"),
+        help="engine of the perpclear fixtures: revm or boa (in process) or ape (the network ape test uses)",
     )
 
 
 def _new_engine(config: pytest.Config):
-    from perpclear.engine import BoaEngine, ChainEngine
+    from perpclear.engine import IN_PROCESS, ChainEngine
 
-    if config.getoption("--perpclear-network") == "ape":
-        return ChainEngine.from_ape()
-    return BoaEngine()
+    name = config.getoption("--perpclear-network")
+    return ChainEngine.from_ape() if name == "ape" else IN_PROCESS[name]()
 
 
 @pytest.fixture
