@@ -19,6 +19,7 @@ unchanged on either, and gives identical results.
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -140,6 +141,9 @@ class Engine:
     def __init__(self) -> None:
         self.kinds: dict[str, Artifact] = {}  # address -> artifact
         self.tx_count = 0
+        # When a list: every deployment and transaction as (sender, to or None, calldata),
+        # for replaying them without the runner (perpclear.bench).
+        self.journal: list | None = None
 
     # -- to implement
     def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str: ...
@@ -151,6 +155,8 @@ class Engine:
     # -- shared
     def deploy(self, name: str, *args: Any, sender: LocalAccount) -> str:
         art = artifact(name)
+        if self.journal is not None:
+            self.journal.append((sender, None, art.bytecode + abi_encode(art.ctor_types, list(args))))
         address = to_checksum_address(self._deploy(art, args, sender))
         self.kinds[address] = art
         return address
@@ -169,6 +175,8 @@ class Engine:
         if not txs:
             return []
         self.tx_count += len(txs)
+        if self.journal is not None:
+            self.journal += [(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args)) for tx in txs]
         return [self._decode(raw) for raw in self._send(txs)]
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
@@ -316,11 +324,13 @@ def _reason(exc: Exception) -> str | None:
 
 
 class ChainEngine(Engine):
-    """Signed raw transactions over web3 to any node (ape's embedded chain, anvil, a testnet).
+    """Signed raw transactions over JSON-RPC to any node (ape's embedded chain, anvil, a testnet).
 
     Transactions of one ``send`` are all submitted first and their receipts
     collected after, so a node that mines every transaction on arrival (anvil,
-    the embedded chain) is never waited on per call.
+    the embedded chain) is never waited on per call. Requests go straight to
+    the web3 provider (no middleware), views in JSON-RPC batches where the
+    provider supports them.
     """
 
     name = "chain"
@@ -332,6 +342,17 @@ class ChainEngine(Engine):
         self.name = label
         self._nonces: dict[str, int] = {}
         self._chain_id = web3.eth.chain_id
+        self._batch = hasattr(web3.provider, "make_batch_request")
+        self._http = None
+        uri = getattr(web3.provider, "endpoint_uri", None)
+        if isinstance(uri, str) and uri.startswith("http"):
+            import requests
+
+            # A session of our own that skips the proxy lookups of every request.
+            self._http = requests.Session()
+            self._http.trust_env = False
+            self._uri = uri
+            self._batch = True
 
     @classmethod
     def from_ape(cls) -> "ChainEngine":
@@ -346,43 +367,77 @@ class ChainEngine(Engine):
     def chain_id(self) -> int:
         return self._chain_id
 
+    def _request(self, method: str, params: list) -> dict:
+        if self._http is None:
+            return self.w3.provider.make_request(method, params)
+        return self._http.post(self._uri, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
+
+    def _request_batch(self, batch: list[tuple[str, list]]) -> list[dict]:
+        if self._http is None:
+            return self.w3.provider.make_batch_request(batch)
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(batch)]
+        return sorted(self._http.post(self._uri, json=payload).json(), key=lambda r: r["id"])
+
+    def _rpc(self, method: str, params: list) -> Any:
+        response = self._request(method, params)
+        if "error" in response:
+            raise EngineError(f"{method}: {response['error'].get('message', response['error'])}")
+        return response["result"]
+
     def _fees(self) -> dict:
-        base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+        base = int(self._rpc("eth_getBlockByNumber", ["latest", False]).get("baseFeePerGas", "0x0"), 16)
         return {"maxFeePerGas": 2 * base, "maxPriorityFeePerGas": 0}
 
     def _nonce(self, address: str) -> int:
         if address not in self._nonces:
-            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
+            self._nonces[address] = int(self._rpc("eth_getTransactionCount", [address, "pending"]), 16)
         n = self._nonces[address]
         self._nonces[address] = n + 1
         return n
 
-    def _submit(self, sender: LocalAccount, to: str | None, data: bytes, gas: int, fees: dict, value: int = 0) -> bytes:
-        tx = {
-            "chainId": self._chain_id,
-            "nonce": self._nonce(sender.address),
-            "gas": gas,
-            "value": value,
-            "data": data,
-            "type": 2,
-            **fees,
-        }
+    def _submit(self, sender: LocalAccount, to: str | None, data: bytes, gas: int, fees: dict, value: int = 0) -> str:
+        tx = {"chainId": self._chain_id, "nonce": self._nonce(sender.address), "gas": gas, "value": value,
+              "data": data, "type": 2, **fees}
         if to is not None:
             tx["to"] = to
-        signed = sender.sign_transaction(tx)
+        raw = sender.sign_transaction(tx).raw_transaction
         try:
-            return self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except Exception as exc:
+            return self._rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+        except EngineError as exc:
             self._nonces.pop(sender.address, None)
             raise EngineError(f"node refused a transaction: {exc}") from None
 
-    def _receipt(self, tx_hash: bytes) -> Any:
-        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.01)
+    def _receipt(self, tx_hash: str) -> dict:
+        deadline = time.monotonic() + 120
+        while True:
+            receipt = self._rpc("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                raise EngineError(f"no receipt for {tx_hash} after 120 s")
+            time.sleep(0.001)
+
+    def _receipts(self, hashes: list[str]) -> list[dict]:
+        """Every receipt, fetched in batches where the provider allows it."""
+        if not self._batch or len(hashes) < 2:
+            return [self._receipt(h) for h in hashes]
+        found: dict[str, dict] = {}
+        deadline = time.monotonic() + 120
+        while len(found) < len(hashes):
+            missing = [h for h in hashes if h not in found]
+            for h, r in zip(missing, self._request_batch([("eth_getTransactionReceipt", [h]) for h in missing])):
+                if r.get("result") is not None:
+                    found[h] = r["result"]
+            if len(found) < len(hashes):
+                if time.monotonic() > deadline:
+                    raise EngineError(f"{len(hashes) - len(found)} receipts missing after 120 s")
+                time.sleep(0.001)
+        return [found[h] for h in hashes]
 
     def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str:
         data = art.bytecode + abi_encode(art.ctor_types, list(args))
         receipt = self._receipt(self._submit(sender, None, data, DEPLOY_GAS, self._fees()))
-        if receipt["status"] != 1:
+        if receipt["status"] != "0x1":
             raise EngineError(f"deploying {art.name} failed")
         return receipt["contractAddress"]
 
@@ -393,50 +448,52 @@ class ChainEngine(Engine):
             for tx in txs
         ]
         out = []
-        for tx, h in zip(txs, hashes):
-            receipt = self._receipt(h)
-            if receipt["status"] != 1:
+        for tx, receipt in zip(txs, self._receipts(hashes)):
+            if receipt["status"] != "0x1":
                 raise EngineError(f"{self.describe(tx)} reverted: {self._revert_reason(tx, receipt)}")
-            out.append([(log["address"], [bytes(t) for t in log["topics"]], bytes(log["data"])) for log in receipt["logs"]])
+            out.append(
+                [(log["address"], [bytes.fromhex(t[2:]) for t in log["topics"]], bytes.fromhex(log["data"][2:])) for log in receipt["logs"]]
+            )
         return out
 
-    def _revert_reason(self, tx: Tx, receipt: Any) -> str:
-        try:
-            self.w3.eth.call(
-                {"from": tx.sender.address, "to": tx.contract, "data": self.kinds[tx.contract].encode_call(tx.fn, tx.args)},
-                receipt["blockNumber"] - 1,
-            )
-        except Exception as exc:
-            return str(exc)
-        return "unknown reason"
+    def _revert_reason(self, tx: Tx, receipt: dict) -> str:
+        call = {"from": tx.sender.address, "to": tx.contract, "data": "0x" + self.kinds[tx.contract].encode_call(tx.fn, tx.args).hex()}
+        response = self._request("eth_call", [call, hex(int(receipt["blockNumber"], 16) - 1)])
+        error = response.get("error") or {}
+        data = error.get("data")
+        if isinstance(data, str) and data.startswith("0x08c379a0"):
+            return abi_decode(["string"], bytes.fromhex(data[10:]))[0]
+        return error.get("message", "unknown reason")
+
+    def _call_params(self, address: str, data: bytes) -> list:
+        return [{"to": address, "data": "0x" + data.hex(), "gas": hex(10**8)}, "latest"]
 
     def _call(self, address: str, data: bytes) -> bytes:
         try:
-            return bytes(self.w3.eth.call({"to": address, "data": data, "gas": 10**8}))
-        except Exception as exc:
+            return bytes.fromhex(self._rpc("eth_call", self._call_params(address, data))[2:])
+        except EngineError as exc:
             raise EngineError(f"call to {self.kinds[address].name} reverted: {exc}") from None
 
     def calls(self, requests: list[tuple[str, str, tuple]]) -> list[Any]:
-        """Batched in one JSON-RPC round trip where the provider supports it."""
-        if len(requests) < 2:
+        """One JSON-RPC batch where the provider supports it."""
+        if len(requests) < 2 or not self._batch:
             return super().calls(requests)
+        batch = [("eth_call", self._call_params(c, self.kinds[c].encode_call(fn, args))) for c, fn, args in requests]
         try:
-            with self.w3.batch_requests() as batch:
-                for c, fn, args in requests:
-                    batch.add(self.w3.eth.call({"to": c, "data": self.kinds[c].encode_call(fn, args), "gas": 10**8}))
-                raw = batch.execute()
+            responses = self._request_batch(batch)
         except Exception:
+            self._batch = False  # e.g. the embedded chain: one request at a time
             return super().calls(requests)
-        return [self.kinds[c].decode_output(fn, bytes(r)) for (c, fn, _), r in zip(requests, raw)]
+        if not isinstance(responses, list) or any("error" in r for r in responses):
+            return super().calls(requests)  # raises with the reason of the failing call
+        return [self.kinds[c].decode_output(fn, bytes.fromhex(r["result"][2:])) for (c, fn, _), r in zip(requests, responses)]
 
     def fund_gas(self, accounts: Iterable[LocalAccount], amount: int = 10**18) -> None:
         """Gives each account ETH for gas, unless the node charges none (anvil with base fee 0)."""
-        if self._fees()["maxFeePerGas"] == 0:
-            return
         fees = self._fees()
-        hashes = [self._submit(self.funder, a.address, b"", 21_000, fees, value=amount) for a in accounts]
-        for h in hashes:
-            self._receipt(h)
+        if fees["maxFeePerGas"] == 0:
+            return
+        self._receipts([self._submit(self.funder, a.address, b"", 21_000, fees, value=amount) for a in accounts])
 
 
 # The in-process engines by name (the CLI's --network and the plugin's option).

@@ -1,0 +1,146 @@
+"""Cascade benchmark: how fast the runner plays a flash crash, per engine.
+
+    python -m perpclear.bench [--anvil 1000] [--revm 10000] [--boa 1000]   (make bench)
+
+For each engine it runs the bundled ``flash-crash`` scenario with N traders
+(impact depth and keeper capacity scaled with N, so the crash keeps its shape),
+then replays the very same transactions, from the same fresh state, with the
+engine's raw API and no runner: signed raw transactions over web3 for anvil,
+``execute_code`` for titanoboa, ``message_call`` for revm. The ratio of the two
+times is the runner's overhead (its views, event decoding and bookkeeping).
+Targets of the brief: 1,000 traders on anvil in under 60 s, 10,000 traders on
+an in-process engine in under 120 s, overhead under 1.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from perpclear.cascade import run_cascade
+from perpclear.engine import CONTRACTS_DIR, SOURCES, BoaEngine, ChainEngine, Engine, RevmEngine, artifact
+from perpclear.scenario import Scenario, load_scenario
+
+BASE_TRADERS = 200  # the bundled flash-crash's size
+
+
+def scaled(n: int) -> Scenario:
+    sc = load_scenario("flash-crash")
+    k = n / BASE_TRADERS
+    market = sc.markets[0].model_dump()
+    market["impact_depth"] = market["impact_depth"] * k
+    keeper = sc.keeper.model_dump()
+    keeper["liquidations_per_block"] = max(1, round(keeper["liquidations_per_block"] * k))
+    keeper["gas_budget"] = max(keeper["gas_budget"], keeper["liquidations_per_block"] * keeper["gas_per_liquidation"])
+    traders = {**sc.traders.model_dump(), "count": n}
+    return sc.with_overrides(markets=[market], keeper=keeper, traders=traders)
+
+
+def replay_revm(journal: list) -> float:
+    import pyrevm
+
+    evm = pyrevm.EVM()
+    t = time.perf_counter()
+    for sender, to, data in journal:
+        if to is None:
+            evm.deploy(sender.address, data, gas=12_000_000)
+        else:
+            evm.message_call(sender.address, to, data, gas=3_000_000)
+    return time.perf_counter() - t
+
+
+def replay_boa(journal: list) -> float:
+    import boa
+
+    env = boa.Env()
+    t = time.perf_counter()
+    with boa.swap_env(env):
+        for sender, to, data in journal:
+            if to is None:
+                env.deploy_code(sender=sender.address, bytecode=data, gas=12_000_000)
+            else:
+                env.execute_code(to_address=to, sender=sender.address, data=data, gas=3_000_000)
+    return time.perf_counter() - t
+
+
+def replay_web3(w3, journal: list, chain_id: int) -> float:
+    """Signs and sends every transaction raw, then waits for every receipt."""
+    t = time.perf_counter()
+    nonces: dict[str, int] = {}
+    hashes = []
+    for sender, to, data in journal:
+        a = sender.address
+        if a not in nonces:
+            nonces[a] = w3.eth.get_transaction_count(a)
+        tx = {"chainId": chain_id, "nonce": nonces[a], "gas": 12_000_000 if to is None else 3_000_000, "data": data,
+              "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2, "value": 0}
+        if to is not None:
+            tx["to"] = to
+        nonces[a] += 1
+        hashes.append(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+    for h in hashes:
+        assert w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01)["status"] == 1
+    return time.perf_counter() - t
+
+
+def measure(label: str, engine: Engine, n: int, replay) -> dict:
+    sc = scaled(n)
+    engine.journal = []
+    t = time.perf_counter()
+    result = run_cascade(sc, engine)
+    runner = time.perf_counter() - t
+    raw = replay(engine.journal)
+    return {
+        "engine": label,
+        "traders": n,
+        "transactions": result.transactions,
+        "liquidations": len(result.liquidations),
+        "bankruptcies": len(result.bankruptcies),
+        "runner_s": runner,
+        "raw_s": raw,
+        "ok": result.ok,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="example: python -m perpclear.bench --anvil 0 --revm 2000 --boa 0")
+    parser.add_argument("--anvil", type=int, default=1_000, help="traders on anvil (0: skip)")
+    parser.add_argument("--revm", type=int, default=10_000, help="traders on revm (0: skip)")
+    parser.add_argument("--boa", type=int, default=1_000, help="traders on titanoboa (0: skip)")
+    args = parser.parse_args(argv)
+    if min(args.anvil, args.revm, args.boa) < 0:
+        parser.error("trader counts must be >= 0")
+    for name in SOURCES:  # compile once, outside the timings
+        artifact(name)
+    rows = []
+    if args.revm:
+        rows.append(measure("revm", RevmEngine(), args.revm, replay_revm))
+    if args.boa:
+        rows.append(measure("titanoboa", BoaEngine(), args.boa, replay_boa))
+    if args.anvil:
+        from ape import chain, networks
+
+        with networks.parse_network_choice("ethereum:local:foundry"):
+            snapshot = chain.snapshot()
+            engine = ChainEngine.from_ape()
+            w3 = engine.w3
+
+            def replay(journal):
+                chain.restore(snapshot)
+                return replay_web3(w3, journal, engine.chain_id())
+
+            rows.append(measure("anvil", engine, args.anvil, replay))
+    print(f"flash-crash cascade (contracts in {CONTRACTS_DIR.name}/), runner vs the same transactions sent raw")
+    print(f"{'engine':10s} {'traders':>8s} {'txs':>7s} {'liq.':>6s} {'bankr.':>6s} {'runner s':>9s} {'tx/s':>7s} {'raw s':>7s} {'overhead':>8s}  invariants")
+    for r in rows:
+        print(
+            f"{r['engine']:10s} {r['traders']:8d} {r['transactions']:7d} {r['liquidations']:6d} {r['bankruptcies']:6d} "
+            f"{r['runner_s']:9.1f} {r['transactions'] / r['runner_s']:7.0f} {r['raw_s']:7.1f} {r['runner_s'] / r['raw_s']:7.2f}x  "
+            f"{'ok' if r['ok'] else 'FAILED'}"
+        )
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
