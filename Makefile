@@ -29,7 +29,7 @@ PIP_VERSION := 26.3
 SETUP_STAMP := $(VENV)/.perpclear-setup.stamp
 NODE_STAMP := $(CURDIR)/node_modules/.perpclear-npm.stamp
 
-.PHONY: help setup test test-local test-anvil demo gas gas-table compile clean distclean
+.PHONY: help setup test test-local test-anvil demo gas gas-table bench compile clean distclean
 
 help:
 	@echo "make setup                 create .venv + node_modules (idempotent)"
@@ -39,6 +39,7 @@ help:
 	@echo "make demo [ARGS=...]       ape run demo"
 	@echo "make gas [ARGS=...]        ape test tests --gas (gas report; receipt-level on the embedded EVM,"
 	@echo "                           per-method incl. deploys/views with ARGS=\"--network ethereum:local:foundry\")"
+	@echo "make bench                 cascade benchmark: runner vs raw speed on revm, titanoboa and anvil"
 	@echo "make clean                 remove build outputs (.build, caches); 'make distclean' also drops .venv and node_modules"
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
@@ -71,6 +72,9 @@ test-local: setup
 
 test-anvil: setup
 	ape test tests -m anvil --network $(ANVIL_NETWORK) $(ARGS)
+
+bench: setup
+	$(VPY) -m perpclear.bench $(ARGS)
 
 compile: setup
 	ape compile

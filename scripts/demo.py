@@ -1,23 +1,26 @@
-"""ape run demo: the deposit -> trade -> crash -> liquidation -> insurance story.
+"""ape run demo (what `make demo` runs): the flash crash, told as a story, with a report.
 
 Runs on ape's embedded chain by default; any network with --network, e.g.
 ``ape run demo --network ethereum:local:foundry`` for a real anvil node.
 """
 
 import click
-from ape import accounts, project
-from ape.logging import logger
 from ape.cli import ConnectedProviderCommand
+from ape.logging import logger
 
-from perpclear.demo import run_demo
+from perpclear.scripting import demo_command
 
 
-@click.command(cls=ConnectedProviderCommand, short_help="Play the clearing story on a fresh deployment")
-@click.option("--decimals", type=click.Choice(["6", "18"]), default="6", show_default=True, help="Collateral token decimals.")
-def cli(decimals):
-    """Deploy perpclear, trade, crash the price, liquidate and draw on insurance.
+@click.command(cls=ConnectedProviderCommand, short_help="Play the flash-crash cascade and write its report")
+@click.option("--traders", type=click.IntRange(1, 100_000), default=60, show_default=True, help="number of traders")
+@click.option("--reports", default="reports", show_default=True, help="directory of the reports")
+def cli(traders, reports):
+    """Deploys perpclear, funds the traders, crashes ETH 25 % with a keeper one
+    block late, drains the insurance vault and socializes the rest by equity;
+    prints who was liquidated, what the vault paid, the residual and who paid
+    what, and writes the report.
 
-    Example: ape run demo --network ethereum:local:foundry
+    Example: ape run demo --network ethereum:local:foundry --traders 200
     """
-    logger.set_level("WARNING")  # one table per step, not one line per transaction
-    run_demo(project, accounts.test_accounts, decimals=int(decimals))
+    logger.set_level("WARNING")  # tables, not one line per transaction
+    demo_command(traders=traders, reports=reports)

@@ -15,8 +15,14 @@ an in-process engine in under 120 s, overhead under 1.5x.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
+import socket
+import subprocess
 import sys
 import time
+
+from eth_account import Account
 
 from perpclear.cascade import run_cascade
 from perpclear.engine import CONTRACTS_DIR, SOURCES, BoaEngine, ChainEngine, Engine, RevmEngine, artifact
@@ -37,12 +43,52 @@ def scaled(n: int) -> Scenario:
     return sc.with_overrides(markets=[market], keeper=keeper, traders=traders)
 
 
+# The first dev account of anvil's default mnemonic ("test test ... junk").
+ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+@contextlib.contextmanager
+def anvil_node():
+    """A fresh anvil on 127.0.0.1 (a free port, no base fee) and a web3 connected to it.
+
+    Started here rather than through ape-foundry, which always passes
+    ``--steps-tracing`` (a trace of every opcode of every transaction kept in
+    memory): on a cascade of thousands of transactions that makes anvil
+    several times slower. Point ape at a node you started the same way with
+    APE_FOUNDRY_HOST to get the same speed from ``perpclear run --network``.
+    """
+    from web3 import Web3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    binary = shutil.which("anvil")
+    if binary is None:
+        raise SystemExit("error: anvil is not on PATH (make setup installs it under node_modules)")
+    proc = subprocess.Popen(
+        [binary, "--host", "127.0.0.1", "--port", str(port), "--base-fee", "0", "--gas-price", "0", "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 60}))
+        for _ in range(200):
+            if w3.is_connected():
+                break
+            time.sleep(0.05)
+        else:
+            raise SystemExit("error: anvil did not start")
+        yield w3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def replay_revm(journal: list) -> float:
     import pyrevm
 
     evm = pyrevm.EVM()
     t = time.perf_counter()
-    for sender, to, data in journal:
+    for sender, to, data in (tx for batch in journal for tx in batch):
         if to is None:
             evm.deploy(sender.address, data, gas=12_000_000)
         else:
@@ -56,7 +102,7 @@ def replay_boa(journal: list) -> float:
     env = boa.Env()
     t = time.perf_counter()
     with boa.swap_env(env):
-        for sender, to, data in journal:
+        for sender, to, data in (tx for batch in journal for tx in batch):
             if to is None:
                 env.deploy_code(sender=sender.address, bytecode=data, gas=12_000_000)
             else:
@@ -65,22 +111,27 @@ def replay_boa(journal: list) -> float:
 
 
 def replay_web3(w3, journal: list, chain_id: int) -> float:
-    """Signs and sends every transaction raw, then waits for every receipt."""
+    """Signs and sends every batch raw with web3.py, mines it, checks every receipt."""
     t = time.perf_counter()
     nonces: dict[str, int] = {}
-    hashes = []
-    for sender, to, data in journal:
-        a = sender.address
-        if a not in nonces:
-            nonces[a] = w3.eth.get_transaction_count(a)
-        tx = {"chainId": chain_id, "nonce": nonces[a], "gas": 12_000_000 if to is None else 3_000_000, "data": data,
-              "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2, "value": 0}
-        if to is not None:
-            tx["to"] = to
-        nonces[a] += 1
-        hashes.append(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
-    for h in hashes:
-        assert w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01)["status"] == 1
+    for batch in journal:
+        w3.provider.make_request("evm_setAutomine", [False])
+        hashes = []
+        for sender, to, data in batch:
+            a = sender.address
+            if a not in nonces:
+                nonces[a] = w3.eth.get_transaction_count(a)
+            tx = {"chainId": chain_id, "nonce": nonces[a], "gas": 12_000_000 if to is None else 3_000_000, "data": data,
+                  "maxFeePerGas": 0, "maxPriorityFeePerGas": 0, "type": 2, "value": 0}
+            if to is not None:
+                tx["to"] = to
+            nonces[a] += 1
+            hashes.append(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+        while w3.eth.get_block("pending")["transactions"]:
+            w3.provider.make_request("evm_mine", [])
+        w3.provider.make_request("evm_setAutomine", [True])
+        for h in hashes:
+            assert w3.eth.get_transaction_receipt(h)["status"] == 1
     return time.perf_counter() - t
 
 
@@ -119,18 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.boa:
         rows.append(measure("titanoboa", BoaEngine(), args.boa, replay_boa))
     if args.anvil:
-        from ape import chain, networks
+        def replay(journal):
+            with anvil_node() as fresh:  # the same transactions on a node in the same initial state
+                return replay_web3(fresh, journal, fresh.eth.chain_id)
 
-        with networks.parse_network_choice("ethereum:local:foundry"):
-            snapshot = chain.snapshot()
-            engine = ChainEngine.from_ape()
-            w3 = engine.w3
-
-            def replay(journal):
-                chain.restore(snapshot)
-                return replay_web3(w3, journal, engine.chain_id())
-
-            rows.append(measure("anvil", engine, args.anvil, replay))
+        with anvil_node() as w3:
+            rows.append(measure("anvil", ChainEngine(w3, Account.from_key(ANVIL_KEY), "anvil"), args.anvil, replay))
     print(f"flash-crash cascade (contracts in {CONTRACTS_DIR.name}/), runner vs the same transactions sent raw")
     print(f"{'engine':10s} {'traders':>8s} {'txs':>7s} {'liq.':>6s} {'bankr.':>6s} {'runner s':>9s} {'tx/s':>7s} {'raw s':>7s} {'overhead':>8s}  invariants")
     for r in rows:

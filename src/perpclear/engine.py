@@ -141,8 +141,8 @@ class Engine:
     def __init__(self) -> None:
         self.kinds: dict[str, Artifact] = {}  # address -> artifact
         self.tx_count = 0
-        # When a list: every deployment and transaction as (sender, to or None, calldata),
-        # for replaying them without the runner (perpclear.bench).
+        # When a list: one entry per deployment or ``send``, each a list of
+        # (sender, to or None, calldata), for replaying them without the runner (perpclear.bench).
         self.journal: list | None = None
 
     # -- to implement
@@ -156,7 +156,7 @@ class Engine:
     def deploy(self, name: str, *args: Any, sender: LocalAccount) -> str:
         art = artifact(name)
         if self.journal is not None:
-            self.journal.append((sender, None, art.bytecode + abi_encode(art.ctor_types, list(args))))
+            self.journal.append([(sender, None, art.bytecode + abi_encode(art.ctor_types, list(args)))])
         address = to_checksum_address(self._deploy(art, args, sender))
         self.kinds[address] = art
         return address
@@ -176,7 +176,7 @@ class Engine:
             return []
         self.tx_count += len(txs)
         if self.journal is not None:
-            self.journal += [(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args)) for tx in txs]
+            self.journal.append([(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args)) for tx in txs])
         return [self._decode(raw) for raw in self._send(txs)]
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
@@ -353,6 +353,7 @@ class ChainEngine(Engine):
             self._http.trust_env = False
             self._uri = uri
             self._batch = True
+        self._anvil = str(self._request("web3_clientVersion", []).get("result", "")).lower().startswith("anvil")
 
     @classmethod
     def from_ape(cls) -> "ChainEngine":
@@ -434,6 +435,29 @@ class ChainEngine(Engine):
                 time.sleep(0.001)
         return [found[h] for h in hashes]
 
+    def _mine_batch(self, submit) -> list[str]:
+        """Runs ``submit()`` (which sends transactions) and mines its transactions.
+
+        On anvil, automine is switched off while a batch is submitted and the
+        batch is then mined in as few blocks as the gas limit allows: one
+        block per transaction makes anvil slower with every block (its cost
+        grows with the chain), and a real chain packs many transactions per
+        block anyway. Anvil orders a block by sender and nonce; every batch of
+        the runner that depends on order has a single sender.
+        """
+        if not self._anvil:
+            return submit()
+        self._rpc("evm_setAutomine", [False])
+        try:
+            hashes = submit()
+            while True:
+                self._rpc("evm_mine", [])
+                if not self._rpc("eth_getBlockByNumber", ["pending", False])["transactions"]:
+                    break
+        finally:
+            self._rpc("evm_setAutomine", [True])
+        return hashes
+
     def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str:
         data = art.bytecode + abi_encode(art.ctor_types, list(args))
         receipt = self._receipt(self._submit(sender, None, data, DEPLOY_GAS, self._fees()))
@@ -443,10 +467,12 @@ class ChainEngine(Engine):
 
     def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]:
         fees = self._fees()
-        hashes = [
-            self._submit(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), TX_GAS, fees)
-            for tx in txs
-        ]
+        hashes = self._mine_batch(
+            lambda: [
+                self._submit(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), TX_GAS, fees)
+                for tx in txs
+            ]
+        )
         out = []
         for tx, receipt in zip(txs, self._receipts(hashes)):
             if receipt["status"] != "0x1":
@@ -493,7 +519,7 @@ class ChainEngine(Engine):
         fees = self._fees()
         if fees["maxFeePerGas"] == 0:
             return
-        self._receipts([self._submit(self.funder, a.address, b"", 21_000, fees, value=amount) for a in accounts])
+        self._receipts(self._mine_batch(lambda: [self._submit(self.funder, a.address, b"", 21_000, fees, value=amount) for a in accounts]))
 
 
 # The in-process engines by name (the CLI's --network and the plugin's option).

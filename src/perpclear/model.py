@@ -148,6 +148,11 @@ class ClearingModel:
     vault_assets: int = 0  # liquid collateral held by the insurance vault
     token_balance: int = 0  # collateral tokens held by the clearing house
     now: int = 0
+    # None: exact. An integer P: after each EQUITY socialization the pending
+    # charges and K are rounded to multiples of 1/P. Exact rationals double in
+    # size with every socialization (a few dozen make the model crawl); at
+    # P = 10**60 the rounding is 60 orders of magnitude below one token unit.
+    precision: int | None = None
 
     # ------------------------------------------------------------ set-up
 
@@ -451,6 +456,11 @@ class ClearingModel:
                 self.loss_pending[a] = self.loss_pending.get(a, Fraction(0)) + rate * e
         self.equity_scale *= 1 - rate
         self.loss_receivable += booked
+        if self.precision:
+            p = self.precision
+            for a, v in self.loss_pending.items():
+                self.loss_pending[a] = Fraction(round(v * p), p)
+            self.equity_scale = Fraction(round(self.equity_scale * p), p)
         return Bankruptcy(b.account, b.market, b.deficit, b.insurance_paid, b.residual, booked, total, rate, charges)
 
     def socialize_open_interest(self, b: Bankruptcy, was_long: bool) -> Bankruptcy:

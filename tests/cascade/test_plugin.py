@@ -33,6 +33,6 @@ def test_broken_invariants_fail_loudly(make_cascade, assert_invariants):
 
 def test_external_repository_uses_the_fixtures(pytester):
     pytester.makepyfile(test_external=EXTERNAL_TEST)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:ape_test", "--perpclear-network", "boa")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--perpclear-network", "boa")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*perpclear invariants broken:*", "*conservation: ledger identity off by 1 units*"])

@@ -82,10 +82,6 @@ class Sim:
         for (price, params), policy in zip(MARKETS, policies):
             self.model.add_market(params, price * self.u, policy)
         self.nonce = 0
-        # None: the model stays exact. An integer P: after every liquidation the
-        # model's pending EQUITY charges and K are rounded to multiples of 1/P
-        # (see ``clamp_model``).
-        self.model_precision = None
         self.mm = key(7_000_001)
         self.liq_key = key(7_000_002)
         self.liquidator = self.liq_key.address
@@ -260,24 +256,9 @@ class Sim:
         logs = self.ch.get_logs()
         self.sync()
         result = self.model.liquidate(account, market, size, self.liquidator)
-        if self.model_precision:
-            self.clamp_model()
         self.check()
         one = lambda name: (_by_name(logs, name) or [None])[0]  # noqa: E731
         return Liq(logs, one("AccountBankrupt"), one("LossSocialized"), one("ResidualRecorded"), result, computation)
-
-    def clamp_model(self):
-        """Rounds the model's exact rationals to 1/model_precision.
-
-        The exact model's EQUITY fractions double in size with every
-        socialization (see test_equity_policy: the model cannot replay more
-        than about ten pending socializations exactly). At 1/10**60 per event
-        the rounding is 60 orders of magnitude below the one-unit tolerance.
-        """
-        p = self.model_precision
-        for a, v in self.model.loss_pending.items():
-            self.model.loss_pending[a] = Fraction(round(v * p), p)
-        self.model.equity_scale = Fraction(round(self.model.equity_scale * p), p)
 
     def settle(self, account: str) -> tuple[int, int, list]:
         """settle_funding(account) on chain and the model's touch; returns (chain charge, model charge, logs)."""

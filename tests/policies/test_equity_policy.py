@@ -252,11 +252,11 @@ def test_equity__hundreds_of_tiny_bankruptcies_at_one_price(populations, h, deci
     precision trap). Each is socialized; untouched accounts then settle all of them in
     one step with no drift beyond one unit vs the model, and K stays above its floor.
 
-    The model's rationals are rounded to 1/10**60 after each event (``clamp_model``):
+    The model's rationals are rounded to 1/10**60 after each event (``ClearingModel.precision``):
     exact, they grow without bound (see the xfail test below)."""
     pop = populations[decimals]
     with pop.at(10) as sim:
-        sim.model_precision = PRECISION
+        sim.model.precision = PRECISION
         u = sim.u
         members = pop.members[:10]
         victims = []

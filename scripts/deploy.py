@@ -1,0 +1,25 @@
+"""ape run deploy: deploy and configure the whole system, write deployments/<network>.json.
+
+    ape run deploy --network ethereum:local:foundry
+    ape run deploy --scenario contagion --policy OPEN_INTEREST --force
+"""
+
+import click
+from ape.cli import ConnectedProviderCommand
+
+from perpclear.scripting import deploy_command
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Deploy perpclear and write its manifest")
+@click.option("--scenario", default="flash-crash", show_default=True, help="the scenario whose markets, decimals and policy to deploy")
+@click.option("--policy", type=click.Choice(["EQUITY", "OPEN_INTEREST"]), help="override the loss policy")
+@click.option("--force", is_flag=True, help="overwrite the manifest even if its deployment is live on this network")
+@click.option("--out", default="deployments", show_default=True, help="directory of the manifests")
+def cli(scenario, policy, force, out):
+    """Deploys token, oracle, insurance vault, clearing house and order book, wires
+    their roles, lists the markets, and writes the manifest (addresses, ABIs,
+    block, parameters, policy).
+
+    Example: ape run deploy --network ethereum:local:foundry --scenario contagion
+    """
+    deploy_command(scenario, policy=policy, force=force, out=out)

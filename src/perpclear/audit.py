@@ -1,0 +1,315 @@
+"""The audit: rebuild every loss distribution from chain logs and check it.
+
+``audit(records, final)`` takes the decoded logs of one deployment (token,
+oracle, vault, clearing house, order book), in chain order, and the final
+views, and replays everything in the exact reference model
+(``perpclear.model.ClearingModel``): markets and their parameters, vault
+deposits, margin deposits and withdrawals, fills, marks, funding rates,
+liquidations, settlements, policy changes. Every liquidation, insurance draw,
+residual and socialization the chain logged is compared with what the model
+computes, and each guarantee of the brief becomes one verdict row:
+
+- ``replay``: fills and liquidations (size, price, penalty, rewards) equal the model's;
+- ``waterfall``: each bankruptcy's deficit, insurance draw and residual equal the model's;
+- ``atomic``: each residual is socialized or recorded in the bankruptcy's own
+  transaction (no separate resolve step to run ahead of);
+- ``socialization``: each ``LossSocialized`` is the model's (booked amount, basis
+  within a few units of the exact D, rate and index move consistent with its
+  own basis to the unit);
+- ``charges``: every account's settled charges equal the model's within one unit per settlement;
+- ``completeness``: booked − settled equals the unsettled ``loss_receivable``; no
+  bad debt that the logs do not explain;
+- ``conservation``: the ledger identity at the last block, and in the model.
+
+Each failure names the event (name, block, transaction) and what differs.
+``fetch_records`` reads the logs with ``eth_getLogs`` through a ``ChainEngine``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from perpclear.engine import ChainEngine, Event, artifact
+from perpclear.model import (
+    FUNDING_SCALE,
+    POLICY_EQUITY,
+    POLICY_OPEN_INTEREST,
+    ClearingModel,
+    MarketParams,
+    ModelError,
+    ceil,
+)
+
+EQUITY_SCALE = 10**27
+PRECISION = 10**60
+CHECKS = ("replay", "waterfall", "atomic", "socialization", "charges", "completeness", "conservation")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One decoded log with where it happened."""
+
+    event: Event
+    block: int
+    tx: str
+    index: int
+    timestamp: int
+
+    @property
+    def name(self) -> str:
+        return self.event.name
+
+    def where(self) -> str:
+        return f"{self.name} (block {self.block}, tx {self.tx[:10]}…, log {self.index})"
+
+
+@dataclass
+class Verdict:
+    checked: dict[str, int] = field(default_factory=lambda: {c: 0 for c in CHECKS})
+    failures: dict[str, list[str]] = field(default_factory=lambda: {c: [] for c in CHECKS})
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.failures.values())
+
+    def check(self, name: str, good: bool, message: str) -> None:
+        self.checked[name] += 1
+        if not good:
+            self.failures[name].append(message)
+
+    def rows(self) -> list[dict]:
+        return [
+            {"guarantee": c, "checked": self.checked[c], "result": "ok" if not self.failures[c] else f"FAILED ({len(self.failures[c])})",
+             "first failure": self.failures[c][0] if self.failures[c] else ""}
+            for c in CHECKS
+        ]
+
+
+def fetch_records(engine: ChainEngine, addresses: dict[str, str], from_block: int = 0) -> list[Record]:
+    """Every log of the deployment's contracts from ``from_block``, decoded, in chain order."""
+    kinds = {"token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
+             "clearing_house": "ClearingHouse", "order_book": "OrderBook"}
+    for role, name in kinds.items():
+        engine.kinds[addresses[role]] = artifact(name)
+    logs = engine._rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": "latest", "address": [addresses[r] for r in kinds]}])
+    blocks = sorted({log["blockNumber"] for log in logs})
+    stamps = {}
+    for i in range(0, len(blocks), 500):
+        part = blocks[i : i + 500]
+        for b, r in zip(part, engine._request_batch([("eth_getBlockByNumber", [b, False]) for b in part]) if engine._batch else
+                        [{"result": engine._rpc("eth_getBlockByNumber", [b, False])} for b in part]):
+            stamps[b] = int(r["result"]["timestamp"], 16)
+    records = []
+    for log in logs:
+        decoded = engine._decode([(log["address"], [bytes.fromhex(t[2:]) for t in log["topics"]], bytes.fromhex(log["data"][2:]))])
+        if decoded:
+            records.append(Record(decoded[0], int(log["blockNumber"], 16), log["transactionHash"], int(log["logIndex"], 16), stamps[log["blockNumber"]]))
+    records.sort(key=lambda r: (r.block, r.index))
+    return records
+
+
+def final_views(engine: Any, addresses: dict[str, str], accounts: list[str]) -> dict:
+    ch = addresses["clearing_house"]
+    names = ["bad_debt", "loss_receivable", "total_collateral", "total_open_notional", "funding_pool", "protocol_fees", "insurance_fees"]
+    values = engine.calls([(ch, n, ()) for n in names] + [(addresses["token"], "balanceOf", (ch,))])
+    views = dict(zip(names, values))
+    views["balance"] = values[-1]
+    views["collateral"] = dict(zip(accounts, engine.calls([(ch, "collateral", (a,)) for a in accounts])))
+    return views
+
+
+class _Replay:
+    def __init__(self, addresses: dict[str, str], verdict: Verdict):
+        self.a = addresses
+        self.v = verdict
+        self.m = ClearingModel(precision=PRECISION)
+        self.prices: dict[int, int] = {}
+        self.params: dict[int, MarketParams] = {}
+        self.charged_chain: dict[str, int] = {}
+        self.settlements: dict[str, int] = {}
+        self.booked = 0
+        self.settled = 0
+        self.residual_recorded = 0
+
+    # one transaction at a time: its records in log order
+    def tx(self, recs: list[Record]) -> None:
+        m, v = self.m, self.v
+        ts = recs[0].timestamp
+        if ts > m.now:
+            m.set_time(ts)
+        names = [r.name for r in recs]
+        for r in recs:
+            e = r.event
+            if r.name == "LossSettled":
+                self.charged_chain[e.account] = self.charged_chain.get(e.account, 0) + e.charge
+                self.settlements[e.account] = self.settlements.get(e.account, 0) + 1
+                self.settled += e.charge
+            elif r.name == "LossSocialized":
+                self.booked += e.booked if e.loss_policy == POLICY_EQUITY else 0
+            elif r.name == "ResidualRecorded":
+                self.residual_recorded += e.residual
+        first = recs[0]
+        e = first.event
+        if first.name == "MarketAdded" and e.address == self.a["oracle"]:
+            self.prices[e.market] = e.price
+        # The clearing house's own MarketAdded is followed by MarketParamsSet in the same transaction.
+        if "MarketParamsSet" in names:
+            p = next(r.event for r in recs if r.name == "MarketParamsSet")
+            params = MarketParams(*p.params)
+            added = next((r.event for r in recs if r.name == "MarketAdded" and r.event.address == self.a["clearing_house"]), None)
+            if added is not None:
+                m.add_market(params, self.prices[added.market], added.loss_policy)
+            else:
+                m.markets[p.market].params = params
+        for r in recs:
+            self._one(r, recs)
+
+    def _one(self, r: Record, recs: list[Record]) -> None:
+        m, v, e = self.m, self.v, r.event
+        ch = self.a["clearing_house"]
+        try:
+            if r.name == "PriceUpdated":
+                m.set_price(e.market, e.price)
+            elif r.name == "LossPolicySet":
+                m.markets[e.market].loss_policy = e.policy
+            elif r.name == "Deposit" and e.address == self.a["vault"]:
+                m.vault_assets += e.assets
+            elif r.name == "Withdraw" and e.address == self.a["vault"]:
+                m.vault_assets -= e.assets
+            elif r.name == "Deposited":
+                m.deposit(e.account, e.amount)
+            elif r.name == "Withdrawn":
+                m.withdraw(e.account, e.amount)
+            elif r.name == "FundingRateSet":
+                m.set_funding_rate(e.market, e.rate)
+            elif r.name == "FeesSwept":
+                m.sweep_fees()
+            elif r.name == "OrderFilled":
+                self._fill(r)
+            elif r.name == "PositionLiquidated":
+                self._liquidation(r, recs)
+            elif r.name in ("LossSettled", "FundingSettled") and all(x.name in ("LossSettled", "FundingSettled") for x in recs):
+                # A settle_funding transaction: it touches one account.
+                if r is recs[0]:
+                    m.touch(e.account)
+            elif r.name in ("BackstopFunded", "BackstopWithdrawn"):
+                v.notes.append(f"{r.where()}: backstop margin moves are not replayed")
+        except ModelError as exc:
+            v.check("replay", False, f"{r.where()}: the model refuses it: {exc}")
+
+    def _fill(self, r: Record) -> None:
+        m, v, e = self.m, self.v, r.event
+        params = m.markets[e.market].params
+        notional = e.size * e.price // 10**18
+        maker_fee = ceil(Fraction(notional * params.maker_fee_bps, 10_000))
+        maker = e.buyer if e.buyer_fee == maker_fee else e.seller
+        fees = m.trade(e.buyer, e.seller, e.market, e.size, e.price, maker=maker)
+        v.check("replay", tuple(fees) == (e.buyer_fee, e.seller_fee), f"{r.where()}: fees {(e.buyer_fee, e.seller_fee)} != model {tuple(fees)}")
+
+    def _liquidation(self, r: Record, recs: list[Record]) -> None:
+        m, v, e = self.m, self.v, r.event
+        liq = m.liquidate(e.account, e.market, abs(e.size), e.liquidator)
+        got = (e.size, e.price, e.penalty, e.liquidator_reward, e.insurance_reward)
+        want = (liq.size, liq.price, liq.penalty, liq.liquidator_reward, liq.insurance_reward)
+        v.check("replay", got == want, f"{r.where()}: (size, price, penalty, rewards) {got} != model {want}")
+        after = recs[recs.index(r) + 1 :]
+        bankrupt = next((x for x in after if x.name == "AccountBankrupt" and x.event.account == e.account), None)
+        b = liq.bankruptcy
+        if bankrupt is None:
+            v.check("waterfall", b is None, f"{r.where()}: the model finds a bankruptcy the chain did not log")
+            return
+        be = bankrupt.event
+        if b is None:
+            v.check("waterfall", False, f"{bankrupt.where()}: logged, but the model finds no bankruptcy")
+            return
+        got = (be.deficit, be.insurance_paid, be.residual)
+        want = (b.deficit, b.insurance_paid, b.residual)
+        v.check("waterfall", all(abs(x - y) <= 1 for x, y in zip(got, want)), f"{bankrupt.where()}: (deficit, insurance, residual) {got} != model {want}")
+        if be.residual == 0:
+            return
+        social = next((x for x in after if x.name == "LossSocialized" and x.event.account == e.account), None)
+        recorded = next((x for x in after if x.name == "ResidualRecorded" and x.event.account == e.account), None)
+        placed = (social.event.booked if social else 0) + (recorded.event.residual if recorded else 0)
+        v.check("atomic", placed == be.residual, f"{bankrupt.where()}: residual {be.residual} placed in the same transaction: {placed}")
+        if social is not None:
+            self._socialization(social, b)
+
+    def _socialization(self, r: Record, b: Any) -> None:
+        v, e = self.v, r.event
+        ok = e.loss_policy in (POLICY_EQUITY, POLICY_OPEN_INTEREST) and abs(e.booked - b.booked) <= 1
+        msg = f"{r.where()}: booked {e.booked} != model {b.booked}"
+        if ok and e.loss_policy == POLICY_EQUITY:
+            expected_rate = ceil(Fraction((e.residual + 1) * EQUITY_SCALE, e.basis)) if e.basis > 0 else 0
+            tolerance = len(self.m.accounts()) + 2
+            ok = abs(Fraction(e.basis) - b.basis) <= tolerance and e.rate <= expected_rate
+            ok = ok and (e.rate == expected_rate or e.booked < e.residual)  # capped rates book less
+            ok = ok and e.index_after == e.index_before * (EQUITY_SCALE - e.rate) // EQUITY_SCALE
+            msg = (f"{r.where()}: basis {e.basis} vs model D {float(b.basis):.0f}, rate {e.rate} vs "
+                   f"ceil((R+1)·1e27/basis) {expected_rate}, K {e.index_before} -> {e.index_after}")
+        elif ok:
+            expected = ceil(Fraction(e.residual * FUNDING_SCALE, e.basis)) if e.basis else 0
+            ok = e.basis == b.basis and e.rate == expected == b.rate
+            ok = ok and abs(e.index_after - e.index_before) == e.rate
+            msg = f"{r.where()}: open interest {e.basis} vs model {b.basis}, per contract {e.rate} vs {expected}"
+        v.check("socialization", ok, msg)
+
+
+def audit(records: list[Record], addresses: dict[str, str], final: dict) -> Verdict:
+    """Replays ``records`` in the model and checks every guarantee; see the module docstring."""
+    verdict = Verdict()
+    replay = _Replay(addresses, verdict)
+    i = 0
+    while i < len(records):
+        j = i
+        while j < len(records) and records[j].tx == records[i].tx:
+            j += 1
+        replay.tx(records[i:j])
+        i = j
+    m = replay.m
+    # Charges: the chain's settled EQUITY charges per account against the model's.
+    for account in sorted(set(replay.charged_chain) | set(m.loss_charged)):
+        chain, model = replay.charged_chain.get(account, 0), m.loss_charged.get(account, 0)
+        verdict.check("charges", abs(chain - model) <= max(1, replay.settlements.get(account, 0)),
+                      f"LossSettled of {account}: total {chain} != model {model}")
+    for account, value in final.get("collateral", {}).items():
+        want = m.collateral.get(account, 0)
+        verdict.check("charges", abs(value - want) <= max(1, replay.settlements.get(account, 0)),
+                      f"collateral of {account}: chain {value} != model {want}")
+    verdict.check("completeness", final["loss_receivable"] == replay.booked - replay.settled,
+                  f"loss_receivable {final['loss_receivable']} != booked {replay.booked} - settled {replay.settled}")
+    verdict.check("completeness", final["bad_debt"] == replay.residual_recorded,
+                  f"bad_debt {final['bad_debt']} != residuals recorded {replay.residual_recorded}")
+    lhs = final["balance"] + final["bad_debt"] + final["loss_receivable"]
+    rhs = final["total_collateral"] - final["total_open_notional"] + final["funding_pool"] + final["protocol_fees"] + final["insurance_fees"]
+    verdict.check("conservation", lhs == rhs, f"ledger identity off by {lhs - rhs} units at the last block")
+    verdict.check("conservation", m.ledger_gap() == 0, f"the model's ledger is off by {m.ledger_gap()}")
+    return verdict
+
+
+def accounts_of(records: list[Record]) -> list[str]:
+    seen = []
+    for r in records:
+        if r.name in ("Deposited", "PositionChanged") and r.event.account not in seen:
+            seen.append(r.event.account)
+    return seen
+
+
+def run_audit(engine: ChainEngine, addresses: dict[str, str], from_block: int = 0) -> tuple[Verdict, list[Record]]:
+    records = fetch_records(engine, addresses, from_block)
+    return audit(records, addresses, final_views(engine, addresses, accounts_of(records))), records
+
+
+def doctored(records: list[Record], name: str, field_name: str, delta: int, nth: int = 0) -> list[Record]:
+    """A copy of ``records`` with one field of the ``nth`` ``name`` event moved by ``delta`` (tests)."""
+    out = copy.copy(records)
+    hits = [i for i, r in enumerate(out) if r.name == name]
+    i = hits[nth]
+    r = out[i]
+    args = dict(r.event.args)
+    args[field_name] += delta
+    out[i] = Record(Event(r.event.name, r.event.address, args), r.block, r.tx, r.index, r.timestamp)
+    return out
