@@ -301,6 +301,16 @@ class RevmEngine(Engine):
 ZERO_CALLER = "0x" + "00" * 19 + "01"
 
 
+def as_int(value: Any) -> int:
+    """A JSON-RPC quantity: hex text from a node, already an int from eth-tester."""
+    return value if isinstance(value, int) else int(value, 16)
+
+
+def as_bytes(value: Any) -> bytes:
+    """JSON-RPC data: hex text from a node, bytes from eth-tester."""
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
 def _revert_text(text: str) -> str:
     """The Error(string) reason inside revm's ``Revert { output: 0x08c379a0... }``."""
     marker = "output: 0x08c379a0"
@@ -342,7 +352,7 @@ class ChainEngine(Engine):
         self.name = label
         self._nonces: dict[str, int] = {}
         self._chain_id = web3.eth.chain_id
-        self._batch = hasattr(web3.provider, "make_batch_request")
+        self._batch = False
         self._http = None
         uri = getattr(web3.provider, "endpoint_uri", None)
         if isinstance(uri, str) and uri.startswith("http"):
@@ -370,28 +380,34 @@ class ChainEngine(Engine):
 
     def _request(self, method: str, params: list) -> dict:
         if self._http is None:
-            return self.w3.provider.make_request(method, params)
+            # In-process providers (ape's embedded chain): through web3's
+            # formatters, which give the node's camelCase field names.
+            try:
+                return {"result": self.w3.manager.request_blocking(method, params)}
+            except Exception as exc:  # a revert or a refused transaction
+                return {"error": {"message": str(exc), "data": getattr(exc, "data", None)}}
         return self._http.post(self._uri, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
 
     def _request_batch(self, batch: list[tuple[str, list]]) -> list[dict]:
         if self._http is None:
-            return self.w3.provider.make_batch_request(batch)
+            return [self._request(m, p) for m, p in batch]
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(batch)]
         return sorted(self._http.post(self._uri, json=payload).json(), key=lambda r: r["id"])
 
     def _rpc(self, method: str, params: list) -> Any:
         response = self._request(method, params)
-        if "error" in response:
+        if response.get("error"):
             raise EngineError(f"{method}: {response['error'].get('message', response['error'])}")
         return response["result"]
 
     def _fees(self) -> dict:
-        base = int(self._rpc("eth_getBlockByNumber", ["latest", False]).get("baseFeePerGas", "0x0"), 16)
+        block = self._rpc("eth_getBlockByNumber", ["latest", False])
+        base = as_int(block.get("baseFeePerGas", block.get("base_fee_per_gas", 0)) or 0)  # eth-tester: snake case
         return {"maxFeePerGas": 2 * base, "maxPriorityFeePerGas": 0}
 
     def _nonce(self, address: str) -> int:
         if address not in self._nonces:
-            self._nonces[address] = int(self._rpc("eth_getTransactionCount", [address, "pending"]), 16)
+            self._nonces[address] = as_int(self._rpc("eth_getTransactionCount", [address, "pending"]))
         n = self._nonces[address]
         self._nonces[address] = n + 1
         return n
@@ -461,7 +477,7 @@ class ChainEngine(Engine):
     def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str:
         data = art.bytecode + abi_encode(art.ctor_types, list(args))
         receipt = self._receipt(self._submit(sender, None, data, DEPLOY_GAS, self._fees()))
-        if receipt["status"] != "0x1":
+        if as_int(receipt["status"]) != 1:
             raise EngineError(f"deploying {art.name} failed")
         return receipt["contractAddress"]
 
@@ -475,16 +491,16 @@ class ChainEngine(Engine):
         )
         out = []
         for tx, receipt in zip(txs, self._receipts(hashes)):
-            if receipt["status"] != "0x1":
+            if as_int(receipt["status"]) != 1:
                 raise EngineError(f"{self.describe(tx)} reverted: {self._revert_reason(tx, receipt)}")
             out.append(
-                [(log["address"], [bytes.fromhex(t[2:]) for t in log["topics"]], bytes.fromhex(log["data"][2:])) for log in receipt["logs"]]
+                [(log["address"], [as_bytes(t) for t in log["topics"]], as_bytes(log["data"])) for log in receipt["logs"]]
             )
         return out
 
     def _revert_reason(self, tx: Tx, receipt: dict) -> str:
         call = {"from": tx.sender.address, "to": tx.contract, "data": "0x" + self.kinds[tx.contract].encode_call(tx.fn, tx.args).hex()}
-        response = self._request("eth_call", [call, hex(int(receipt["blockNumber"], 16) - 1)])
+        response = self._request("eth_call", [call, hex(as_int(receipt["blockNumber"]) - 1)])
         error = response.get("error") or {}
         data = error.get("data")
         if isinstance(data, str) and data.startswith("0x08c379a0"):
@@ -496,7 +512,7 @@ class ChainEngine(Engine):
 
     def _call(self, address: str, data: bytes) -> bytes:
         try:
-            return bytes.fromhex(self._rpc("eth_call", self._call_params(address, data))[2:])
+            return as_bytes(self._rpc("eth_call", self._call_params(address, data)))
         except EngineError as exc:
             raise EngineError(f"call to {self.kinds[address].name} reverted: {exc}") from None
 
@@ -512,7 +528,7 @@ class ChainEngine(Engine):
             return super().calls(requests)
         if not isinstance(responses, list) or any("error" in r for r in responses):
             return super().calls(requests)  # raises with the reason of the failing call
-        return [self.kinds[c].decode_output(fn, bytes.fromhex(r["result"][2:])) for (c, fn, _), r in zip(requests, responses)]
+        return [self.kinds[c].decode_output(fn, as_bytes(r["result"])) for (c, fn, _), r in zip(requests, responses)]
 
     def fund_gas(self, accounts: Iterable[LocalAccount], amount: int = 10**18) -> None:
         """Gives each account ETH for gas, unless the node charges none (anvil with base fee 0)."""

@@ -41,20 +41,24 @@ def policy_figures(r: CascadeResult) -> dict:
     """The comparison figures of one run: who paid, how much, how evenly."""
     unit = 10**r.decimals
     charged = [a for a in r.accounts if a.charged > 0]
-    shares = sorted(a.charged / (a.equity + a.charged) for a in charged if a.equity + a.charged > 0)
+    # Fairness is read on the accounts never liquidated: their equity moved
+    # only with the marks and the charges (a liquidated account's final
+    # equity says nothing about the equity it was charged on).
+    untouched = sorted(a.charged / (a.equity + a.charged) for a in charged if not a.liquidations and a.equity + a.charged > 0)
     t = r.totals()
-    spread = (shares[-1] - shares[0]) if shares else 0.0
+    spread = (untouched[-1] - untouched[0]) if untouched else 0.0
     return {
         "policy": r.policy,
         "total_charged": t["charged"] / unit,
         "accounts_charged": t["accounts_charged"],
         "largest_charge": max((a.charged for a in charged), default=0) / unit,
-        "median_charge_pct_equity": 100 * shares[len(shares) // 2] if shares else 0.0,
-        "max_charge_pct_equity": 100 * shares[-1] if shares else 0.0,
+        "median_charge_pct_equity": 100 * untouched[len(untouched) // 2] if untouched else 0.0,
+        "max_charge_pct_equity": 100 * untouched[-1] if untouched else 0.0,
         "insurance_used": t["insurance_paid"] / unit,
         "bad_debt": t["bad_debt"] / unit,
-        # Fairness: the spread of charge / equity among the accounts charged,
-        # in percentage points (0 = every charged account lost the same share).
+        # Fairness: the spread of charge / (final equity + charge) among the
+        # charged accounts never liquidated, in percentage points (0 = all lost
+        # the same share; price moves after the charges widen it a little).
         "fairness_spread_pp": 100 * spread,
     }
 

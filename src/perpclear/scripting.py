@@ -19,7 +19,7 @@ from rich.table import Table
 
 from perpclear.cascade import Cascade, CascadeResult, Deployment
 from perpclear.cli import load_or_fail, progress_bar, reporter
-from perpclear.engine import ChainEngine, EngineError, artifact
+from perpclear.engine import ChainEngine, EngineError, artifact, as_int
 from perpclear.report import policy_figures, write_report
 
 ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
@@ -93,7 +93,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str) -> 
             old = {}
         if old and _is_live(engine, old) and not force:
             fail(f"{path}: a live deployment is recorded for this network; pass --force to overwrite it")
-    first = int(engine._rpc("eth_blockNumber", []), 16) + 1
+    first = as_int(engine._rpc("eth_blockNumber", [])) + 1
     try:
         d = deploy(engine, sc)
     except EngineError as exc:
@@ -113,7 +113,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str) -> 
 
 def run_on_chain(sc: Any, quiet: bool) -> tuple[CascadeResult, dict]:
     engine = ChainEngine.from_ape()
-    first = int(engine._rpc("eth_blockNumber", []), 16) + 1
+    first = as_int(engine._rpc("eth_blockNumber", [])) + 1
     runner = Cascade(sc, engine)
     with progress_bar(quiet) as progress:
         runner.progress = reporter(progress)
@@ -147,7 +147,7 @@ def story(result: CascadeResult, console: Console) -> None:
                   f"({_money(t['socialized'], dec)} socialized, {_money(t['bad_debt'], dec)} left as bad debt).")
     payers = sorted((a for a in result.accounts if a.charged > 0), key=lambda a: -a.charged)
     table = Table(title=f"Who paid what under {result.policy}", title_justify="left")
-    for col in ("account", "deposit", "equity before", "charged", "% of equity"):
+    for col in ("account", "deposit", "end equity + charge", "charged", "% of that"):
         table.add_column(col, justify="left" if col == "account" else "right")
     for a in payers[:15]:
         before = a.equity + a.charged

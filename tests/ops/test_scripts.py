@@ -1,0 +1,107 @@
+"""The ape scripts as a user runs them: separate processes, real exit codes.
+
+Each runs on ape's embedded chain (the default network) unless stated. The
+audit script needs a node that outlives one process: those tests start their
+own anvil on 127.0.0.1 and point ape-foundry at it (APE_FOUNDRY_HOST).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from perpclear.bench import anvil_node
+
+ROOT = Path(__file__).resolve().parents[2]
+APE = [str(Path(sys.executable).with_name("ape")), "run"]
+FOUNDRY = ["--network", "ethereum:local:foundry"]
+
+
+def ape_run(*args, env=None, cwd=ROOT, timeout=600):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*APE, *args], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)
+
+
+def report_dir(stdout: str) -> Path:
+    line = next(l for l in stdout.splitlines() if l.startswith("report: "))
+    return Path(line.removeprefix("report: ")).parent
+
+
+def test_demo_tells_the_story_and_writes_the_report(tmp_path):
+    p = ape_run("demo", "--traders", "30", "--reports", str(tmp_path))
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = p.stdout
+    for text in ("The cascade, block by block", "Liquidated:", "The insurance vault paid", "Who paid what under EQUITY", "all hold"):
+        assert text in out, out
+    folder = report_dir(out)
+    assert folder.parent == tmp_path and folder.name.endswith("-flash-crash")
+    assert {f.name for f in folder.iterdir()} == {"report.json", "charges.csv", "report.html", "deployment.json"}
+
+
+def test_cascade_json_and_exit_code(tmp_path):
+    p = ape_run("cascade", "gap-30", "--traders", "15", "--policy", "OPEN_INTEREST", "--json", "--reports", str(tmp_path))
+    assert p.returncode == 0, p.stderr[-2000:]
+    data = json.loads(p.stdout.strip().splitlines()[-1])
+    assert data["result"]["policy"] == "OPEN_INTEREST" and data["result"]["backend"].startswith("ethereum:local:")
+    assert (Path(data["report"]) / "report.html").is_file()
+
+
+def test_compare_shows_the_policies_side_by_side(tmp_path):
+    p = ape_run("compare", "gap-30", "--traders", "15", "--reports", str(tmp_path))
+    assert p.returncode == 0, p.stderr[-2000:]
+    for text in ("EQUITY", "OPEN_INTEREST", "total charged", "accounts charged", "largest single charge", "insurance used", "fairness"):
+        assert text in p.stdout
+    doc = json.loads((report_dir(p.stdout) / "report.json").read_text())
+    assert [c["policy"] for c in doc["comparison"]] == ["EQUITY", "OPEN_INTEREST"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("cascade", "nope"), "error: nope: no such scenario file"),
+        (("cascade", "gap-30", "--traders", "0"), "Invalid value for '--traders'"),
+        (("compare", "gap-30", "--seed", "-1"), "Invalid value for '--seed'"),
+        (("audit", "--deployment", "missing.json"), "error: missing.json: no such deployment manifest"),
+        (("deploy", "--scenario", "nope"), "error: nope: no such scenario file"),
+    ],
+)
+def test_bad_arguments_get_one_line(args, message):
+    p = ape_run(*args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_help_has_an_example():
+    for script in ("deploy", "demo", "cascade", "compare", "audit"):
+        p = ape_run(script, "--help")
+        assert p.returncode == 0 and "Example: ape run" in p.stdout, (script, p.stdout)
+
+
+def test_deploy_then_audit_on_one_anvil(tmp_path):
+    """deploy writes a manifest, refuses to overwrite a live one, cascade + audit pass on the same node."""
+    with anvil_node() as w3:
+        env = {"APE_FOUNDRY_HOST": w3.provider.endpoint_uri}
+        out = tmp_path / "deployments"
+        p = ape_run("deploy", "--out", str(out), *FOUNDRY, env=env)
+        assert p.returncode == 0, p.stderr[-2000:]
+        (manifest,) = out.glob("*.json")
+        data = json.loads(manifest.read_text())
+        assert set(data["contracts"]) == {"token", "oracle", "vault", "clearing_house", "order_book"}
+        assert data["policy"] == "EQUITY" and data["chain_id"] == w3.eth.chain_id
+        assert all(c["abi"] for c in data["contracts"].values())
+        again = ape_run("deploy", "--out", str(out), *FOUNDRY, env=env)
+        assert again.returncode == 2 and "pass --force to overwrite it" in again.stderr
+        forced = ape_run("deploy", "--out", str(out), "--force", *FOUNDRY, env=env)
+        assert forced.returncode == 0, forced.stderr[-2000:]
+
+        p = ape_run("cascade", "flash-crash", "--traders", "20", "--reports", str(tmp_path / "r"), *FOUNDRY, env=env)
+        assert p.returncode == 0, p.stderr[-2000:]
+        deployment = report_dir(p.stdout) / "deployment.json"
+        audit = ape_run("audit", "--deployment", str(deployment), "--json", *FOUNDRY, env=env)
+        assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+        verdict = json.loads(audit.stdout.strip().splitlines()[-1])
+        assert verdict["ok"] and {r["guarantee"] for r in verdict["verdict"]} >= {"waterfall", "socialization", "conservation"}
+        assert all(r["result"] == "ok" for r in verdict["verdict"])
