@@ -5,8 +5,12 @@
 
 import click
 from ape.cli import ConnectedProviderCommand
+from ape.logging import logger
 
 from perpclear.scripting import compare_command
+
+# Set before ape connects: stdout carries our tables or JSON only, not ape's node notices.
+logger.set_level("WARNING")
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Compare the loss policies on one scenario")

@@ -10,6 +10,9 @@ from ape.logging import logger
 
 from perpclear.scripting import demo_command
 
+# Set before ape connects: stdout carries our tables only, not ape's node notices.
+logger.set_level("WARNING")
+
 
 @click.command(cls=ConnectedProviderCommand, short_help="Play the flash-crash cascade and write its report")
 @click.option("--traders", type=click.IntRange(1, 100_000), default=60, show_default=True, help="number of traders")
@@ -22,5 +25,4 @@ def cli(traders, reports):
 
     Example: ape run demo --network ethereum:local:foundry --traders 200
     """
-    logger.set_level("WARNING")  # tables, not one line per transaction
     demo_command(traders=traders, reports=reports)

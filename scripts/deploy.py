@@ -6,8 +6,12 @@
 
 import click
 from ape.cli import ConnectedProviderCommand
+from ape.logging import logger
 
 from perpclear.scripting import deploy_command
+
+# Set before ape connects: stdout carries our tables or JSON only, not ape's node notices.
+logger.set_level("WARNING")
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy perpclear and write its manifest")

@@ -181,7 +181,26 @@ def demo_command(traders: int = 60, reports: str = "reports") -> Path:
     result, deployed = run_on_chain(sc, quiet=False)
     out = write_report([result], reports)
     _write_json(out / "deployment.json", deployed)
-    story(result, Console())
+    console = Console()
+    story(result, console)
+    # The same crash under every policy, replayed in process (revm gives the
+    # same per-account results as any chain: tests/cascade).
+    from perpclear.cascade import run_cascade
+    from perpclear.engine import RevmEngine
+
+    others = {p: run_cascade(sc.with_overrides(loss_policy=p), RevmEngine()) for p in ("EQUITY", "OPEN_INTEREST")}
+    console.print(comparison_table(sc.name, [policy_figures(r) for r in others.values()]))
+    payers = Table(title="Who paid what, per policy (largest five)", title_justify="left")
+    for p in others:
+        payers.add_column(p)
+        payers.add_column("charged", justify="right")
+    tops = {p: sorted((a for a in r.accounts if a.charged > 0), key=lambda a: -a.charged)[:5] for p, r in others.items()}
+    for i in range(5):
+        cells = []
+        for p, top in tops.items():
+            cells += [_who(top[i].index), _money(top[i].charged, sc.decimals)] if i < len(top) else ["", ""]
+        payers.add_row(*cells)
+    console.print(payers)
     print(f"report: {out / 'report.html'}")
     if not result.ok:
         sys.exit(1)
@@ -196,22 +215,26 @@ def compare_command(scenario: str, traders=None, seed=None, as_json=False, repor
     if as_json:
         print(json.dumps({"report": str(out), "comparison": figures}))
     else:
-        table = Table(title=f"{sc.name}: the same crash under each loss policy", title_justify="left")
-        table.add_column("")
-        for f in figures:
-            table.add_column(f["policy"], justify="right")
-        rows = [
-            ("total charged", "total_charged", "{:,.2f}"), ("accounts charged", "accounts_charged", "{:d}"),
-            ("largest single charge", "largest_charge", "{:,.2f}"), ("median charge, % of equity", "median_charge_pct_equity", "{:.3f} %"),
-            ("largest charge, % of equity", "max_charge_pct_equity", "{:.3f} %"), ("insurance used", "insurance_used", "{:,.2f}"),
-            ("left as bad debt", "bad_debt", "{:,.2f}"), ("fairness: spread of % charged (pp)", "fairness_spread_pp", "{:.4f}"),
-        ]
-        for label, key, fmt in rows:
-            table.add_row(label, *(fmt.format(f[key]) for f in figures))
-        Console().print(table)
+        Console().print(comparison_table(sc.name, figures))
         print("ADL: not compared (not implemented yet; see docs/loss-policies.md)")
         print(f"report: {out / 'report.html'}")
     sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+def comparison_table(name: str, figures: list[dict]) -> Table:
+    table = Table(title=f"{name}: the same crash under each loss policy", title_justify="left")
+    table.add_column("")
+    for f in figures:
+        table.add_column(f["policy"], justify="right")
+    rows = [
+        ("total charged", "total_charged", "{:,.2f}"), ("accounts charged", "accounts_charged", "{:d}"),
+        ("largest single charge", "largest_charge", "{:,.2f}"), ("median charge, % of equity", "median_charge_pct_equity", "{:.3f} %"),
+        ("largest charge, % of equity", "max_charge_pct_equity", "{:.3f} %"), ("insurance used", "insurance_used", "{:,.2f}"),
+        ("left as bad debt", "bad_debt", "{:,.2f}"), ("fairness: spread of % charged (pp)", "fairness_spread_pp", "{:.4f}"),
+    ]
+    for label, key, fmt in rows:
+        table.add_row(label, *(fmt.format(f[key]) for f in figures))
+    return table
 
 
 def audit_command(manifest_path: str | None, from_block: int | None, as_json: bool) -> None:

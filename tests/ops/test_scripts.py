@@ -41,16 +41,21 @@ def test_demo_tells_the_story_and_writes_the_report(tmp_path):
     assert {f.name for f in folder.iterdir()} == {"report.json", "charges.csv", "report.html", "deployment.json"}
 
 
-def test_cascade_json_and_exit_code(tmp_path):
-    p = ape_run("cascade", "gap-30", "--traders", "15", "--policy", "OPEN_INTEREST", "--json", "--reports", str(tmp_path))
+NETWORKS = pytest.mark.parametrize("network", [[], FOUNDRY], ids=["embedded", "anvil"])
+
+
+@NETWORKS
+def test_cascade_json_and_exit_code(tmp_path, network):
+    p = ape_run("cascade", "gap-30", "--traders", "15", "--policy", "OPEN_INTEREST", "--json", "--reports", str(tmp_path), *network)
     assert p.returncode == 0, p.stderr[-2000:]
-    data = json.loads(p.stdout.strip().splitlines()[-1])
+    data = json.loads(p.stdout)  # stdout is the JSON document only
     assert data["result"]["policy"] == "OPEN_INTEREST" and data["result"]["backend"].startswith("ethereum:local:")
     assert (Path(data["report"]) / "report.html").is_file()
 
 
-def test_compare_shows_the_policies_side_by_side(tmp_path):
-    p = ape_run("compare", "gap-30", "--traders", "15", "--reports", str(tmp_path))
+@NETWORKS
+def test_compare_shows_the_policies_side_by_side(tmp_path, network):
+    p = ape_run("compare", "gap-30", "--traders", "15", "--reports", str(tmp_path), *network)
     assert p.returncode == 0, p.stderr[-2000:]
     for text in ("EQUITY", "OPEN_INTEREST", "total charged", "accounts charged", "largest single charge", "insurance used", "fairness"):
         assert text in p.stdout
@@ -72,6 +77,14 @@ def test_bad_arguments_get_one_line(args, message):
     p = ape_run(*args)
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_deploy_on_the_embedded_chain(tmp_path):
+    p = ape_run("deploy", "--scenario", "contagion", "--policy", "OPEN_INTEREST", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stderr[-2000:]
+    (manifest,) = tmp_path.glob("*.json")
+    data = json.loads(manifest.read_text())
+    assert manifest.name == "local-test.json" and data["policy"] == "OPEN_INTEREST" and len(data["markets"]) == 2
 
 
 def test_help_has_an_example():
@@ -102,6 +115,6 @@ def test_deploy_then_audit_on_one_anvil(tmp_path):
         deployment = report_dir(p.stdout) / "deployment.json"
         audit = ape_run("audit", "--deployment", str(deployment), "--json", *FOUNDRY, env=env)
         assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
-        verdict = json.loads(audit.stdout.strip().splitlines()[-1])
+        verdict = json.loads(audit.stdout)
         assert verdict["ok"] and {r["guarantee"] for r in verdict["verdict"]} >= {"waterfall", "socialization", "conservation"}
         assert all(r["result"] == "ok" for r in verdict["verdict"])
