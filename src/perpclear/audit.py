@@ -158,10 +158,9 @@ class _Replay:
                 self.residual_recorded += e.residual
             elif r.name == "PositionChanged":
                 self.floors += 1
-        first = recs[0]
-        e = first.event
-        if first.name == "MarketAdded" and e.address == self.a["oracle"]:
-            self.prices[e.market] = e.price
+        for r in recs:
+            if r.name == "MarketAdded" and r.event.address == self.a["oracle"]:
+                self.prices[r.event.market] = r.event.price
         # The clearing house's own MarketAdded is followed by MarketParamsSet in the same transaction.
         if "MarketParamsSet" in names:
             p = next(r.event for r in recs if r.name == "MarketParamsSet")

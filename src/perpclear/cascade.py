@@ -42,7 +42,7 @@ HUGE = 10**30  # "the whole position": the contract clamps a liquidation request
 EXPIRY = 2**40  # orders in a cascade do not expire
 ORACLE_MAX_AGE = 10**9  # no staleness in a cascade: blocks are logical steps
 VAULT_COOLDOWN = 86_400
-CHUNK = 500  # transactions or calls per round trip
+CHUNK = 500  # transactions per batch: one progress step, and one block (or a few) on anvil
 
 
 def _key(label: str) -> LocalAccount:
@@ -335,7 +335,8 @@ class Cascade:
         d = deploy(self.engine, sc, self.roles)
         self.d = d
         r = self.roles
-        # Book the market maker takes: Σ notional per market (both directions net out worse case: all one way).
+        # The market maker takes the other side of every trader: size its margin
+        # (and the liquidator's) on the gross notional, as if every trader were on one side.
         gross = sum(
             size * to_units(sc.markets[m].price, u) // 10**18 for p in self.plans for m, size in p.legs
         )
@@ -359,7 +360,7 @@ class Cascade:
         for i in range(0, len(funded), CHUNK):
             d.fund(funded[i : i + CHUNK])
             self.progress("fund", min(i + CHUNK, len(funded)), len(funded))
-        # Open every leg against the market maker at the opening price; the trader is the taker.
+        # Open every leg against the market maker at the opening price (the buyer's order is the maker's).
         fills = [
             d.open_tx(t, m, size if p.is_long else -size, to_units(sc.markets[m].price, u))
             for t, p in zip(self.traders, self.plans)
@@ -389,16 +390,12 @@ class Cascade:
         ch = self.d.clearing_house
         holders = sorted(self.holders, key=lambda a: self.index[a])
         if exact:
-            flags = []
-            for i in range(0, len(holders), CHUNK):
-                flags += self.engine.calls([(ch, "is_liquidatable", (a,)) for a in holders[i : i + CHUNK]])
+            flags = self.engine.calls([(ch, "is_liquidatable", (a,)) for a in holders])
             return [a for a, f in zip(holders, flags) if f]
         doubtful = [a for a in holders if self.watch.may_be_liquidatable(a)]
         n = len(self.sc.markets)
         views = [v for a in doubtful for v in [(ch, "health", (a,))] + [(ch, "positions", (a, m)) for m in range(n)]]
-        values = []
-        for i in range(0, len(views), CHUNK):
-            values += self.engine.calls(views[i : i + CHUNK])
+        values = self.engine.calls(views)
         found = []
         for j, a in enumerate(doubtful):
             health, *positions = values[j * (n + 1) : (j + 1) * (n + 1)]
@@ -408,7 +405,7 @@ class Cascade:
                 found.append(a)
         return found
 
-    def _largest_market(self, account: str, marks: dict[int, int]) -> int | None:
+    def _largest_market(self, account: str) -> int | None:
         ch = self.d.clearing_house
         positions = self.engine.calls([(ch, "positions", (account, m)) for m in range(len(self.sc.markets))])
         best, best_value = None, 0
@@ -421,7 +418,7 @@ class Cascade:
     def _liquidate(self, account: str, block: int) -> int:
         """Liquidates ``account`` in its largest market; returns the number of calls made (0 or 1)."""
         d, e = self.d, self.engine
-        market = self._largest_market(account, self.last_marks)
+        market = self._largest_market(account)
         if market is None:
             return 0
         for ev in d.liquidate(account, market):
@@ -520,9 +517,7 @@ class Cascade:
         views = []
         for a in accounts:
             views += [(ch, "equity", (a,)), (ch, "collateral", (a,))] + [(ch, "positions", (a, m)) for m in range(n)]
-        values = []
-        for i in range(0, len(views), CHUNK):
-            values += e.calls(views[i : i + CHUNK])
+        values = e.calls(views)
         width = 2 + n
         for j, a in enumerate(accounts):
             v = values[j * width : (j + 1) * width]

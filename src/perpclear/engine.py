@@ -19,6 +19,7 @@ unchanged on either, and gives identical results.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ SOURCES = {
     "OrderBook": "OrderBook.vy",
 }
 TX_GAS = 3_000_000
+BATCH = 500  # calls per JSON-RPC batch
 DEPLOY_GAS = 12_000_000
 
 
@@ -192,7 +194,7 @@ class Engine:
 
 
 class BoaEngine(Engine):
-    """The fast engine: the compiled contracts in process (titanoboa), one ``boa.Env`` each."""
+    """The compiled contracts in process on titanoboa (py-evm), one ``boa.Env`` per engine."""
 
     name = "boa"
 
@@ -219,8 +221,7 @@ class BoaEngine(Engine):
                     with self.env.prank(tx.sender.address):
                         getattr(c, tx.fn)(*tx.args)
                 except Exception as exc:  # boa raises BoaError with the revert reason
-                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    raise EngineError(f"{self.describe(tx)} reverted: {_reason(exc) or reason}") from None
+                    raise EngineError(f"{self.describe(tx)} reverted: {_boa_reason(exc)}") from None
                 entries = c._computation.get_raw_log_entries()
                 out.append(
                     [
@@ -323,14 +324,13 @@ def _revert_text(text: str) -> str:
     return text.splitlines()[0]
 
 
-def _reason(exc: Exception) -> str | None:
+def _boa_reason(exc: Exception) -> str:
+    """The contract's prefixed revert reason inside a titanoboa error, else its first line."""
     text = str(exc)
-    for line in text.splitlines():
-        if "revert reason" in line or "clearing:" in line or "book:" in line or "vault:" in line or "oracle:" in line:
-            for prefix in ("clearing:", "book:", "vault:", "oracle:", "orders:", "token:"):
-                if prefix in line:
-                    return line[line.index(prefix):].strip().strip("'\"")
-    return None
+    found = re.search(r"((?:clearing|book|vault|oracle|orders|token): [^'\"\n>]*)", text)
+    if found:
+        return found.group(1)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class ChainEngine(Engine):
@@ -517,9 +517,11 @@ class ChainEngine(Engine):
             raise EngineError(f"call to {self.kinds[address].name} reverted: {exc}") from None
 
     def calls(self, requests: list[tuple[str, str, tuple]]) -> list[Any]:
-        """One JSON-RPC batch where the provider supports it."""
+        """JSON-RPC batches of up to ``BATCH`` calls where the provider supports them."""
         if len(requests) < 2 or not self._batch:
             return super().calls(requests)
+        if len(requests) > BATCH:
+            return [v for i in range(0, len(requests), BATCH) for v in self.calls(requests[i : i + BATCH])]
         batch = [("eth_call", self._call_params(c, self.kinds[c].encode_call(fn, args))) for c, fn, args in requests]
         try:
             responses = self._request_batch(batch)
