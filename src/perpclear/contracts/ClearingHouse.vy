@@ -175,12 +175,14 @@ event PositionChanged:
 event FundingRateSet:
     market: indexed(uint256)
     rate: int256
-    index: int256
+    long_index: int256
+    short_index: int256
 
 
 event FundingAccrued:
     market: indexed(uint256)
-    index: int256
+    long_index: int256  # the sides differ once OPEN_INTEREST has charged one of them
+    short_index: int256
     rate: int256
     price: uint256
     elapsed: uint256
@@ -467,7 +469,9 @@ def set_funding_rate(market: uint256, rate: int256):
     assert abs(rate) <= convert(self.market_params[market].max_funding_rate, int256), "clearing: funding rate too high"
     self._accrue(market)
     self.markets[market].funding_rate = rate
-    log FundingRateSet(market=market, rate=rate, index=self.markets[market].long_index)
+    log FundingRateSet(
+        market=market, rate=rate, long_index=self.markets[market].long_index, short_index=self.markets[market].short_index
+    )
 
 
 @external
@@ -721,7 +725,12 @@ def _accrue(market: uint256):
     self.markets[market].long_index += delta
     self.markets[market].short_index += delta
     log FundingAccrued(
-        market=market, index=self.markets[market].long_index, rate=rate, price=mark, elapsed=elapsed
+        market=market,
+        long_index=self.markets[market].long_index,
+        short_index=self.markets[market].short_index,
+        rate=rate,
+        price=mark,
+        elapsed=elapsed,
     )
 
 

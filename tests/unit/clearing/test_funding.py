@@ -97,7 +97,7 @@ def test_set_funding_rate__emits_funding_rate_set(mirror):
     assert len(events) == 1
     assert events[0].market == ETH
     assert events[0].rate == RATE
-    assert events[0].index == 0  # nothing accrued yet at a zero rate
+    assert (events[0].long_index, events[0].short_index) == (0, 0)  # nothing accrued yet at a zero rate
     # A zero old rate moves last_accrual but logs no FundingAccrued.
     assert ch.FundingAccrued.from_receipt(receipt) == []
     assert ch.markets(ETH).last_accrual == mirror.now
@@ -115,15 +115,16 @@ def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, long_trader, 
     t_second = second.timestamp
     index_at_change = RATE * mark * (t_second - t_first)
     (accrued,) = ch.FundingAccrued.from_receipt(second)
-    assert (accrued.market, accrued.index, accrued.rate, accrued.price, accrued.elapsed) == (
+    assert (accrued.market, accrued.long_index, accrued.short_index, accrued.rate, accrued.price, accrued.elapsed) == (
         ETH,
         index_at_change,
+        index_at_change,  # funding moves both sides alike
         RATE,  # the old rate is the one accrued
         mark,
         t_second - t_first,
     )
     (rate_set,) = ch.FundingRateSet.from_receipt(second)
-    assert (rate_set.rate, rate_set.index) == (-2 * RATE, index_at_change)
+    assert (rate_set.rate, rate_set.long_index, rate_set.short_index) == (-2 * RATE, index_at_change, index_at_change)
 
     mirror.wait(500)  # ... then 500 s at -2 * RATE: shorts pay back twice as fast
     receipt = mirror.settle_funding(long_trader, sender=short_trader)
@@ -238,7 +239,7 @@ def test_settle_funding__price_moves__accrues_at_the_mark_of_each_accrual(
     (accrued,) = ch.FundingAccrued.from_receipt(receipt)
     assert accrued.price == 2_500 * unit
     assert accrued.elapsed == receipt.timestamp - start
-    assert accrued.index == RATE * 2_500 * unit * (receipt.timestamp - start)
+    assert accrued.long_index == accrued.short_index == RATE * 2_500 * unit * (receipt.timestamp - start)
     mirror.check(long_trader, short_trader)
 
 
