@@ -8,6 +8,7 @@ import click
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
+from perpclear.scenario import POLICIES
 from perpclear.scripting import cascade_command
 
 # Set before ape connects: stdout carries our tables or JSON only, not ape's node notices.
@@ -16,7 +17,7 @@ logger.set_level("WARNING")
 
 @click.command(cls=ConnectedProviderCommand, short_help="Run a cascade scenario and write its report")
 @click.argument("scenario")
-@click.option("--policy", type=click.Choice(["EQUITY", "OPEN_INTEREST"]), help="override the scenario's loss policy")
+@click.option("--policy", type=click.Choice(list(POLICIES)), help="override the scenario's loss policy")
 @click.option("--traders", type=click.IntRange(1, 100_000), help="override the number of traders")
 @click.option("--seed", type=click.IntRange(0), help="override the seed")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON instead of the story")

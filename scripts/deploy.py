@@ -8,6 +8,7 @@ import click
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 
+from perpclear.scenario import POLICIES
 from perpclear.scripting import deploy_command
 
 # Set before ape connects: stdout carries our tables or JSON only, not ape's node notices.
@@ -16,7 +17,7 @@ logger.set_level("WARNING")
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy perpclear and write its manifest")
 @click.option("--scenario", default="flash-crash", show_default=True, help="the scenario whose markets, decimals and policy to deploy")
-@click.option("--policy", type=click.Choice(["EQUITY", "OPEN_INTEREST"]), help="override the loss policy")
+@click.option("--policy", type=click.Choice(list(POLICIES)), help="override the loss policy")
 @click.option("--force", is_flag=True, help="overwrite the manifest even if its deployment is live on this network")
 @click.option("--out", default="deployments", show_default=True, help="directory of the manifests")
 def cli(scenario, policy, force, out):

@@ -16,6 +16,9 @@ computes, and each guarantee of the brief becomes one verdict row:
 - ``socialization``: each ``LossSocialized`` is the model's (booked amount, basis
   within a few units of the exact D, rate and index move consistent with its
   own basis to the unit);
+- ``adl``: each ``deleverage`` call: the bankrupt account's equity, the
+  insurance and R as the model has them, the bankruptcy price within its
+  formula, every candidate's rank and skip reason, every fill's size and price;
 - ``charges``: every account's settled charges equal the model's within one unit per settlement;
 - ``completeness``: booked − settled equals the unsettled ``loss_receivable``; no
   bad debt that the logs do not explain;
@@ -32,9 +35,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from perpclear.cascade import CONTRACT_NAMES
 from perpclear.engine import ChainEngine, Event, artifact, as_bytes, as_int
+from perpclear.adl import MAX_CANDIDATES
 from perpclear.model import (
     FUNDING_SCALE,
+    WAD,
     POLICY_EQUITY,
     POLICY_OPEN_INTEREST,
     ClearingModel,
@@ -45,7 +51,7 @@ from perpclear.model import (
 
 EQUITY_SCALE = 10**27
 PRECISION = 10**60
-CHECKS = ("replay", "waterfall", "atomic", "socialization", "charges", "completeness", "conservation")
+CHECKS = ("replay", "waterfall", "atomic", "socialization", "adl", "charges", "completeness", "conservation")
 
 
 @dataclass(frozen=True)
@@ -91,11 +97,9 @@ class Verdict:
 
 def fetch_records(engine: ChainEngine, addresses: dict[str, str], from_block: int = 0) -> list[Record]:
     """Every log of the deployment's contracts from ``from_block``, decoded, in chain order."""
-    kinds = {"token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
-             "clearing_house": "ClearingHouse", "order_book": "OrderBook"}
-    for role, name in kinds.items():
+    for role, name in CONTRACT_NAMES.items():
         engine.kinds[addresses[role]] = artifact(name)
-    logs = engine._rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": "latest", "address": [addresses[r] for r in kinds]}])
+    logs = engine._rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": "latest", "address": [addresses[r] for r in CONTRACT_NAMES]}])
     blocks = sorted({as_int(log["blockNumber"]) for log in logs})
     stamps = {}
     for i in range(0, len(blocks), 500):
@@ -170,8 +174,55 @@ class _Replay:
                 m.add_market(params, self.prices[added.market], added.loss_policy)
             else:
                 m.markets[p.market].params = params
+        if "DeleverageRun" in names:
+            self._deleverage(recs)
+            return
         for r in recs:
             self._one(r, recs)
+
+    def _deleverage(self, recs: list[Record]) -> None:
+        """One ``deleverage`` call: its run summary against the model's state
+        before it, the bankruptcy price against its formula, then each candidate
+        (rank, skip reason) and fill in order, with the waterfall if it closes."""
+        m, v = self.m, self.v
+        run_rec = next(r for r in recs if r.name == "DeleverageRun")
+        run = run_rec.event
+        steps = [r for r in recs if r.name in ("Deleveraged", "CandidateSkipped")]
+        mk = m.markets[run.market]
+        size = m.position(run.account, run.market).size
+        equity = m.health(run.account).equity
+        cap = mk.params.max_insurance_draw
+        insurance = min(m.vault_assets, cap) if cap else m.vault_assets
+        got = (run.equity, run.insurance, run.residual, run.mark)
+        want = (equity, insurance, -equity - insurance, mk.price)
+        v.check("adl", got == want and size != 0, f"{run_rec.where()}: (equity, insurance, R, mark) {got} != model {want}")
+        if size == 0:
+            return
+        # gap = ceil((R + n)·WAD/|s|), n the candidates supplied: at least those logged, at most 50.
+        gap = abs(run.price - run.mark)
+        lo, hi = (ceil(Fraction((run.residual + n) * WAD, abs(size))) for n in (len(steps), MAX_CANDIDATES))
+        v.check("adl", lo <= gap <= hi or (size < 0 and run.price == 1),
+                f"{run_rec.where()}: bankruptcy price {run.price} at mark {run.mark}: gap {gap} not in [{lo}, {hi}]")
+        remaining, last = abs(size), None
+        try:
+            for r in steps:
+                e = r.event
+                reason, amount, rank = m.adl_candidate(run.account, e.counterparty, run.market, remaining, gap, last)
+                if r.name == "CandidateSkipped":
+                    v.check("adl", e.reason == reason, f"{r.where()}: reason {e.reason} != model {reason}")
+                    continue
+                v.check("adl", (reason, e.size, e.rank, e.price) == (0, amount, rank, run.price),
+                        f"{r.where()}: (skip, size, rank, price) {(0, e.size, e.rank, e.price)} != model {(reason, amount, rank, run.price)}")
+                b = m.adl_fill(run.account, e.counterparty, run.market, e.size, e.price)
+                last, remaining = rank, remaining - e.size
+                if b is not None:
+                    logged = next((x for x in recs if x.name == "AccountBankrupt" and x.event.account == run.account), None)
+                    got_b = (logged.event.deficit, logged.event.insurance_paid, logged.event.residual) if logged else None
+                    v.check("waterfall", got_b == (b.deficit, b.insurance_paid, b.residual),
+                            f"{run_rec.where()}: bankruptcy {got_b} != model {(b.deficit, b.insurance_paid, b.residual)}")
+        except ModelError as exc:
+            v.check("adl", False, f"{run_rec.where()}: the model refuses it: {exc}")
+        v.check("adl", remaining == run.remaining, f"{run_rec.where()}: remaining {run.remaining} != model {remaining}")
 
     def _one(self, r: Record, recs: list[Record]) -> None:
         m, v, e = self.m, self.v, r.event

@@ -34,6 +34,7 @@ from typing import Any, Callable
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from perpclear.adl import MAX_CANDIDATES, queue
 from perpclear.engine import Engine, Event, Tx
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
@@ -68,6 +69,13 @@ def trader_key(seed: int, index: int) -> LocalAccount:
     return _key(f"trader:{seed}:{index}")
 
 
+# Deployment field -> contract name, for manifests and the audit.
+CONTRACT_NAMES = {
+    "token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
+    "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
+}
+
+
 @dataclass
 class Deployment:
     """A deployed system on one engine: addresses and roles."""
@@ -79,9 +87,13 @@ class Deployment:
     vault: str
     clearing_house: str
     order_book: str
+    deleverager: str
     decimals: int
     market_count: int
     nonce: int = 0
+
+    def addresses(self) -> dict[str, str]:
+        return {role: getattr(self, role) for role in CONTRACT_NAMES}
 
     def tx(self, sender: LocalAccount, contract: str, fn: str, *args: Any) -> Tx:
         return Tx(sender, contract, fn, tuple(args))
@@ -138,6 +150,10 @@ class Deployment:
         """The liquidator takes over up to ``size`` of ``account``'s position; returns the events."""
         return self.engine.send([self.tx(self.roles.liquidator, self.clearing_house, "liquidate", account, market, size, False)])[0]
 
+    def deleverage(self, account: str, market: int, candidates: list[str]) -> list[Event]:
+        """The liquidator (a keeper) runs ADL on ``account``'s last position; returns the events."""
+        return self.engine.send([self.tx(self.roles.liquidator, self.deleverager, "deleverage", account, market, candidates)])[0]
+
     def view(self, fn: str, *args: Any) -> Any:
         """A clearing-house view, e.g. ``view("equity", trader.address)``."""
         return self.engine.call(self.clearing_house, fn, *args)
@@ -163,13 +179,18 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None) -> Deployme
     vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin)
     ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, sender=admin)
     book = engine.deploy("OrderBook", ch, sender=admin)
-    d = Deployment(engine, r, token, oracle, vault, ch, book, sc.decimals, len(sc.markets))
+    adl = engine.deploy("Deleverager", ch, sender=admin)
+    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, sc.decimals, len(sc.markets))
     txs = [
         d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
         d.tx(admin, vault, "set_clearing_house", ch),
         d.tx(admin, ch, "set_order_book", book),
         d.tx(admin, book, "set_matcher", r.matcher.address, True),
         d.tx(admin, ch, "set_keeper", r.keeper.address, True),
+        # The liquidator is the protocol's own bot: in ADL markets only keepers
+        # may deleverage, or take a bankrupt position over at the mark.
+        d.tx(admin, ch, "set_keeper", r.liquidator.address, True),
+        d.tx(admin, ch, "set_deleverager", adl),
     ]
     for i, m in enumerate(sc.markets):
         txs.append(d.tx(admin, oracle, "add_market", i, ORACLE_MAX_AGE, 0, to_units(m.price, sc.unit)))
@@ -207,6 +228,8 @@ class CascadeResult:
     socializations: list[dict]
     residuals_recorded: list[dict]
     settlements: list[dict]
+    deleveraged: list[dict]  # ADL fills, each with the counterparty's charge beyond the mark
+    adl_runs: list[dict]  # one per deleverage call: residual, bankruptcy price, what stayed open
     accounts: list[AccountResult]
     invariants: dict[str, str]  # name -> "ok" or what failed
     transactions: int = 0
@@ -233,6 +256,8 @@ class CascadeResult:
             "insurance_paid": sum(b["insurance_paid"] for b in self.bankruptcies),
             "residual": sum(b["residual"] for b in self.bankruptcies),
             "socialized": sum(s["booked"] for s in self.socializations),
+            "deleveraged": len(self.deleveraged),
+            "adl_residual": sum(run["residual"] for run in self.adl_runs if run["remaining"] == 0),
             "bad_debt": sum(r["residual"] for r in self.residuals_recorded),
             "charged": sum(a.charged for a in self.accounts),
             "accounts_charged": sum(1 for a in self.accounts if a.charged > 0),
@@ -324,7 +349,9 @@ class Cascade:
         self.index[self.roles.market_maker.address] = -1
         self.index[self.roles.liquidator.address] = -2
         self.liq_count: dict[str, int] = {}
-        self.records: dict[str, list[dict]] = {k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements")}
+        self.records: dict[str, list[dict]] = {
+            k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements", "deleveraged", "adl_runs")
+        }
         self.blocks: list[dict] = []
         self.impact = [Fraction(0)] * len(sc.markets)
         self.watch = Watch([m.mmr_bps for m in sc.markets])
@@ -416,16 +443,61 @@ class Cascade:
         return best
 
     def _liquidate(self, account: str, block: int) -> int:
-        """Liquidates ``account`` in its largest market; returns the number of calls made (0 or 1)."""
+        """Liquidates ``account`` in its largest market (ADL markets: deleverages
+        a bankrupt last position); returns the number of calls made."""
         d, e = self.d, self.engine
         market = self._largest_market(account)
         if market is None:
             return 0
-        for ev in d.liquidate(account, market):
-            if ev.name == "PositionLiquidated":
+        calls = self._deleverage(account, market, block) if self.sc.loss_policy == "ADL" else 0
+        if calls == 0 or any(p[0] for p in e.calls([(d.clearing_house, "positions", (account, m)) for m in range(len(self.sc.markets))])):
+            self._record(d.liquidate(account, market), block)
+            calls += 1
+        self.watch.forget(account)
+        if not any(p[0] for p in e.calls([(d.clearing_house, "positions", (account, m)) for m in range(len(self.sc.markets))])):
+            self.holders.discard(account)
+        return calls
+
+    def _deleverage(self, account: str, market: int, block: int) -> int:
+        """ADL of a bankrupt account's last position when the vault cannot cover
+        it: candidates from the queue, 50 per call, until closed or none is
+        left (the liquidator then takes the rest at the mark). Returns the calls."""
+        d, e, n = self.d, self.engine, len(self.sc.markets)
+        ch = d.clearing_house
+        views = e.calls([(ch, "health", (account,)), (d.vault, "idle_assets", ()), (ch, "market_params", (market,))]
+                        + [(ch, "positions", (account, m)) for m in range(n)])
+        health, idle, params, positions = views[0], views[1], views[2], views[3:]
+        cap = params[-1]
+        insurance = min(idle, cap) if cap else idle
+        if health[0] >= 0 or -health[0] <= insurance or sum(1 for p in positions if p[0]) != 1:
+            return 0  # not bankrupt, the vault covers it, or other positions go first
+        accounts = sorted(self.holders | {self.roles.market_maker.address, self.roles.liquidator.address})
+        ranked = [a for a, _ in queue(e, ch, d.deleverager, accounts, market, positions[market][0] < 0)]
+        calls = 0
+        for i in range(0, len(ranked), MAX_CANDIDATES):
+            events = d.deleverage(account, market, ranked[i : i + MAX_CANDIDATES])
+            calls += 1
+            self._record(events, block)
+            if next(ev for ev in events if ev.name == "DeleverageRun").args["remaining"] == 0:
+                break
+        return calls
+
+    def _record(self, events: list[Event], block: int) -> None:
+        """Keeps what a liquidation or deleveraging emitted."""
+        for ev in events:
+            if ev.name == "Deleveraged":
+                rec = _event_dict(ev, block)
+                rec["charge"] = ev.size * abs(ev.price - ev.mark) // 10**18  # beyond closing at the mark, floored
+                self.records["deleveraged"].append(rec)
+                self.watch.forget(ev.counterparty)
+                if not any(p[0] for p in self.engine.calls([(self.d.clearing_house, "positions", (ev.counterparty, m)) for m in range(len(self.sc.markets))])):
+                    self.holders.discard(ev.counterparty)
+            elif ev.name == "DeleverageRun":
+                self.records["adl_runs"].append(_event_dict(ev, block))
+            elif ev.name == "PositionLiquidated":
                 rec = _event_dict(ev, block)
                 self.records["liquidations"].append(rec)
-                self.liq_count[account] = self.liq_count.get(account, 0) + 1
+                self.liq_count[ev.account] = self.liq_count.get(ev.account, 0) + 1
                 notional = Fraction(abs(ev.size) * ev.price, 10**18 * self.sc.unit)
                 mk = self.sc.markets[ev.market]
                 move = Fraction(str(mk.impact_bps)) / 10_000 * notional / Fraction(str(mk.impact_depth))
@@ -440,10 +512,6 @@ class Cascade:
                 self.records["residuals"].append(_event_dict(ev, block))
             else:
                 self._settled(ev, block)
-        self.watch.forget(account)
-        if not any(p[0] for p in e.calls([(d.clearing_house, "positions", (account, m)) for m in range(len(self.sc.markets))])):
-            self.holders.discard(account)
-        return 1
 
     def play(self) -> None:
         sc, d, e, r = self.sc, self.d, self.engine, self.roles
@@ -512,6 +580,8 @@ class Cascade:
         for s in self.records["settlements"]:
             amount = s["charge"] if s["event"] == "LossSettled" else s["amount"]
             charged[s["account"]] = charged.get(s["account"], 0) + amount
+        for f in self.records["deleveraged"]:
+            charged[f["counterparty"]] = charged.get(f["counterparty"], 0) + f["charge"]
         bankrupt = {b["account"] for b in self.records["bankruptcies"]}
         results = []
         views = []
@@ -545,7 +615,9 @@ class Cascade:
         inv["conservation"] = "ok" if gap == 0 else f"ledger identity off by {gap} units"
         total = sum(a.collateral for a in results)
         inv["aggregates"] = "ok" if total == led["total_collateral"] else f"sum of collateral {total} != total_collateral {led['total_collateral']}"
+        # ADL runs that closed the position have their residual in the fills' charges.
         booked = sum(s["booked"] for s in self.records["socializations"])
+        booked += sum(run["residual"] for run in self.records["adl_runs"] if run["remaining"] == 0)
         collected = sum(a.charged for a in results)
         inv["completeness"] = (
             "ok" if collected >= booked and led["loss_receivable"] <= 0 and led["funding_pool"] >= 0
@@ -578,6 +650,8 @@ class Cascade:
             socializations=self.records["socializations"],
             residuals_recorded=self.records["residuals"],
             settlements=self.records["settlements"],
+            deleveraged=self.records["deleveraged"],
+            adl_runs=self.records["adl_runs"],
             accounts=results,
             invariants=invariants,
             transactions=self.engine.tx_count,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from perpclear.scenario import ScenarioError, bundled_scenarios, load_scenario
+from perpclear.scenario import POLICIES, ScenarioError, bundled_scenarios, load_scenario
 
 DEFAULT_ENGINE = "revm"
 
@@ -134,7 +134,7 @@ def check_cmd(scenario: str) -> None:
     show_default=True,
     help="revm or boa (in process), or an ape network, e.g. ethereum:local:test or ethereum:local:foundry",
 )
-@click.option("--policy", type=click.Choice(["EQUITY", "OPEN_INTEREST"]), help="override the scenario's loss policy")
+@click.option("--policy", type=click.Choice(list(POLICIES)), help="override the scenario's loss policy")
 @click.option("--traders", "count", type=click.IntRange(1, 100_000), help="override the number of traders")
 @click.option("--seed", type=click.IntRange(0), help="override the seed")
 @click.option("--json", "as_json", is_flag=True, help="print the whole result as JSON on stdout")

@@ -38,6 +38,7 @@ SOURCES = {
     "InsuranceVault": "InsuranceVault.vy",
     "ClearingHouse": "ClearingHouse.vy",
     "OrderBook": "OrderBook.vy",
+    "Deleverager": "Deleverager.vy",
 }
 TX_GAS = 3_000_000
 BATCH = 500  # calls per JSON-RPC batch

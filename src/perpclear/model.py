@@ -130,6 +130,32 @@ class Bankruptcy:
     charges: dict = field(default_factory=dict)  # EQUITY: account -> exact charge r * e
 
 
+@dataclass(frozen=True)
+class Deleverage:
+    """One ``Deleverager.deleverage`` call: its bankruptcy price and fills."""
+
+    account: str
+    market: int
+    equity: int  # of the bankrupt account, before
+    insurance: int  # I: what the vault could still cover
+    residual: int  # R = -equity - I
+    price: int  # the bankruptcy price
+    mark: int
+    fills: list  # (counterparty, size, rank), in order
+    skipped: list  # (counterparty, reason), reasons as ADL_SKIP
+    remaining: int  # base amount left open
+    bankruptcy: Bankruptcy | None  # the waterfall, when the position closed
+
+    def charges(self) -> dict[str, Fraction]:
+        """What each counterparty paid beyond closing at the mark, exactly."""
+        gap = abs(self.price - self.mark)
+        return {c: Fraction(size * gap, WAD) for c, size, _ in self.fills}
+
+
+# Deleverager.vy skip reasons.
+ADL_SKIP = {1: "SIDE", 2: "PROFIT", 3: "RANK", 4: "EQUITY"}
+
+
 @dataclass
 class ClearingModel:
     """State machine of one clearing house and its insurance vault's assets."""
@@ -389,7 +415,7 @@ class ClearingModel:
         notional = ceil(Fraction((target - h.equity) * BPS, ratio))
         return min(abs(size), ceil(Fraction(notional * WAD, self.markets[market].price)))
 
-    def liquidate(self, account: str, market: int, max_size: int, liquidator: str) -> Liquidation:
+    def liquidate(self, account: str, market: int, max_size: int, liquidator: str, keeper: bool = False) -> Liquidation:
         self.touch(account)
         self.accrue(market)
         self.settle_loss(liquidator)
@@ -400,6 +426,8 @@ class ClearingModel:
         h = self.health(account)
         if h.equity >= h.maintenance:
             raise ModelError("clearing: not liquidatable")
+        if h.equity < 0 and self.markets[market].loss_policy == POLICY_ADL and not keeper:
+            raise ModelError("clearing: bankrupt, ADL first")
         amount = min(max_size, self.max_liquidation(account, market))
         mark = self.markets[market].price
         delta = -amount if size > 0 else amount
@@ -417,6 +445,96 @@ class ClearingModel:
         if self.collateral[account] < 0 and not self.has_position(account):
             bankruptcy = self.run_waterfall(account, market, was_long=size > 0)
         return Liquidation(-delta, mark, penalty, reward, penalty - reward, bankruptcy)
+
+    # ------------------------------------------------------------ ADL
+
+    def adl_rank(self, account: str, market: int) -> int:
+        """Deleverager.rank: PnL% x leverage in WAD, rounded as the contract."""
+        return self._adl_rank(account, market)[0] if self.position(account, market).size else 0
+
+    def _adl_rank(self, account: str, market: int) -> tuple[int, int]:
+        p = self.position(account, market)
+        equity = self.health(account).equity
+        value = floor(Fraction(p.size * self.markets[market].price, WAD))
+        pnl = value - p.open_notional - self.pending_funding(account, market)
+        if pnl <= 0 or equity <= 0:
+            return 0, equity
+        pnl_pct = pnl * WAD // max(abs(p.open_notional), 1)
+        return max(pnl_pct * abs(value) // equity, 1), equity
+
+    def deleverage(self, account: str, market: int, candidates: list[str]) -> Deleverage:
+        """Deleverager.deleverage: the bankruptcy price, then each candidate in order."""
+        m = self.markets[market]
+        if m.loss_policy != POLICY_ADL:
+            raise ModelError("adl: not an ADL market")
+        size = self.position(account, market).size
+        if size == 0:
+            raise ModelError("adl: no position")
+        if not candidates:
+            raise ModelError("adl: no candidates")
+        if any(self.position(account, o).size for o in range(len(self.markets)) if o != market):
+            raise ModelError("adl: other positions first")
+        equity = self.health(account).equity
+        if equity >= 0:
+            raise ModelError("adl: not bankrupt")
+        cap = m.params.max_insurance_draw
+        insurance = min(self.vault_assets, cap) if cap else self.vault_assets
+        if -equity <= insurance:
+            raise ModelError("adl: insurance covers, liquidate")
+        residual = -equity - insurance
+        mark, remaining = m.price, abs(size)
+        gap = ceil(Fraction((residual + len(candidates)) * WAD, remaining))
+        price = mark + gap
+        if size < 0:
+            gap = min(gap, mark - 1)
+            price = mark - gap
+        fills, skipped, bankruptcy, last = [], [], None, None
+        for c in candidates:
+            reason, amount, rank = self.adl_candidate(account, c, market, remaining, gap, last)
+            if reason:
+                skipped.append((c, reason))
+            else:
+                bankruptcy = self.adl_fill(account, c, market, amount, price)
+                fills.append((c, amount, rank))
+                last, remaining = rank, remaining - amount
+            if remaining == 0:
+                break
+        return Deleverage(account, market, equity, insurance, residual, price, mark, fills, skipped, remaining, bankruptcy)
+
+    def adl_candidate(self, bankrupt: str, c: str, market: int, remaining: int, gap: int, last: int | None) -> tuple[int, int, int]:
+        """Deleverager's check of one candidate: (skip reason or 0, amount to close, rank)."""
+        p = self.position(c, market)
+        if c == bankrupt or p.size == 0 or (p.size > 0) == (self.position(bankrupt, market).size > 0):
+            return 1, 0, 0
+        rank, room = self._adl_rank(c, market)
+        amount = min(remaining, abs(p.size))
+        if rank == 0:
+            return 2, amount, rank
+        if last is not None and rank > last:
+            return 3, amount, rank
+        if room < ceil(Fraction(amount * gap, WAD)) + 2:
+            return 4, amount, rank
+        return 0, amount, rank
+
+    def adl_fill(self, bankrupt: str, account: str, market: int, amount: int, price: int) -> Bankruptcy | None:
+        """ClearingHouse.adl_fill: ``account`` closes ``amount`` against the bankrupt position at ``price``."""
+        self.touch(bankrupt)
+        self.touch(account)
+        was_long = self.position(bankrupt, market).size > 0
+        delta = -amount if was_long else amount
+        self.apply_fill(bankrupt, market, delta, price)
+        self.apply_fill(account, market, -delta, price)
+        if self.health(account).equity < 0:
+            raise ModelError("clearing: negative equity")
+        left = self.collateral.get(bankrupt, 0)
+        if self.has_position(bankrupt) or left == 0:
+            return None
+        if left < 0:
+            return self.run_waterfall(bankrupt, market, was_long)
+        self._credit(bankrupt, -left)  # the fills' rounding surplus goes to the vault
+        self.token_balance -= left
+        self.vault_assets += left
+        return None
 
     def run_waterfall(self, account: str, market: int, was_long: bool) -> Bankruptcy:
         deficit = -self.collateral[account]

@@ -81,6 +81,14 @@ def charges_rows(r: CascadeResult) -> list[dict]:
                 "market": s.get("market", ""),
             }
         )
+    for f in r.deleveraged:  # ADL: what closing at the bankruptcy price cost beyond the mark
+        rows.append(
+            {
+                "policy": r.policy, "block": f["block"], "event": "Deleveraged", "account": f["counterparty"],
+                "trader_index": index.get(f["counterparty"], ""), "charge": f["charge"],
+                "scale_before": "", "scale_after": "", "market": f["market"],
+            }
+        )
     return rows
 
 

@@ -22,9 +22,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from perpclear.model import POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketParams
+from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketParams
 
-POLICIES = {"EQUITY": POLICY_EQUITY, "OPEN_INTEREST": POLICY_OPEN_INTEREST}
+POLICIES = {"EQUITY": POLICY_EQUITY, "OPEN_INTEREST": POLICY_OPEN_INTEREST, "ADL": POLICY_ADL}
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 
 
@@ -181,7 +181,7 @@ class Scenario(_Strict):
     description: str = ""
     seed: int = Field(default=1, ge=0)
     decimals: Literal[6, 18] = 6
-    loss_policy: Literal["EQUITY", "OPEN_INTEREST"] = "EQUITY"
+    loss_policy: Literal["EQUITY", "OPEN_INTEREST", "ADL"] = "EQUITY"
     market_maker_collateral: float = Field(default=0, ge=0)  # 0: enough for the book it takes
     markets: list[Market] = Field(min_length=1, max_length=8)
     traders: Traders

@@ -17,14 +17,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from perpclear.cascade import Cascade, CascadeResult, Deployment
+from perpclear.cascade import CONTRACT_NAMES, Cascade, CascadeResult, Deployment
 from perpclear.cli import load_or_fail, progress_bar, reporter
 from perpclear.engine import ChainEngine, EngineError, artifact, as_int
 from perpclear.report import policy_figures, write_report
+from perpclear.scenario import POLICIES
 
 ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
-KINDS = {"token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
-         "clearing_house": "ClearingHouse", "order_book": "OrderBook"}
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -51,7 +50,7 @@ def _who(index: int) -> str:
 
 
 def manifest(d: Deployment, sc: Any, first_block: int) -> dict:
-    addresses = {"token": d.token, "oracle": d.oracle, "vault": d.vault, "clearing_house": d.clearing_house, "order_book": d.order_book}
+    addresses = d.addresses()
     return {
         "network": network_label(),
         "chain_id": d.engine.chain_id(),
@@ -61,7 +60,7 @@ def manifest(d: Deployment, sc: Any, first_block: int) -> dict:
         "decimals": sc.decimals,
         "markets": [m.model_dump() for m in sc.markets],
         "roles": {k: v.address for k, v in vars(d.roles).items()},
-        "contracts": {k: {"address": a, "name": KINDS[k], "abi": artifact(KINDS[k]).abi} for k, a in addresses.items()},
+        "contracts": {k: {"address": a, "name": CONTRACT_NAMES[k], "abi": artifact(CONTRACT_NAMES[k]).abi} for k, a in addresses.items()},
     }
 
 
@@ -140,11 +139,15 @@ def story(result: CascadeResult, console: Console) -> None:
     for liq in result.liquidations:
         by_account[liq["account"]] = by_account.get(liq["account"], 0) + 1
     bankrupt = {b["account"] for b in result.bankruptcies}
-    console.print(f"Liquidated: {len(by_account)} accounts in {t['liquidations']} liquidations; "
-                  f"{len(bankrupt)} went bankrupt.")
+    deleveraged = {run["account"] for run in result.adl_runs}
+    console.print(f"Liquidated: {len(by_account)} accounts in {t['liquidations']} liquidations"
+                  + (f", {len(deleveraged)} deleveraged (ADL)" if deleveraged else "") + f"; {len(bankrupt)} went bankrupt.")
     console.print(f"The insurance vault paid {_money(t['insurance_paid'], dec)}; the residual it could not cover, "
                   f"{_money(t['residual'], dec)}, went to {result.policy} in the same transactions "
                   f"({_money(t['socialized'], dec)} socialized, {_money(t['bad_debt'], dec)} left as bad debt).")
+    if t["deleveraged"]:
+        console.print(f"ADL closed {t['deleveraged']} opposite positions at bankruptcy prices, covering "
+                      f"{_money(t['adl_residual'], dec)} that the vault could not.")
     payers = sorted((a for a in result.accounts if a.charged > 0), key=lambda a: -a.charged)
     table = Table(title=f"Who paid what under {result.policy}", title_justify="left")
     for col in ("account", "deposit", "end equity + charge", "charged", "% of that"):
@@ -188,7 +191,7 @@ def demo_command(traders: int = 60, reports: str = "reports") -> Path:
     from perpclear.cascade import run_cascade
     from perpclear.engine import RevmEngine
 
-    others = {p: run_cascade(sc.with_overrides(loss_policy=p), RevmEngine()) for p in ("EQUITY", "OPEN_INTEREST")}
+    others = {p: run_cascade(sc.with_overrides(loss_policy=p), RevmEngine()) for p in POLICIES}
     console.print(comparison_table(sc.name, [policy_figures(r) for r in others.values()]))
     payers = Table(title="Who paid what, per policy (largest five)", title_justify="left")
     for p in others:
@@ -209,14 +212,13 @@ def demo_command(traders: int = 60, reports: str = "reports") -> Path:
 
 def compare_command(scenario: str, traders=None, seed=None, as_json=False, reports="reports") -> None:
     sc = load_or_fail(scenario, count=traders, seed=seed)
-    results = [run_on_chain(sc.with_overrides(loss_policy=p), as_json)[0] for p in ("EQUITY", "OPEN_INTEREST")]
+    results = [run_on_chain(sc.with_overrides(loss_policy=p), as_json)[0] for p in POLICIES]
     out = write_report(results, reports)
     figures = [policy_figures(r) for r in results]
     if as_json:
         print(json.dumps({"report": str(out), "comparison": figures}))
     else:
         Console().print(comparison_table(sc.name, figures))
-        print("ADL: not compared (not implemented yet; see docs/loss-policies.md)")
         print(f"report: {out / 'report.html'}")
     sys.exit(0 if all(r.ok for r in results) else 1)
 

@@ -49,6 +49,7 @@ class System:
     vault: Any
     clearing_house: Any
     order_book: Any
+    deleverager: Any
     admin: Any
     keeper: Any
     matcher: Any
@@ -194,6 +195,8 @@ def deploy_system(
     clearing_house.set_order_book(order_book, sender=admin)
     order_book.set_matcher(matcher, True, sender=admin)
     clearing_house.set_keeper(keeper, True, sender=admin)
+    deleverager = project.Deleverager.deploy(clearing_house, sender=admin)
+    clearing_house.set_deleverager(deleverager, sender=admin)
     for market_id, spec in enumerate(markets):
         oracle.add_market(market_id, oracle_max_age, 0, spec.price * unit, sender=admin)
         clearing_house.add_market(spec.params.as_tuple(), spec.loss_policy, sender=admin)
@@ -203,6 +206,7 @@ def deploy_system(
         vault=vault,
         clearing_house=clearing_house,
         order_book=order_book,
+        deleverager=deleverager,
         admin=admin,
         keeper=keeper,
         matcher=matcher,

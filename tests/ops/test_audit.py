@@ -11,7 +11,7 @@ from perpclear.scenario import load_scenario
 pytestmark = pytest.mark.anvil
 
 
-CASES = {"equity": ("gap-30", "EQUITY"), "open-interest": ("flash-crash", "OPEN_INTEREST")}
+CASES = {"equity": ("gap-30", "EQUITY"), "open-interest": ("flash-crash", "OPEN_INTEREST"), "adl": ("gap-30", "ADL")}
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -24,7 +24,7 @@ def audited(request):
     runner = Cascade(sc, engine)
     result = runner.run()
     d = runner.d
-    addresses = {"token": d.token, "oracle": d.oracle, "vault": d.vault, "clearing_house": d.clearing_house, "order_book": d.order_book}
+    addresses = d.addresses()
     verdict, records = run_audit(engine, addresses)
     final = final_views(engine, addresses, accounts_of(records))
     return result, addresses, verdict, records, final
@@ -33,12 +33,18 @@ def audited(request):
 def test_a_correct_run_passes(audited):
     result, _, verdict, records, _ = audited
     assert verdict.ok, verdict.rows()
-    assert verdict.checked["waterfall"] == len(result.liquidations) and result.bankruptcies
+    assert result.bankruptcies
     assert verdict.checked["replay"] >= len(result.liquidations)
     assert verdict.checked["socialization"] == len(result.socializations)
     assert verdict.checked["atomic"] == sum(1 for b in result.bankruptcies if b["residual"])
+    if result.policy == "ADL":  # each run: 3 checks, plus one per candidate
+        assert result.deleveraged and verdict.checked["adl"] >= 3 * len(result.adl_runs) + len(result.deleveraged)
+        assert verdict.checked["waterfall"] == len(result.liquidations) + len(result.bankruptcies)
+    else:
+        assert verdict.checked["waterfall"] == len(result.liquidations)
 
 
+@pytest.mark.parametrize("audited", ["equity", "open-interest"], indirect=True)
 @pytest.mark.parametrize(
     "name, field, check",
     [
@@ -61,3 +67,17 @@ def test_a_doctored_settlement_fails(audited):
     _, addresses, _, records, final = audited
     verdict = audit(doctored(records, "LossSettled", "charge", 7), addresses, final)
     assert verdict.failures["charges"] or verdict.failures["completeness"]
+
+
+@pytest.mark.parametrize("audited", ["adl"], indirect=True)
+@pytest.mark.parametrize(
+    "name, field",
+    [("Deleveraged", "price"), ("Deleveraged", "rank"), ("Deleveraged", "size"),
+     ("DeleverageRun", "residual"), ("DeleverageRun", "price")],
+)
+def test_doctored_adl_logs_fail_naming_the_event(audited, name, field):
+    _, addresses, _, records, final = audited
+    assert any(r.name == name for r in records)
+    verdict = audit(doctored(records, name, field, +1), addresses, final)
+    assert not verdict.ok
+    assert any(f.startswith(f"{name} (block") or f.startswith("DeleverageRun (block") for f in verdict.failures["adl"]), verdict.failures

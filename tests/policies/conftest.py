@@ -31,7 +31,7 @@ import boa
 import pytest
 from eth_account import Account
 
-from perpclear.model import POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
+from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,12 @@ EXPIRY = 2**40
 POP_KEY_BASE = 1_000_000
 SCALE = 10**27  # the EQUITY module's fixed point
 MIN_SCALE = 10**15
+
+
+@functools.lru_cache(maxsize=None)
+def deployer(path: str):
+    """The compiled contract (compiled once per process; each Sim deploys it)."""
+    return boa.load_partial(str(CONTRACTS / path))
 
 
 @functools.lru_cache(maxsize=None)
@@ -98,22 +104,20 @@ class Sim:
         env = boa.env
         self.admin, self.keeper, self.matcher, self.insurer = (env.generate_address() for _ in range(4))
         with env.prank(self.admin):
-            self.token = boa.load(str(CONTRACTS / "mocks" / "MockCollateral.vy"), "USD", "USD", self.decimals)
-            self.oracle = boa.load(str(CONTRACTS / "PriceOracle.vy"))
-            self.vault = boa.load(str(CONTRACTS / "InsuranceVault.vy"), self.token.address, "ins", "INS", 86_400)
-            self.ch = boa.load(
-                str(CONTRACTS / "ClearingHouse.vy"), self.token.address, self.oracle.address, self.vault.address, self.admin
+            self.token = deployer("mocks/MockCollateral.vy").deploy("USD", "USD", self.decimals)
+            self.oracle = deployer("PriceOracle.vy").deploy()
+            self.vault = deployer("InsuranceVault.vy").deploy(self.token.address, "ins", "INS", 86_400)
+            self.ch = deployer("ClearingHouse.vy").deploy(
+                self.token.address, self.oracle.address, self.vault.address, self.admin
             )
             self.vault.set_clearing_house(self.ch.address)
             self.oracle.set_keeper(self.keeper, True)
-            if hasattr(self.ch, "set_order_book"):  # matching split into OrderBook.vy
-                self.book = boa.load(str(CONTRACTS / "OrderBook.vy"), self.ch.address)
-                self.ch.set_order_book(self.book.address)
-                self.book.set_matcher(self.matcher, True)
-            else:
-                self.book = self.ch
-                self.ch.set_matcher(self.matcher, True)
+            self.book = deployer("OrderBook.vy").deploy(self.ch.address)
+            self.ch.set_order_book(self.book.address)
+            self.book.set_matcher(self.matcher, True)
             self.ch.set_keeper(self.keeper, True)
+            self.adl = deployer("Deleverager.vy").deploy(self.ch.address)
+            self.ch.set_deleverager(self.adl.address)
             for market, ((price, params), policy) in enumerate(zip(MARKETS, policies)):
                 self.oracle.add_market(market, 10**9, 0, price * 10**self.decimals)
                 self.ch.add_market(params.as_tuple(), policy)
@@ -249,16 +253,28 @@ class Sim:
             self.ch.set_loss_policy(market, policy)
         self.model.markets[market].loss_policy = policy
 
-    def liquidate(self, account: str, market: int, size: int = HUGE) -> Liq:
-        with boa.env.prank(self.liquidator):
+    def liquidate(self, account: str, market: int, size: int = HUGE, by_keeper: bool = False) -> Liq:
+        liquidator = self.keeper if by_keeper else self.liquidator
+        with boa.env.prank(liquidator):
             self.ch.liquidate(account, market, size, False)
         computation = self.ch._computation
         logs = self.ch.get_logs()
         self.sync()
-        result = self.model.liquidate(account, market, size, self.liquidator)
+        result = self.model.liquidate(account, market, size, liquidator, keeper=by_keeper)
         self.check()
         one = lambda name: (_by_name(logs, name) or [None])[0]  # noqa: E731
         return Liq(logs, one("AccountBankrupt"), one("LossSocialized"), one("ResidualRecorded"), result, computation)
+
+    def deleverage(self, account: str, market: int, candidates: list[str]):
+        """Deleverager.deleverage by the keeper, mirrored in the model; returns (logs, model result, computation)."""
+        with boa.env.prank(self.keeper):
+            self.adl.deleverage(account, market, candidates)
+        computation = self.adl._computation
+        logs = self.adl.get_logs()
+        self.sync()
+        result = self.model.deleverage(account, market, list(candidates))
+        self.check()
+        return logs, result, computation
 
     def settle(self, account: str) -> tuple[int, int, list]:
         """settle_funding(account) on chain and the model's touch; returns (chain charge, model charge, logs)."""
@@ -357,5 +373,5 @@ def h():
     return types.SimpleNamespace(
         Sim=Sim, Population=Population, populate=populate, key=key, tx_gas=tx_gas, by_name=_by_name,
         ETH=ETH, SOL=SOL, HUGE=HUGE, WAD=WAD, SCALE=SCALE, MIN_SCALE=MIN_SCALE, MARKETS=MARKETS,
-        EQUITY=POLICY_EQUITY, OPEN_INTEREST=POLICY_OPEN_INTEREST,
+        EQUITY=POLICY_EQUITY, OPEN_INTEREST=POLICY_OPEN_INTEREST, ADL=POLICY_ADL,
     )

@@ -16,6 +16,8 @@ carry over between calls: the absolute figures come from calls preceded by
 2. Absolute: EQUITY must be within the 250_000 target.
 3. Lazy settlement: identical probe accounts (one position in each market)
    are settled after 0, 1, 2, 10 and 100 socializations they have not seen.
+4. ADL: one deleverage call closing 1, 2, 10 and 20 counterparties; the
+   marginal gas per counterparty is within the 90_000 target.
 """
 
 import pytest
@@ -151,3 +153,40 @@ def test_gas__lazy_settlement_within_target_per_pending_socialization(h):
     for k, g in LAZY.items():
         if k >= 2:
             assert (g - base) / k <= LAZY_TARGET, f"{(g - base) / k:,.0f} gas per pending at {k} pending: {LAZY}"
+
+
+ADL_TARGET = 90_000  # per counterparty closed
+
+
+def deleverage_gas(h, k: int) -> int:
+    """A long of 4 ETH on 1,000 bought from k equal shorts gaps to 1,650 (no vault);
+    one deleverage call closes it against all k: its whole-transaction gas."""
+    sim = h.Sim(6, policies=(h.ADL, h.ADL))
+    u = sim.u
+    with sim.active():
+        victim = h.key(9_000_000)
+        sim.fund(victim.address, 1_000 * u)
+        shorts = []
+        for i in range(k):
+            short = h.key(9_000_001 + i)
+            sim.fund(short.address, 5_000 * u)
+            sim.trade(victim, short, h.ETH, 4 * WAD // k, 2_000 * u)
+            shorts.append(short.address)
+        sim.set_price(h.ETH, 1_650 * u)
+        calldata = sim.adl.deleverage.prepare_calldata(victim.address, h.ETH, shorts)
+        sim.new_transaction()
+        _, result, computation = sim.deleverage(victim.address, h.ETH, shorts)
+        assert result.remaining == 0 and len(result.fills) == k
+        return h.tx_gas(computation, calldata)
+
+
+def test_gas__adl_per_counterparty_closed(h):
+    measured = {k: deleverage_gas(h, k) for k in (1, 2, 10, 20)}
+    marginal = {k: (g - measured[1]) / (k - 1) for k, g in measured.items() if k > 1}
+    print("\n[gas] deleverage closing k counterparties: " + ", ".join(f"{k}: {g:,}" for k, g in measured.items()))
+    print("[gas] per counterparty beyond the first: " + ", ".join(f"{k}: {v:,.0f}" for k, v in marginal.items()))
+    # Linear in the counterparties closed, each within the target; the first
+    # also pays the call's fixed part (checks, the bankrupt account's
+    # settlement, the waterfall when it closes).
+    assert max(marginal.values()) <= ADL_TARGET, marginal
+    assert max(marginal.values()) - min(marginal.values()) <= 0.02 * ADL_TARGET, marginal

@@ -9,7 +9,7 @@ ETH gaps to 1,700: A's equity is -500, L takes over A's 5 ETH, the vault pays
 import pytest
 
 from perpclear.model import WAD, MarketParams
-from perpclear.system import POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketSpec
+from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketSpec
 
 NO_FEES = MarketParams(maker_fee_bps=0, taker_fee_bps=0)
 
@@ -64,3 +64,39 @@ def test_worked_example__open_interest(make_system, traders, liquidator, insurer
         ch.settle_funding(account, sender=account)
         assert before - ch.collateral(account) == charge
     assert ch.funding_pool() == 0  # advanced 400, paid back 400
+
+
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+def test_worked_example__adl(make_system, traders, liquidator, insurer, keeper):
+    system = make_system(markets=(MarketSpec("ETH-PERP", 2_000, NO_FEES, POLICY_ADL),))
+    ch, adl, vault, u = system.clearing_house, system.deleverager, system.vault, system.unit
+    a, b, c, d = traders[:4]
+    system.fund_vault(insurer, 100 * u)
+    for account, amount in ((a, 1_000), (b, 4_000), (c, 3_000), (d, 1_000), (liquidator, 5_000)):
+        system.fund(account, amount * u)
+    system.trade(a, b, 0, 3 * WAD, 2_000 * u)
+    system.trade(a, c, 0, 2 * WAD, 2_000 * u)
+    system.set_mark(0, 1_700 * u)
+    assert ch.equity(a) == -500 * u
+    # B: PnL% 900 / 6,000 = 15 %, leverage 5,100 / 4,900; C: 15 %, 3,400 / 3,600.
+    assert adl.rank(b, 0) == 156_122_448_979_591_836
+    assert adl.rank(c, 0) == 141_666_666_666_666_666
+    assert adl.rank(d, 0) == adl.rank(a, 0) == 0
+
+    receipt = adl.deleverage(a, 0, [b, c], sender=keeper)
+
+    # R = 500 - 100 = 400; gap = ceil((400 + 2 units) / 5 ETH) = 80.000001 per ETH.
+    [run] = adl.DeleverageRun.from_receipt(receipt)
+    assert (run.equity, run.insurance, run.residual) == (-500 * u, 100 * u, 400 * u)
+    assert (run.price, run.mark, run.closed, run.remaining) == (1_780_000_001, 1_700 * u, 5 * WAD, 0)
+    fills = [(e.counterparty, e.size, e.price) for e in adl.Deleveraged.from_receipt(receipt)]
+    assert fills == [(b.address, 3 * WAD, 1_780_000_001), (c.address, 2 * WAD, 1_780_000_001)]
+    # B pays 240.000003 beyond the mark, C 160.000002: 400.000005 >= R.
+    assert ch.collateral(b) == 4_659_999_997 and ch.positions(b, 0).size == 0
+    assert ch.collateral(c) == 3_439_999_998 and ch.positions(c, 0).size == 0
+    # A ends at -99.999995: the vault pays that, keeping the 5 units of excess.
+    [bankrupt] = ch.AccountBankrupt.from_receipt(receipt)
+    assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (99_999_995, 99_999_995, 0)
+    assert ch.collateral(a) == 0 and ch.bad_debt() == 0
+    assert system.token.balanceOf(vault) == 5
+    assert ch.equity(d) == 1_000 * u and ch.equity(liquidator) == 5_000 * u  # untouched

@@ -1,6 +1,7 @@
 # pragma version 0.4.3
 # pragma nonreentrancy on
 # pragma optimize gas
+# pragma experimental-codegen
 """
 @title perpclear clearing house
 @license MIT
@@ -88,6 +89,8 @@ fee_recipient: public(address)
 # The one contract allowed to book fills (OrderBook.vy checks the signed orders).
 order_book: public(address)
 is_keeper: public(HashMap[address, bool])
+# The one contract allowed to close positions at a bankruptcy price (ADL).
+deleverager: public(address)
 
 market_count: public(uint256)
 market_params: public(HashMap[uint256, MarketParams])
@@ -241,6 +244,12 @@ event LossSettled:
     scale_after: uint256
 
 
+event AdlSurplus:
+    account: indexed(address)  # the bankrupt account, flat after ADL
+    market: indexed(uint256)
+    amount: uint256  # paid to the insurance vault
+
+
 event FeesSwept:
     protocol_amount: uint256
     insurance_amount: uint256
@@ -306,6 +315,16 @@ def set_keeper(account: address, allowed: bool):
     assert account != empty(address), "clearing: zero address"
     self.is_keeper[account] = allowed
     log RoleSet(account=account, role="keeper", allowed=allowed)
+
+
+@external
+def set_deleverager(deleverager: address):
+    """
+    @notice Sets the contract that runs ADL (`adl_fill`); zero disables it.
+    """
+    self._only_owner()
+    self.deleverager = deleverager
+    log RoleSet(account=deleverager, role="adl", allowed=True)
 
 
 @external
@@ -513,6 +532,10 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     assert size != 0, "clearing: no position"
     health: Health = self._health(account)
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
+    # ADL markets: a bankrupt position goes to the deleverager; only a keeper
+    # may take it over at the mark (when no ADL candidate is left).
+    if health.equity < 0 and self.markets[market].loss_policy == c.POLICY_ADL:
+        assert self.is_keeper[msg.sender], "clearing: bankrupt, ADL first"
 
     mark: uint256 = staticcall oracle.price(market)
     amount: uint256 = min(max_size, self._max_liquidation(health, size, mark, market))
@@ -549,6 +572,38 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     if self.collateral[account] < 0 and not self._has_position(account):
         self._run_waterfall(account, market, size > 0)
     return amount
+
+
+@external
+def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint256, price: uint256):
+    """
+    @notice Deleverager only: `account` closes `amount` of its position in
+            `market` against the bankrupt account's opposite position at
+            `price`, the bankruptcy price. When the bankrupt account is left
+            with no position, the loss waterfall runs on what it still owes,
+            or what it holds beyond zero goes to the insurance vault.
+    @dev The deleverager checks sides, sizes, profit, rank and the price.
+    """
+    assert msg.sender == self.deleverager, "clearing: not deleverager"
+    self._touch(bankrupt)
+    self._touch(account)
+    was_long: bool = self.positions[bankrupt][market].size > 0
+    delta: int256 = convert(amount, int256)
+    if was_long:
+        delta = -delta
+    self._apply_fill(bankrupt, market, delta, price)
+    self._apply_fill(account, market, -delta, price)
+    assert self._health(account).equity >= 0, "clearing: negative equity"
+    if self._has_position(bankrupt):
+        return
+    left: int256 = self.collateral[bankrupt]
+    if left < 0:
+        self._run_waterfall(bankrupt, market, was_long)
+    elif left > 0:
+        # The fills' rounding surplus (at most one unit per fill): the vault's.
+        self._credit(bankrupt, -left)
+        self._transfer_out(insurance_vault, convert(left, uint256))
+        log AdlSurplus(account=bankrupt, market=market, amount=convert(left, uint256))
 
 
 @external

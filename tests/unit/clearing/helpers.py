@@ -8,8 +8,9 @@ mined block's timestamp and the same action is applied to the model, so funding
 py-evm provider run at the head block's timestamp, which is the model's clock
 after every action and after ``wait``.
 
-Loss policies. OPEN_INTEREST (integer funding-index moves) and ADL (bad debt)
-are compared exactly. EQUITY is not: the chain books the rate with 27-digit
+Loss policies. OPEN_INTEREST (integer funding-index moves) and ADL (a keeper's
+liquidation at the mark: bad debt; the deleverager has its own tests in
+tests/policies/test_adl_policy.py) are compared exactly. EQUITY is not: the chain books the rate with 27-digit
 fixed point against a conservative sum of equity D, the model with exact
 rationals, so the chain charges each account the model's r * e rounded up,
 give or take a unit. Wherever an EQUITY charge can reach (an account's
@@ -150,7 +151,8 @@ class Mirror:
         receipt = self.ch.liquidate(account, market, max_size, backstop, sender=sender)
         self._sync()
         taker = addr(self.system.vault) if backstop else addr(sender)
-        liquidation = self.model.liquidate(addr(account), market, max_size, taker)
+        keeper = bool(self.ch.is_keeper(sender))
+        liquidation = self.model.liquidate(addr(account), market, max_size, taker, keeper=keeper)
         if liquidation.bankruptcy is not None and liquidation.bankruptcy.charges:
             self.equity_socializations += 1
         return receipt, liquidation

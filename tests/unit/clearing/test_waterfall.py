@@ -124,11 +124,19 @@ def test_liquidate__bankrupt__vault_covers_deficit(opened, trader, insurer, liqu
 # bankruptcy transaction itself. The counterparty (short 1 ETH from 2_000,
 # equity 10_000 - 1 fee + 300 = 10_299) and the liquidator (long 1 ETH taken
 # over at 1_700, equity 10_000) are the accounts that can bear it:
-#   ADL            not implemented yet: the residual stays recorded as bad debt;
+#   ADL            with no candidate to deleverage, a keeper takes the position
+#                  over at the mark and the residual stays recorded as bad debt
+#                  (deleveraging itself: tests/policies/test_adl_policy.py);
 #   EQUITY         every account loses r = (R + 1) / D of its equity, D the sum
 #                  of all equity (~20_299); booked at once, settled lazily;
 #   OPEN_INTEREST  the side opposite the bankrupt long (the short) pays R per
 #                  contract of open interest (1 ETH) through its funding index.
+
+
+def adl_keeper(mirror, liquidator, policy):
+    """In an ADL market only a keeper may take a bankrupt position at the mark."""
+    if policy == POLICY_ADL:
+        mirror.ch.set_keeper(liquidator, True, sender=mirror.system.admin)
 
 
 def equities(mirror, *accounts):
@@ -229,6 +237,7 @@ def test_liquidate__bankrupt_vault_too_small__residual_to_policy(
     vault, token = mirror.system.vault, mirror.system.token
     mirror.fund_vault(insurer, 20 * unit)
     mirror.set_loss_policy(ETH, policy)
+    adl_keeper(mirror, liquidator, policy)
     deficit = gap_down(mirror, trader)
     before = equities(mirror, counterparty, liquidator)
 
@@ -252,6 +261,7 @@ def test_liquidate__bankrupt_insurance_cap__rest_to_policy(opened, trader, count
     # At most 10 per bankruptcy from the vault, however full it is.
     mirror.set_market_params(ETH, max_insurance_draw=10 * unit)
     mirror.set_loss_policy(ETH, policy)
+    adl_keeper(mirror, liquidator, policy)
     deficit = gap_down(mirror, trader)
     before = equities(mirror, counterparty, liquidator)
 
@@ -271,6 +281,7 @@ def test_liquidate__bankrupt_empty_vault__whole_deficit_to_policy(opened, trader
     mirror, unit = opened, opened.system.unit
     assert mirror.system.vault.idle_assets() == 0
     mirror.set_loss_policy(ETH, policy)
+    adl_keeper(mirror, liquidator, policy)
     deficit = gap_down(mirror, trader)
     before = equities(mirror, counterparty, liquidator)
 

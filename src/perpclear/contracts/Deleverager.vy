@@ -1,0 +1,258 @@
+# pragma version 0.4.3
+# pragma nonreentrancy on
+# pragma optimize gas
+"""
+@title perpclear deleverager (ADL)
+@license MIT
+@notice Auto-deleveraging for markets whose loss policy is ADL. A bankrupt
+        account's last position is closed against opposite positions in
+        profit at the bankruptcy price, highest rank first, until it is gone
+        (which is when its residual is covered). Keepers supply the candidates,
+        ranked off chain with `rank`; each candidate is checked here and a
+        stale one is skipped with `CandidateSkipped`, never reverted on:
+          1 SIDE    no position on the side opposite the bankrupt position
+          2 PROFIT  unrealised PnL (funding included) not positive
+          3 RANK    rank above the previous accepted candidate's
+          4 EQUITY  its equity cannot pay the gap to the bankruptcy price
+        Bankruptcy price, for the position s of an account with equity e < 0
+        at mark p, insurance I available to it and n candidates supplied:
+            R   = -e - I                    (what the vault cannot cover)
+            gap = ceil((R + n) * WAD / |s|) (n: one unit per fill's floor)
+            p_b = p + gap  when s is long (its buyers pay more than the mark)
+            p_b = p - gap  when s is short (floored at 1)
+        Every counterparty of one call closes at the same p_b, so it pays
+        |x| * gap / WAD more than closing at the mark: in all, at least R.
+        The clearing house then finds the account flat with collateral of at
+        least -I, and its waterfall draws the rest from the vault.
+        (A contract of its own because the clearing house is close to the
+        24,576-byte limit of EIP-170.)
+"""
+
+from .modules import constants as c
+from .modules import math
+
+
+struct Position:
+    size: int256
+    open_notional: int256
+    funding_index: int256
+    equity_index: int256
+
+
+struct Health:
+    equity: int256
+    maintenance: uint256
+    initial: uint256
+
+
+struct MarketParams:
+    imr_bps: uint256
+    mmr_bps: uint256
+    penalty_bps: uint256
+    liquidator_share_bps: uint256
+    maker_fee_bps: uint256
+    taker_fee_bps: uint256
+    fee_insurance_share_bps: uint256
+    oi_cap: uint256
+    max_funding_rate: uint256
+    max_insurance_draw: uint256
+
+
+struct MarketState:
+    funding_rate: int256
+    long_index: int256
+    short_index: int256
+    last_accrual: uint256
+    long_open_interest: uint256
+    reduce_only: bool
+    loss_policy: uint8
+    socialized: uint256
+
+
+interface IClearingHouse:
+    def positions(account: address, market: uint256) -> Position: view
+    def health(account: address) -> Health: view
+    def pending_funding(account: address, market: uint256) -> int256: view
+    def market_count() -> uint256: view
+    def markets(market: uint256) -> MarketState: view
+    def market_params(market: uint256) -> MarketParams: view
+    def is_keeper(account: address) -> bool: view
+    def oracle() -> address: view
+    def insurance_vault() -> address: view
+    def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint256, price: uint256): nonpayable
+
+
+interface IPriceOracle:
+    def price(market: uint256) -> uint256: view
+
+
+interface IInsuranceVault:
+    def idle_assets() -> uint256: view
+
+
+# Candidates per call: bounds the loop (about 90k gas each).
+MAX_CANDIDATES: constant(uint256) = 50
+
+SKIP_SIDE: constant(uint8) = 1
+SKIP_PROFIT: constant(uint8) = 2
+SKIP_RANK: constant(uint8) = 3
+SKIP_EQUITY: constant(uint8) = 4
+
+clearing_house: public(immutable(IClearingHouse))
+oracle: public(immutable(IPriceOracle))
+insurance_vault: public(immutable(IInsuranceVault))
+
+
+event Deleveraged:
+    account: indexed(address)  # the bankrupt account
+    counterparty: indexed(address)
+    market: indexed(uint256)
+    size: uint256  # base amount closed on both sides
+    price: uint256  # the bankruptcy price
+    mark: uint256
+    rank: uint256
+
+
+event CandidateSkipped:
+    account: indexed(address)
+    counterparty: indexed(address)
+    market: indexed(uint256)
+    reason: uint8
+
+
+event DeleverageRun:
+    account: indexed(address)
+    market: indexed(uint256)
+    equity: int256  # of the bankrupt account, before
+    insurance: uint256  # I, what the vault can still cover
+    residual: uint256  # R
+    price: uint256
+    mark: uint256
+    closed: uint256
+    remaining: uint256  # base amount still open (no candidate left)
+
+
+@deploy
+def __init__(_clearing_house: IClearingHouse):
+    """
+    @param _clearing_house The clearing house; its owner must then call
+           `set_deleverager(this)`.
+    """
+    clearing_house = _clearing_house
+    oracle = IPriceOracle(staticcall _clearing_house.oracle())
+    insurance_vault = IInsuranceVault(staticcall _clearing_house.insurance_vault())
+
+
+@external
+def deleverage(account: address, market: uint256, candidates: DynArray[address, MAX_CANDIDATES]) -> uint256:
+    """
+    @notice Keepers only: closes the bankrupt `account`'s position in
+            `market` against `candidates`, ranked highest first, at the
+            bankruptcy price. Stops when the position is closed.
+    @param candidates Opposite positions in profit, non-increasing rank.
+    @return The base amount closed.
+    """
+    assert staticcall clearing_house.is_keeper(msg.sender), "adl: not keeper"
+    assert market < staticcall clearing_house.market_count(), "adl: unknown market"
+    assert (staticcall clearing_house.markets(market)).loss_policy == c.POLICY_ADL, "adl: not an ADL market"
+    size: int256 = (staticcall clearing_house.positions(account, market)).size
+    assert size != 0, "adl: no position"
+    assert len(candidates) > 0, "adl: no candidates"
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= staticcall clearing_house.market_count():
+            break
+        if m != market:
+            assert (staticcall clearing_house.positions(account, m)).size == 0, "adl: other positions first"
+    equity: int256 = (staticcall clearing_house.health(account)).equity
+    assert equity < 0, "adl: not bankrupt"
+
+    insurance: uint256 = staticcall insurance_vault.idle_assets()
+    cap: uint256 = (staticcall clearing_house.market_params(market)).max_insurance_draw
+    if cap > 0:
+        insurance = min(insurance, cap)
+    deficit: uint256 = convert(-equity, uint256)
+    assert deficit > insurance, "adl: insurance covers, liquidate"
+    residual: uint256 = deficit - insurance
+
+    mark: uint256 = staticcall oracle.price(market)
+    remaining: uint256 = convert(abs(size), uint256)
+    gap: uint256 = math._mul_div(residual + len(candidates), c.WAD, remaining, True)
+    price: uint256 = mark + gap
+    if size < 0:
+        gap = min(gap, mark - 1)
+        price = mark - gap
+
+    last_rank: uint256 = max_value(uint256)
+    for candidate: address in candidates:
+        position: Position = staticcall clearing_house.positions(candidate, market)
+        reason: uint8 = 0
+        rank: uint256 = 0
+        room: int256 = 0
+        if candidate == account or position.size == 0 or (position.size > 0) == (size > 0):
+            reason = SKIP_SIDE
+        else:
+            rank, room = self._rank(candidate, market, position, mark)
+            amount: uint256 = min(remaining, convert(abs(position.size), uint256))
+            if rank == 0:
+                reason = SKIP_PROFIT
+            elif rank > last_rank:
+                reason = SKIP_RANK
+            elif room < convert(math._mul_div(amount, gap, c.WAD, True), int256) + 2:
+                reason = SKIP_EQUITY
+            else:
+                extcall clearing_house.adl_fill(account, candidate, market, amount, price)
+                log Deleveraged(
+                    account=account, counterparty=candidate, market=market, size=amount,
+                    price=price, mark=mark, rank=rank,
+                )
+                last_rank = rank
+                remaining -= amount
+        if reason != 0:
+            log CandidateSkipped(account=account, counterparty=candidate, market=market, reason=reason)
+        if remaining == 0:
+            break
+
+    closed: uint256 = convert(abs(size), uint256) - remaining
+    log DeleverageRun(
+        account=account, market=market, equity=equity, insurance=insurance, residual=residual,
+        price=price, mark=mark, closed=closed, remaining=remaining,
+    )
+    return closed
+
+
+@external
+@view
+def rank(account: address, market: uint256) -> uint256:
+    """
+    @notice ADL rank of the account's position in `market` (WAD = 1.0): PnL%
+            times effective leverage, 0 when not in profit. Higher ranks are
+            deleveraged first; the queue position is the number of positions
+            on the same side with a higher rank.
+    """
+    position: Position = staticcall clearing_house.positions(account, market)
+    if position.size == 0:
+        return 0
+    rank: uint256 = 0
+    room: int256 = 0
+    rank, room = self._rank(account, market, position, staticcall oracle.price(market))
+    return rank
+
+
+@internal
+@view
+def _rank(account: address, market: uint256, position: Position, mark: uint256) -> (uint256, int256):
+    """
+    @dev rank = PnL% * leverage = (pnl / |open notional|) * (|value| / equity),
+         pnl = value - open notional - pending funding, value = size * mark,
+         equity the account's (cross-margin) equity. 0 when pnl <= 0 or
+         equity <= 0, at least 1 otherwise. Also returns the equity.
+    """
+    equity: int256 = (staticcall clearing_house.health(account)).equity
+    value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
+    pnl: int256 = value - position.open_notional - staticcall clearing_house.pending_funding(account, market)
+    if pnl <= 0 or equity <= 0:
+        return 0, equity
+    basis: uint256 = max(convert(abs(position.open_notional), uint256), 1)
+    pnl_pct: uint256 = math._mul_div(convert(pnl, uint256), c.WAD, basis, False)
+    rank: uint256 = math._mul_div(pnl_pct, convert(abs(value), uint256), convert(equity, uint256), False)
+    return max(rank, 1), equity
