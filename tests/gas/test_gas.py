@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from perpclear.model import WAD
+from perpclear.model import POLICY_ADL, WAD
 
 GAS_JSON = Path(__file__).resolve().parents[2] / "docs" / "gas.json"
 GAS_MD = GAS_JSON.with_suffix(".md")
@@ -63,6 +63,19 @@ def test_gas__every_operation_matches_the_published_table(system, traders, liqui
     measured["liquidate (bankrupt: empty vault + another EQUITY socialization)"] = receipt.gas_used
     measured["deposit (settles 2 pending socializations)"] = ch.deposit(u, sender=bob).gas_used
     measured["deposit (nothing pending)"] = ch.deposit(u, sender=bob).gas_used
+
+    # ADL: a long of 4 ETH on 1,000 bought from two shorts gaps to 1,650; the vault is empty.
+    frank, grace, heidi = traders[5:8]
+    ch.set_loss_policy(ETH, POLICY_ADL, sender=s.admin)
+    s.set_mark(ETH, 2_000 * u)
+    for account, amount in ((frank, 1_000), (grace, 5_000), (heidi, 5_000)):
+        s.fund(account, amount * u)
+    s.trade(frank, grace, ETH, 2 * WAD, 2_000 * u, expiry=EXPIRY)
+    s.trade(frank, heidi, ETH, 2 * WAD, 2_000 * u, expiry=EXPIRY)
+    s.set_mark(ETH, 1_650 * u)
+    receipt = s.deleverager.deleverage(frank, ETH, [grace, heidi], sender=s.keeper)
+    assert s.deleverager.DeleverageRun.from_receipt(receipt)[0].remaining == 0
+    measured["deleverage (2 counterparties, closes the position)"] = receipt.gas_used
 
     if UPDATE:
         GAS_JSON.write_text(json.dumps(measured, indent=2) + "\n")

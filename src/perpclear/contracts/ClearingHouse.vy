@@ -324,7 +324,7 @@ def set_deleverager(deleverager: address):
     """
     self._only_owner()
     self.deleverager = deleverager
-    log RoleSet(account=deleverager, role="adl", allowed=True)
+    log RoleSet(account=deleverager, role="adl", allowed=deleverager != empty(address))
 
 
 @external
@@ -600,7 +600,8 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     if left < 0:
         self._run_waterfall(bankrupt, market, was_long)
     elif left > 0:
-        # The fills' rounding surplus (at most one unit per fill): the vault's.
+        # The bankruptcy price's rounding surplus (a few units, see
+        # Deleverager.vy): the vault's.
         self._credit(bankrupt, -left)
         self._transfer_out(insurance_vault, convert(left, uint256))
         log AdlSurplus(account=bankrupt, market=market, amount=convert(left, uint256))
