@@ -39,6 +39,7 @@ from perpclear.cascade import CONTRACT_NAMES
 from perpclear.engine import ChainEngine, Event, artifact, as_bytes, as_int
 from perpclear.adl import MAX_CANDIDATES
 from perpclear.model import (
+    EQUITY_SCALE,
     FUNDING_SCALE,
     WAD,
     POLICY_EQUITY,
@@ -49,8 +50,6 @@ from perpclear.model import (
     ceil,
 )
 
-EQUITY_SCALE = 10**27
-PRECISION = 10**60
 CHECKS = ("replay", "waterfall", "atomic", "socialization", "adl", "charges", "completeness", "conservation")
 
 
@@ -133,7 +132,7 @@ class _Replay:
     def __init__(self, addresses: dict[str, str], verdict: Verdict):
         self.a = addresses
         self.v = verdict
-        self.m = ClearingModel(precision=PRECISION)
+        self.m = ClearingModel()
         self.prices: dict[int, int] = {}
         self.params: dict[int, MarketParams] = {}
         self.charged_chain: dict[str, int] = {}

@@ -36,6 +36,7 @@ from eth_account.signers.local import LocalAccount
 
 from perpclear.adl import MAX_CANDIDATES, queue
 from perpclear.engine import Engine, Event, Tx
+from perpclear.model import EQUITY_SCALE
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -299,8 +300,8 @@ class Watch:
     def socialized(self, ev: Event) -> None:
         b = self.blocks[-1]
         b["events"] += 1
-        if ev.loss_policy == 1:  # EQUITY: r in 1e27
-            b["factor"] *= max(0.0, 1 - ev.rate / 10**27)
+        if ev.loss_policy == 1:  # EQUITY: r in EQUITY_SCALE
+            b["factor"] *= max(0.0, 1 - ev.rate / EQUITY_SCALE)
         else:  # OPEN_INTEREST: the side opposite the bankrupt position pays `rate` per contract
             key = (ev.market, ev.index_after > ev.index_before)  # the long index rises when longs pay
             b["oi"][key] = b["oi"].get(key, 0) + ev.rate

@@ -30,6 +30,8 @@ POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
 # smallest cumulative scale K before socializations are capped.
 MAX_RATE = 1 - Fraction(1, 1_000_000)
 MIN_SCALE = Fraction(1, 10**12)
+# The contracts' fixed point for K and r (modules/loss_equity.vy): 1.0.
+EQUITY_SCALE = 10**27
 
 
 def floor(x: Fraction | int) -> int:
@@ -174,11 +176,13 @@ class ClearingModel:
     vault_assets: int = 0  # liquid collateral held by the insurance vault
     token_balance: int = 0  # collateral tokens held by the clearing house
     now: int = 0
-    # None: exact. An integer P: after each EQUITY socialization the pending
-    # charges and K are rounded to multiples of 1/P. Exact rationals double in
-    # size with every socialization (a few dozen make the model crawl); at
-    # P = 10**60 the rounding is 60 orders of magnitude below one token unit.
-    precision: int | None = None
+    # An integer P: after each EQUITY socialization the pending charges and K
+    # are rounded to the nearest multiple of 1/P; at the default 10**60 that
+    # is 60 orders of magnitude below one token unit, and the rationals stay
+    # a few hundred bits. None: fully exact, for short runs only: D includes
+    # the pending charges, so exact rationals double in size with every
+    # socialization (a few dozen make the model crawl).
+    precision: int | None = 10**60
 
     # ------------------------------------------------------------ set-up
 

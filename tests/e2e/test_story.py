@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import pytest
 
-from perpclear.model import WAD, ClearingModel, ceil
+from perpclear.model import EQUITY_SCALE, WAD, ClearingModel, ceil
 from perpclear.system import POLICY_EQUITY
 
 pytestmark = pytest.mark.anvil
@@ -202,8 +202,8 @@ def test_story__trade_fund_crash_liquidate_bankrupt(story, traders, liquidator, 
     # below it) and its rate (1e27 = 100 %) is rounded up: never below the
     # model's, and equal to it to nine significant digits.
     assert bankruptcy.basis - 10 <= social.basis <= bankruptcy.basis
-    assert social.rate == -(-(bankruptcy.residual + 1) * 10**27 // social.basis)
-    assert 0 <= Fraction(social.rate, 10**27) / bankruptcy.rate - 1 < Fraction(1, 10**9)
+    assert social.rate == -(-(bankruptcy.residual + 1) * EQUITY_SCALE // social.basis)
+    assert 0 <= Fraction(social.rate, EQUITY_SCALE) / bankruptcy.rate - 1 < Fraction(1, 10**9)
     assert Fraction(9, 10_000) < bankruptcy.rate < Fraction(10, 10_000)
 
     # Bob, dave and the keeper each lose the same fraction r of their equity.
@@ -236,7 +236,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(story, traders, liquidator, 
     [funding] = ch.FundingSettled.from_receipt(receipt)
     assert (settled.account, settled.charge) == (bob.address, charge)
     assert abs(settled.charge - s.model.loss_charged[bob.address]) <= 1
-    assert (settled.scale_before, settled.scale_after) == (10**27, social.index_after)
+    assert (settled.scale_before, settled.scale_after) == (EQUITY_SCALE, social.index_after)
     assert ch.loss_charged(bob) == settled.charge
     assert ch.collateral(bob) == collateral_before - settled.charge - funding.amount - 1_000 * u
     assert ch.equity(bob) == unpaid_equity(story, bob.address)  # nothing pending any more

@@ -1,4 +1,4 @@
-"""Stateful fuzzing of whole-system invariants, both loss policies, on revm.
+"""Stateful fuzzing of whole-system invariants, the three loss policies, on revm.
 
 Hypothesis drives deposits, withdrawals, signed trades, price moves, funding
 and time, liquidations, keeper sweeps, settlement of every account and
@@ -8,7 +8,10 @@ After every step: the ledger identity to the unit and the aggregates equal the
 per-account sums. At every socialization: each other account's equity moves
 exactly as the exact (``Fraction``) reference says, within one token unit —
 EQUITY: ``E' = E·(1 − r)``; OPEN_INTEREST: the charged side loses
-``|size|·per_contract``, the other side nothing. After a keeper sweep nothing
+``|size|·per_contract``, the other side nothing. Under ADL the keeper's sweep
+deleverages bankrupt last positions (candidates from ``perpclear.adl.queue``):
+each counterparty's equity falls by its charge ``size × |price − mark|``
+within two units, ranks are non-increasing, everyone else is untouched. After a keeper sweep nothing
 is liquidatable; after settling everyone the socialized losses are fully
 collected (completeness) and no account is below zero.
 
@@ -23,9 +26,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from perpclear.adl import queue
 from perpclear.cascade import HUGE, Roles, deploy, trader_key
 from perpclear.engine import EngineError, RevmEngine
-from perpclear.model import POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
+from perpclear.model import EQUITY_SCALE, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
 from perpclear.scenario import parse_scenario
 
 N = 4  # traders
@@ -39,19 +43,21 @@ SCENARIO = {
     "traders": {"count": 1, "collateral": {"min": 1, "max": 1}, "leverage": {"min": 1, "max": 1}},
     "vault": {"assets": 0},
 }
+POLICIES = st.sampled_from([POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL])
 MOVES = st.sampled_from([-6_000, -4_000, -2_500, -1_200, -600, 600, 1_200, 2_500]) | st.integers(-300, 300)
 STATS: dict = {}
 
 
 class SystemMachine(RuleBasedStateMachine):
     decimals = 6
+    policy = POLICY_EQUITY  # both markets' policy at the start (a rule may switch them)
 
     @initialize(
         vault=st.sampled_from([0, 0, 50, 5_000]),
         margins=st.lists(st.integers(100, 10_000), min_size=N, max_size=N),
-        policies=st.tuples(st.sampled_from([POLICY_EQUITY, POLICY_OPEN_INTEREST]), st.sampled_from([POLICY_EQUITY, POLICY_OPEN_INTEREST])),
     )
-    def setup(self, vault, margins, policies):
+    def setup(self, vault, margins):
+        policies = (self.policy, self.policy)
         sc = parse_scenario({**SCENARIO, "decimals": self.decimals})
         self.u = sc.unit
         self.e = RevmEngine()
@@ -66,6 +72,7 @@ class SystemMachine(RuleBasedStateMachine):
             self.e.send([self.d.tx(self.r.admin, self.d.token, "mint", ins.address, amount),
                          self.d.tx(ins, self.d.token, "approve", self.d.vault, amount),
                          self.d.tx(ins, self.d.vault, "deposit", amount, ins.address)])
+        self.policies = list(policies)
         for m, policy in enumerate(policies):
             self.set_policy(m, policy)
         self.marks = [2_000 * self.u, 30 * self.u]
@@ -141,9 +148,10 @@ class SystemMachine(RuleBasedStateMachine):
         for m in range(2):
             self.e.send([self.d.tx(self.r.keeper, self.ch, "set_funding_rate", m, self.rates[m])])
 
-    @rule(market=st.integers(0, 1), policy=st.sampled_from([POLICY_EQUITY, POLICY_OPEN_INTEREST]))
+    @rule(market=st.integers(0, 1), policy=POLICIES)
     def set_policy(self, market, policy):
         self.e.send([self.d.tx(self.r.admin, self.ch, "set_loss_policy", market, policy)])
+        self.policies[market] = policy
 
     @rule(who=st.integers(0, N - 1), market=st.integers(0, 1), size_pct=st.integers(1, 150))
     def liquidate(self, who, market, size_pct):
@@ -161,7 +169,11 @@ class SystemMachine(RuleBasedStateMachine):
             a = todo[0]
             sizes = self.sizes(a)
             market = max(range(2), key=lambda m: abs(sizes[m]) * self.marks[m])
-            self.fair_liquidation(a, market, HUGE)
+            last = sum(1 for s in sizes if s) == 1
+            if self.policies[market] == POLICY_ADL and last and self.view("health", a)[0] < 0:
+                self.deleverage(a, market)
+            if self.view("is_liquidatable", a):
+                self.fair_liquidation(a, market, HUGE)
         assert not [a for a in self.accounts if self.view("is_liquidatable", a)], "liquidatable after a sweep"
 
     @rule()
@@ -193,7 +205,7 @@ class SystemMachine(RuleBasedStateMachine):
         for a in others:
             equity, sizes = before[a]
             if ev.loss_policy == POLICY_EQUITY:
-                expected = Fraction(equity) * (1 - Fraction(ev.rate, 10**27))
+                expected = Fraction(equity) * (1 - Fraction(ev.rate, EQUITY_SCALE))
             else:
                 longs_pay = ev.index_after > ev.index_before
                 s = sizes[ev.market]
@@ -201,6 +213,26 @@ class SystemMachine(RuleBasedStateMachine):
                 expected = Fraction(equity) - (Fraction(abs(s) * ev.rate, 10**36) if pays else 0)
             actual = self.view("equity", a)
             assert abs(actual - expected) <= 1, (ev.loss_policy, a, equity, actual, float(expected))
+
+    def deleverage(self, account, market):
+        """ADL of a bankrupt last position against the queue; a refusal (the vault
+        covers it, no candidate) leaves it to the liquidation at the mark."""
+        long = self.sizes(account)[market] > 0
+        ranked = [a for a, _ in queue(self.e, self.ch, self.d.deleverager, self.accounts, market, not long)]
+        if not ranked:
+            return
+        before = {a: self.view("equity", a) for a in self.accounts if a != account}
+        logs = self.attempt("deleverage", self.d.tx(self.r.liquidator, self.d.deleverager, "deleverage", account, market, ranked))
+        if logs is None:
+            return
+        fills = [ev for ev in logs if ev.name == "Deleveraged"]
+        ranks = [ev.rank for ev in fills]
+        assert ranks == sorted(ranks, reverse=True)
+        charged = {ev.counterparty: Fraction(ev.size * abs(ev.price - ev.mark), WAD) for ev in fills}
+        STATS["deleveraged"] = STATS.get("deleveraged", 0) + len(fills)
+        for a, equity in before.items():
+            fell = equity - self.view("equity", a)
+            assert abs(fell - charged.get(a, 0)) <= 2, (a, equity, fell, float(charged.get(a, 0)))
 
     # ------------------------------------------------------------ always
 
@@ -216,10 +248,11 @@ class SystemMachine(RuleBasedStateMachine):
 PROFILE = {"quick": dict(max_examples=60, stateful_step_count=30), "ci": dict(max_examples=300, stateful_step_count=50)}
 
 
+@pytest.mark.parametrize("policy", [POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL], ids=["equity", "open_interest", "adl"])
 @pytest.mark.parametrize("decimals", [6, 18])
-def test_system_invariants(decimals, fuzz_profile):
+def test_system_invariants(decimals, policy, fuzz_profile):
     STATS.clear()
-    machine = type(f"SystemMachine{decimals}", (SystemMachine,), {"decimals": decimals})
+    machine = type(f"SystemMachine{decimals}_{policy}", (SystemMachine,), {"decimals": decimals, "policy": policy})
     machine.TestCase.settings = settings(
         **PROFILE[fuzz_profile],
         derandomize=True,
@@ -229,5 +262,7 @@ def test_system_invariants(decimals, fuzz_profile):
     machine.TestCase().runTest()
     for step in ("trade", "liquidate", "withdraw"):
         assert STATS.get((step, True), 0) >= 5, sorted(STATS.items(), key=str)
-    assert STATS.get(("socialized", POLICY_EQUITY), 0) > 0 and STATS.get(("socialized", POLICY_OPEN_INTEREST), 0) > 0, STATS
+    # The starting policy placed losses: pro rata, or by deleveraging.
+    placed = STATS.get("deleveraged", 0) if policy == POLICY_ADL else STATS.get(("socialized", policy), 0)
+    assert placed > 0, STATS
     assert STATS.get("settled", 0) > 0, STATS

@@ -12,7 +12,7 @@ import pytest
 from perpclear.cascade import run_cascade
 from perpclear.engine import RevmEngine
 from perpclear.report import write_report
-from perpclear.scenario import load_scenario
+from perpclear.scenario import POLICIES, load_scenario
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -20,22 +20,25 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     sc = load_scenario("flash-crash")
-    results = [run_cascade(sc.with_overrides(loss_policy=p), RevmEngine()) for p in ("EQUITY", "OPEN_INTEREST")]
+    results = [run_cascade(sc.with_overrides(loss_policy=p), RevmEngine()) for p in POLICIES]
     return results, write_report(results, tmp_path_factory.mktemp("reports"))
 
 
 def test_files(comparison):
     results, folder = comparison
     doc = json.loads((folder / "report.json").read_text())
-    assert [r["policy"] for r in doc["runs"]] == ["EQUITY", "OPEN_INTEREST"]
-    assert doc["comparison"][0]["fairness_spread_pp"] < doc["comparison"][1]["fairness_spread_pp"]
+    assert [r["policy"] for r in doc["runs"]] == ["EQUITY", "OPEN_INTEREST", "ADL"]
+    spread = [c["fairness_spread_pp"] for c in doc["comparison"]]
+    assert spread[0] < spread[1] and spread[0] < spread[2]  # pro rata by equity is the even one
     rows = list(csv.DictReader((folder / "charges.csv").open()))
-    assert len(rows) == sum(len(r.settlements) for r in results)
-    equity_rows = [r for r in rows if r["policy"] == "EQUITY"]
-    assert sum(int(r["charge"]) for r in equity_rows) == results[0].totals()["charged"]
+    assert len(rows) == sum(len(r.settlements) + len(r.deleveraged) for r in results)
+    for result in results:  # the rows of each policy add up to what its accounts were charged
+        mine = [r for r in rows if r["policy"] == result.policy]
+        assert sum(int(r["charge"]) for r in mine) == result.totals()["charged"]
+    assert any(r["event"] == "Deleveraged" for r in rows)
     html = (folder / "report.html").read_text()
     assert "<script" not in html and "http" not in html.split("</title>")[1]  # self-contained, offline
-    assert html.count('<svg class="chart"') == 1 + 2 * 4  # side by side + 4 plots per policy
+    assert html.count('<svg class="chart"') == 1 + 3 * 4  # side by side + 4 plots per policy
     assert not list(folder.glob("*.tmp"))
 
 

@@ -57,10 +57,10 @@ def test_cascade_json_and_exit_code(tmp_path, network):
 def test_compare_shows_the_policies_side_by_side(tmp_path, network):
     p = ape_run("compare", "gap-30", "--traders", "15", "--reports", str(tmp_path), *network)
     assert p.returncode == 0, p.stderr[-2000:]
-    for text in ("EQUITY", "OPEN_INTEREST", "total charged", "accounts charged", "largest single charge", "insurance used", "fairness"):
+    for text in ("EQUITY", "OPEN_INTEREST", "ADL", "total charged", "accounts charged", "largest single charge", "insurance used", "fairness"):
         assert text in p.stdout
     doc = json.loads((report_dir(p.stdout) / "report.json").read_text())
-    assert [c["policy"] for c in doc["comparison"]] == ["EQUITY", "OPEN_INTEREST"]
+    assert [c["policy"] for c in doc["comparison"]] == ["EQUITY", "OPEN_INTEREST", "ADL"]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_deploy_then_audit_on_one_anvil(tmp_path):
         assert p.returncode == 0, p.stderr[-2000:]
         (manifest,) = out.glob("*.json")
         data = json.loads(manifest.read_text())
-        assert set(data["contracts"]) == {"token", "oracle", "vault", "clearing_house", "order_book"}
+        assert set(data["contracts"]) == {"token", "oracle", "vault", "clearing_house", "order_book", "deleverager"}
         assert data["policy"] == "EQUITY" and data["chain_id"] == w3.eth.chain_id
         assert all(c["abi"] for c in data["contracts"].values())
         again = ape_run("deploy", "--out", str(out), *FOUNDRY, env=env)

@@ -31,7 +31,7 @@ import boa
 import pytest
 from eth_account import Account
 
-from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
+from perpclear.model import EQUITY_SCALE, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,8 +45,8 @@ MARKETS = (
 EXPIRY = 2**40
 # Private keys of the population (the ith other account); roles use other ranges.
 POP_KEY_BASE = 1_000_000
-SCALE = 10**27  # the EQUITY module's fixed point
-MIN_SCALE = 10**15
+SCALE = EQUITY_SCALE  # the EQUITY module's fixed point
+MIN_SCALE = EQUITY_SCALE // 10**12
 
 
 @functools.lru_cache(maxsize=None)

@@ -114,7 +114,6 @@ def test_gas__lazy_settlement_is_one_step_whatever_is_pending(h):
             victims.append(trader.address)
         sim.check()
         sim.move(h.SOL, -3_000)
-        sim.model.precision = 10**60
         measured = {}
         done = 0
         for probe, pending in zip(probes, pendings):

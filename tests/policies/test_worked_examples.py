@@ -8,7 +8,7 @@ ETH gaps to 1,700: A's equity is -500, L takes over A's 5 ETH, the vault pays
 
 import pytest
 
-from perpclear.model import WAD, MarketParams
+from perpclear.model import EQUITY_SCALE, WAD, MarketParams
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketSpec
 
 NO_FEES = MarketParams(maker_fee_bps=0, taker_fee_bps=0)
@@ -40,7 +40,7 @@ def test_worked_example__equity(make_system, traders, liquidator, insurer):
     ch = system.clearing_house
     # D = 4,900 + 3,600 + 1,000 + 5,000 = 14,500; r = 400.000001 / 14,500
     assert socialized.basis == 14_500_000_000
-    assert socialized.rate == -(-(400_000_001 * 10**27) // 14_500_000_000)  # rounded up
+    assert socialized.rate == -(-(400_000_001 * EQUITY_SCALE) // 14_500_000_000)  # rounded up
     expected = {b: 135_172_415, c: 99_310_346, d: 27_586_207, keeper: 137_931_035}
     for account, charge in expected.items():
         before = ch.collateral(account)

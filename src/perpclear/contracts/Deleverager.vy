@@ -153,13 +153,14 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
     @return The base amount closed.
     """
     assert staticcall clearing_house.is_keeper(msg.sender), "adl: not keeper"
-    assert market < staticcall clearing_house.market_count(), "adl: unknown market"
+    market_count: uint256 = staticcall clearing_house.market_count()
+    assert market < market_count, "adl: unknown market"
     assert (staticcall clearing_house.markets(market)).loss_policy == c.POLICY_ADL, "adl: not an ADL market"
     size: int256 = (staticcall clearing_house.positions(account, market)).size
     assert size != 0, "adl: no position"
     assert len(candidates) > 0, "adl: no candidates"
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= staticcall clearing_house.market_count():
+        if m >= market_count:
             break
         if m != market:
             assert (staticcall clearing_house.positions(account, m)).size == 0, "adl: other positions first"

@@ -106,6 +106,7 @@ def direct(system, project, admin, accounts):
         vault=system.vault,
         clearing_house=ch,
         order_book=book,
+        deleverager=None,
         admin=admin,
         keeper=system.keeper,
         matcher=None,

@@ -36,7 +36,7 @@ from typing import Any
 from contextlib import contextmanager
 from fractions import Fraction
 
-from perpclear.model import ClearingModel, Liquidation
+from perpclear.model import EQUITY_SCALE, ClearingModel, Liquidation
 
 
 def addr(account: Any) -> str:
@@ -243,7 +243,7 @@ class Mirror:
             assert state.long_open_interest == m.long_open_interest
             assert state.socialized == m.socialized, f"market {market} socialized"
         if not self.equity_socializations:
-            assert scale == 10**27
+            assert scale == EQUITY_SCALE
         assert abs(ch.total_collateral() - model.total_collateral) <= self.settled_tolerance
         assert abs(ch.loss_receivable() - model.loss_receivable) <= self.settled_tolerance
         assert ch.total_open_notional() == model.total_open_notional

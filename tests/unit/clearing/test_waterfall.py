@@ -12,14 +12,14 @@ transaction by the market's loss policy (EQUITY, OPEN_INTEREST) or, under ADL
 
 import ape
 import pytest
-from perpclear.model import FUNDING_SCALE, WAD, ceil
+from perpclear.model import EQUITY_SCALE, FUNDING_SCALE, WAD, ceil
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
 from unit.clearing.helpers import Mirror, addr, assert_liquidated
 
 ETH = 0
 HUGE = 1_000 * WAD
-SCALE = 10**27  # EQUITY fixed point: scale K and rate r, 1e27 = 1.0
+SCALE = EQUITY_SCALE  # EQUITY fixed point: scale K and rate r, 1e27 = 1.0
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@
 from . import constants as c
 from . import math
 
-# Fixed point of K, of r and of H: 1.0 = 10**27.
+# Fixed point of K, of r and of H: 1.0 = 10**27. Not more: A * (1 - r) must
+# stay below 2**255 for side indexes up to MAX_PRICE * WAD (10**48).
 SCALE: constant(uint256) = 10**27
 SCALE_INT: constant(int256) = 10**27
 WAD2: constant(int256) = 10**36
