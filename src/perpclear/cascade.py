@@ -446,18 +446,22 @@ class Cascade:
     def _liquidate(self, account: str, block: int) -> int:
         """Liquidates ``account`` in its largest market (ADL markets: deleverages
         a bankrupt last position); returns the number of calls made."""
-        d, e = self.d, self.engine
+        d = self.d
         market = self._largest_market(account)
         if market is None:
             return 0
         calls = self._deleverage(account, market, block) if self.sc.loss_policy == "ADL" else 0
-        if calls == 0 or any(p[0] for p in e.calls([(d.clearing_house, "positions", (account, m)) for m in range(len(self.sc.markets))])):
+        if calls == 0 or self._has_position(account):
             self._record(d.liquidate(account, market), block)
             calls += 1
         self.watch.forget(account)
-        if not any(p[0] for p in e.calls([(d.clearing_house, "positions", (account, m)) for m in range(len(self.sc.markets))])):
+        if not self._has_position(account):
             self.holders.discard(account)
         return calls
+
+    def _has_position(self, account: str) -> bool:
+        ch = self.d.clearing_house
+        return any(p[0] for p in self.engine.calls([(ch, "positions", (account, m)) for m in range(len(self.sc.markets))]))
 
     def _deleverage(self, account: str, market: int, block: int) -> int:
         """ADL of a bankrupt account's last position when the vault cannot cover
@@ -491,7 +495,7 @@ class Cascade:
                 rec["charge"] = ev.size * abs(ev.price - ev.mark) // 10**18  # beyond closing at the mark, floored
                 self.records["deleveraged"].append(rec)
                 self.watch.forget(ev.counterparty)
-                if not any(p[0] for p in self.engine.calls([(self.d.clearing_house, "positions", (ev.counterparty, m)) for m in range(len(self.sc.markets))])):
+                if not self._has_position(ev.counterparty):
                     self.holders.discard(ev.counterparty)
             elif ev.name == "DeleverageRun":
                 self.records["adl_runs"].append(_event_dict(ev, block))
