@@ -37,10 +37,10 @@ from typing import Any
 
 from perpclear.cascade import CONTRACT_NAMES
 from perpclear.engine import ChainEngine, Event, artifact, as_bytes, as_int
-from perpclear.adl import MAX_CANDIDATES
 from perpclear.model import (
     EQUITY_SCALE,
     FUNDING_SCALE,
+    MAX_INDEX,
     WAD,
     POLICY_EQUITY,
     POLICY_OPEN_INTEREST,
@@ -197,11 +197,11 @@ class _Replay:
         v.check("adl", got == want and size != 0, f"{run_rec.where()}: (equity, insurance, R, mark) {got} != model {want}")
         if size == 0:
             return
-        # gap = ceil((R + n)·WAD/|s|), n the candidates supplied: at least those logged, at most 50.
+        # gap = ceil(R·WAD/|s|): the state's, whatever the candidates (a short's price floors at 1).
         gap = abs(run.price - run.mark)
-        lo, hi = (ceil(Fraction((run.residual + n) * WAD, abs(size))) for n in (len(steps), MAX_CANDIDATES))
-        v.check("adl", lo <= gap <= hi or (size < 0 and run.price == 1),
-                f"{run_rec.where()}: bankruptcy price {run.price} at mark {run.mark}: gap {gap} not in [{lo}, {hi}]")
+        want_gap = ceil(Fraction(run.residual * WAD, abs(size)))
+        v.check("adl", gap == want_gap or (size < 0 and run.price == 1),
+                f"{run_rec.where()}: bankruptcy price {run.price} at mark {run.mark}: gap {gap} != ceil(R·WAD/|s|) {want_gap}")
         remaining, last = abs(size), None
         try:
             for r in steps:
@@ -311,7 +311,13 @@ class _Replay:
             msg = (f"{r.where()}: basis {e.basis} vs model D {float(b.basis):.0f}, rate {e.rate} vs "
                    f"ceil((R+1)·1e27/basis) {expected_rate}, K {e.index_before} -> {e.index_after}")
         elif ok:
+            # ceil(R·WAD²/OI), at most the mark and within ±MAX_INDEX of the charged side's index
             expected = ceil(Fraction(e.residual * FUNDING_SCALE, e.basis)) if e.basis else 0
+            expected = min(expected, self.m.markets[e.market].price * WAD)
+            if e.index_after < e.index_before:
+                expected = min(expected, max(MAX_INDEX + e.index_before, 0))
+            else:
+                expected = min(expected, max(MAX_INDEX - e.index_before, 0))
             ok = e.basis == b.basis and e.rate == expected == b.rate
             ok = ok and abs(e.index_after - e.index_before) == e.rate
             msg = f"{r.where()}: open interest {e.basis} vs model {b.basis}, per contract {e.rate} vs {expected}"

@@ -492,7 +492,8 @@ class Cascade:
         for ev in events:
             if ev.name == "Deleveraged":
                 rec = _event_dict(ev, block)
-                rec["charge"] = ev.size * abs(ev.price - ev.mark) // 10**18  # beyond closing at the mark, floored
+                # beyond closing at the mark, rounded up (the fill's notional is rounded for the bankrupt)
+                rec["charge"] = -(-ev.size * abs(ev.price - ev.mark) // 10**18)
                 self.records["deleveraged"].append(rec)
                 self.watch.forget(ev.counterparty)
                 if not self._has_position(ev.counterparty):

@@ -24,6 +24,8 @@ from fractions import Fraction
 WAD = 10**18
 BPS = 10_000
 FUNDING_SCALE = 10**36
+# OPEN_INTEREST charges never move a side index beyond +-MAX_INDEX (constants.vy).
+MAX_INDEX = 10**48
 
 POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
 # EQUITY: the most one socialization takes (99.9999 % of all equity), and the
@@ -338,11 +340,13 @@ class ClearingModel:
 
     # ------------------------------------------------------------ trading
 
-    def apply_fill(self, account: str, market: int, delta: int, price: int) -> int:
-        """Position change at ``price``; returns realised PnL (see the contract)."""
+    def apply_fill(self, account: str, market: int, delta: int, price: int, round_up: bool = False) -> int:
+        """Position change at ``price``; returns realised PnL (see the contract).
+        The notional is floored, or rounded up when ``round_up`` (ADL fills)."""
         p = self.position(account, market)
         old, new = p.size, p.size + delta
-        notional = floor(Fraction(abs(delta) * price, WAD)) * (1 if delta > 0 else -1)
+        rounding = ceil if round_up else floor
+        notional = rounding(Fraction(abs(delta) * price, WAD)) * (1 if delta > 0 else -1)
         realized = 0
         if old == 0 or (old > 0) == (delta > 0):
             p.open_notional += notional
@@ -433,6 +437,15 @@ class ClearingModel:
         if h.equity < 0 and self.markets[market].loss_policy == POLICY_ADL and not keeper:
             raise ModelError("clearing: bankrupt, ADL first")
         amount = min(max_size, self.max_liquidation(account, market))
+        # A taker on the opposite side takes a bankrupt position whole and
+        # pays for what it closes of its own (see socialize_open_interest).
+        taker_size = self.position(liquidator, market).size
+        closing = 0
+        if taker_size and (taker_size > 0) != (size > 0):
+            closing = min(amount, abs(taker_size))
+            if h.equity <= 0 and amount != abs(size):
+                raise ModelError("clearing: bankrupt, take it whole")
+        open_interest = self.markets[market].long_open_interest
         mark = self.markets[market].price
         delta = -amount if size > 0 else amount
         self.apply_fill(account, market, delta, mark)
@@ -447,7 +460,7 @@ class ClearingModel:
         self.vault_assets += penalty - reward
         bankruptcy = None
         if self.collateral[account] < 0 and not self.has_position(account):
-            bankruptcy = self.run_waterfall(account, market, was_long=size > 0)
+            bankruptcy = self.run_waterfall(account, market, size > 0, open_interest, liquidator, closing)
         return Liquidation(-delta, mark, penalty, reward, penalty - reward, bankruptcy)
 
     # ------------------------------------------------------------ ADL
@@ -487,7 +500,7 @@ class ClearingModel:
             raise ModelError("adl: insurance covers, liquidate")
         residual = -equity - insurance
         mark, remaining = m.price, abs(size)
-        gap = ceil(Fraction((residual + len(candidates)) * WAD, remaining))
+        gap = ceil(Fraction(residual * WAD, remaining))
         price = mark + gap
         if size < 0:
             gap = min(gap, mark - 1)
@@ -526,8 +539,8 @@ class ClearingModel:
         self.touch(account)
         was_long = self.position(bankrupt, market).size > 0
         delta = -amount if was_long else amount
-        self.apply_fill(bankrupt, market, delta, price)
-        self.apply_fill(account, market, -delta, price)
+        self.apply_fill(bankrupt, market, delta, price, round_up=was_long)
+        self.apply_fill(account, market, -delta, price, round_up=was_long)
         if self.health(account).equity < 0:
             raise ModelError("clearing: negative equity")
         left = self.collateral.get(bankrupt, 0)
@@ -540,7 +553,10 @@ class ClearingModel:
         self.vault_assets += left
         return None
 
-    def run_waterfall(self, account: str, market: int, was_long: bool) -> Bankruptcy:
+    def run_waterfall(self, account: str, market: int, was_long: bool, open_interest: int = 0,
+                      taker: str | None = None, closing: int = 0) -> Bankruptcy:
+        """Vault, then the market's policy. ``open_interest``: the market's before the
+        liquidation fill; ``closing``: what ``taker`` closed of the charged side."""
         deficit = -self.collateral[account]
         cap = self.markets[market].params.max_insurance_draw
         request = min(deficit, cap) if cap else deficit
@@ -555,7 +571,7 @@ class ClearingModel:
             if policy == POLICY_EQUITY:
                 result = self.socialize_equity(result)
             elif policy == POLICY_OPEN_INTEREST:
-                result = self.socialize_open_interest(result, was_long)
+                result = self.socialize_open_interest(result, was_long, open_interest, taker, closing)
             self.markets[market].socialized += result.booked
             self.bad_debt += residual - result.booked
         return result
@@ -585,20 +601,32 @@ class ClearingModel:
             self.equity_scale = Fraction(round(self.equity_scale * p), p)
         return Bankruptcy(b.account, b.market, b.deficit, b.insurance_paid, b.residual, booked, total, rate, charges)
 
-    def socialize_open_interest(self, b: Bankruptcy, was_long: bool) -> Bankruptcy:
-        """The side opposite the bankrupt position pays ceil(R * WAD**2 / OI) per contract."""
+    def socialize_open_interest(self, b: Bankruptcy, was_long: bool, open_interest: int,
+                                taker: str | None, closing: int) -> Bankruptcy:
+        """The side opposite the bankrupt position, as it stood before the liquidation,
+        pays ceil(R * WAD**2 / OI) per contract, at most the mark and within MAX_INDEX;
+        the taker pays now for what it closed of that side."""
         m = self.markets[b.market]
-        if m.long_open_interest == 0:
+        if open_interest == 0:
             return b
-        per_contract = ceil(Fraction(b.residual * FUNDING_SCALE, m.long_open_interest))
+        before = m.index(not was_long)
+        room = MAX_INDEX + before if was_long else MAX_INDEX - before
+        per_contract = min(ceil(Fraction(b.residual * FUNDING_SCALE, open_interest)), m.price * WAD, max(room, 0))
+        booked = min(b.residual, per_contract * open_interest // FUNDING_SCALE)
+        if booked == 0:
+            return b
         if was_long:
             m.short_index -= per_contract
         else:
             m.long_index += per_contract
-        self.funding_pool -= b.residual
+        self.funding_pool -= booked
+        if closing:
+            owed = ceil(Fraction(closing * per_contract, FUNDING_SCALE))
+            self._credit(taker, -owed)
+            self.funding_pool += owed
         return Bankruptcy(
-            b.account, b.market, b.deficit, b.insurance_paid, b.residual, b.residual,
-            Fraction(m.long_open_interest), Fraction(per_contract),
+            b.account, b.market, b.deficit, b.insurance_paid, b.residual, booked,
+            Fraction(open_interest), Fraction(per_contract),
         )
 
     def accounts(self) -> set[str]:

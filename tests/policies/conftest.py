@@ -253,8 +253,9 @@ class Sim:
             self.ch.set_loss_policy(market, policy)
         self.model.markets[market].loss_policy = policy
 
-    def liquidate(self, account: str, market: int, size: int = HUGE, by_keeper: bool = False) -> Liq:
-        liquidator = self.keeper if by_keeper else self.liquidator
+    def liquidate(self, account: str, market: int, size: int = HUGE, by_keeper: bool = False, by: str | None = None) -> Liq:
+        """``by``: the taker's address (default: the neutral liquidator, or the keeper)."""
+        liquidator = by or (self.keeper if by_keeper else self.liquidator)
         with boa.env.prank(liquidator):
             self.ch.liquidate(account, market, size, False)
         computation = self.ch._computation

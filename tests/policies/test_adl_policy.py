@@ -143,6 +143,27 @@ def test_deleverage__stale_candidates__skipped_with_their_reason(crash, h):
         assert sim.ch.bad_debt() == 0
 
 
+def test_deleverage__price_depends_on_the_state_not_on_the_list(crash, h):
+    """The bankruptcy price is ceil(R * WAD / |s|) from the mark, whatever the
+    keeper passes: 40 more candidates (skipped) change neither the price nor
+    what anyone pays. Seen before the fix: gap = ceil((R + n) * WAD / |s|) with
+    n the candidates passed, so a longer list made the counterparties pay more."""
+    sim, a, b, c, d = crash
+    with sim.active():
+        best = [c.address, b.address]
+        with sim.anchor():
+            _, short_run, _ = sim.deleverage(a.address, 0, best)
+            paid = {x: sim.ch.collateral(x) for x in best}
+        padding = [h.key(400 + i).address for i in range(40)]  # no position: skipped (SIDE)
+        logs, result, _ = sim.deleverage(a.address, 0, padding + best)
+        assert_matches_model(sim, logs, result)
+        assert len(events(logs, "CandidateSkipped")) == 40
+        assert result.price == short_run.price
+        assert result.price - result.mark == -(-result.residual * WAD // (4 * WAD))
+        assert {x: sim.ch.collateral(x) for x in best} == paid
+        assert result.remaining == 0 and sim.ch.bad_debt() == 0
+
+
 def test_deleverage__candidate_not_in_profit__skipped(crash, h):
     sim, a, b, c, d = crash
     with sim.active():

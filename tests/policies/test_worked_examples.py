@@ -85,18 +85,18 @@ def test_worked_example__adl(make_system, traders, liquidator, insurer, keeper):
 
     receipt = adl.deleverage(a, 0, [b, c], sender=keeper)
 
-    # R = 500 - 100 = 400; gap = ceil((400 + 2 units) / 5 ETH) = 80.000001 per ETH.
+    # R = 500 - 100 = 400; gap = ceil(400 / 5 ETH) = 80 per ETH, whatever the list.
     [run] = adl.DeleverageRun.from_receipt(receipt)
     assert (run.equity, run.insurance, run.residual) == (-500 * u, 100 * u, 400 * u)
-    assert (run.price, run.mark, run.closed, run.remaining) == (1_780_000_001, 1_700 * u, 5 * WAD, 0)
+    assert (run.price, run.mark, run.closed, run.remaining) == (1_780 * u, 1_700 * u, 5 * WAD, 0)
     fills = [(e.counterparty, e.size, e.price) for e in adl.Deleveraged.from_receipt(receipt)]
-    assert fills == [(b.address, 3 * WAD, 1_780_000_001), (c.address, 2 * WAD, 1_780_000_001)]
-    # B pays 240.000003 beyond the mark, C 160.000002: 400.000005 >= R.
-    assert ch.collateral(b) == 4_659_999_997 and ch.positions(b, 0).size == 0
-    assert ch.collateral(c) == 3_439_999_998 and ch.positions(c, 0).size == 0
-    # A ends at -99.999995: the vault pays that, keeping the 5 units of excess.
+    assert fills == [(b.address, 3 * WAD, 1_780 * u), (c.address, 2 * WAD, 1_780 * u)]
+    # B pays 240 beyond the mark, C 160: exactly R.
+    assert ch.collateral(b) == 4_660 * u and ch.positions(b, 0).size == 0
+    assert ch.collateral(c) == 3_440 * u and ch.positions(c, 0).size == 0
+    # A ends at -100: the vault pays it.
     [bankrupt] = ch.AccountBankrupt.from_receipt(receipt)
-    assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (99_999_995, 99_999_995, 0)
+    assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (100 * u, 100 * u, 0)
     assert ch.collateral(a) == 0 and ch.bad_debt() == 0
-    assert system.token.balanceOf(vault) == 5
+    assert system.token.balanceOf(vault) == 0
     assert ch.equity(d) == 1_000 * u and ch.equity(liquidator) == 5_000 * u  # untouched

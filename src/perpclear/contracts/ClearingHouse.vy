@@ -539,11 +539,21 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
 
     mark: uint256 = staticcall oracle.price(market)
     amount: uint256 = min(max_size, self._max_liquidation(health, size, mark, market))
+    # Who pays a residual is fixed by the state before the bankrupt position
+    # moves: a taker holding the opposite side (the side OPEN_INTEREST charges)
+    # takes a bankrupt position whole and pays for what it closes of its own.
+    taker_size: int256 = self.positions[taker][market].size
+    closing: uint256 = 0
+    if taker_size != 0 and (taker_size > 0) != (size > 0):
+        closing = min(amount, convert(abs(taker_size), uint256))
+        if health.equity <= 0:
+            assert amount == convert(abs(size), uint256), "clearing: bankrupt, take it whole"
+    open_interest: uint256 = self.markets[market].long_open_interest
     delta: int256 = convert(amount, int256)
     if size > 0:
         delta = -delta
-    self._apply_fill(account, market, delta, mark)
-    self._apply_fill(taker, market, -delta, mark)
+    self._apply_fill(account, market, delta, mark, False)
+    self._apply_fill(taker, market, -delta, mark, False)
 
     # Penalty on the notional taken over, never more than the equity left.
     notional: uint256 = amount * mark // c.WAD
@@ -570,7 +580,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
         remaining_size=self.positions[account][market].size,
     )
     if self.collateral[account] < 0 and not self._has_position(account):
-        self._run_waterfall(account, market, size > 0)
+        self._run_waterfall(account, market, size > 0, mark, open_interest, taker, closing)
     return amount
 
 
@@ -591,14 +601,16 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     delta: int256 = convert(amount, int256)
     if was_long:
         delta = -delta
-    self._apply_fill(bankrupt, market, delta, price)
-    self._apply_fill(account, market, -delta, price)
+    # The notional is rounded for the bankrupt account (up when it sells,
+    # down when it buys), so the fills cover R with one price for all.
+    self._apply_fill(bankrupt, market, delta, price, was_long)
+    self._apply_fill(account, market, -delta, price, was_long)
     assert self._health(account).equity >= 0, "clearing: negative equity"
     if self._has_position(bankrupt):
         return
     left: int256 = self.collateral[bankrupt]
     if left < 0:
-        self._run_waterfall(bankrupt, market, was_long)
+        self._run_waterfall(bankrupt, market, was_long, 0, 0, empty(address), 0)
     elif left > 0:
         # The bankruptcy price's rounding surplus (a few units, see
         # Deleverager.vy): the vault's.
@@ -895,19 +907,22 @@ def _max_liquidation(health: Health, size: int256, mark: uint256, market: uint25
 
 
 @internal
-def _apply_fill(account: address, market: uint256, delta: int256, price: uint256) -> int256:
+def _apply_fill(account: address, market: uint256, delta: int256, price: uint256, round_up: bool) -> int256:
     """
     @dev Adds `delta` base at `price` to a position whose funding is settled.
-         The notional |delta| * price is floored once and used with opposite
-         signs by both sides, so collateral - open notional moves by exactly
-         minus the notional: trades neither create nor destroy value. Closing
-         releases cost basis rounded up, so realised PnL is rounded down.
+         The notional |delta| * price is floored (rounded up when
+         `round_up`: ADL fills only) once and used with opposite signs by
+         both sides, so collateral - open notional moves by exactly minus the
+         notional: trades neither create nor destroy value. Closing releases
+         cost basis rounded up, so realised PnL is rounded down.
     @return Realised PnL credited to the collateral.
     """
     position: Position = self.positions[account][market]
     old_size: int256 = position.size
     new_size: int256 = old_size + delta
-    notional: int256 = convert(convert(abs(delta), uint256) * price // c.WAD, int256)
+    notional: int256 = convert(
+        math._mul_div(convert(abs(delta), uint256), price, c.WAD, round_up), int256
+    )
     if delta < 0:
         notional = -notional
 
@@ -979,7 +994,7 @@ def _fill_side(
         assert reduces, "clearing: not reducing"
     if self.markets[market].reduce_only:
         assert reduces, "clearing: market reduce-only"
-    self._apply_fill(account, market, delta, price)
+    self._apply_fill(account, market, delta, price, False)
 
     fee_bps: uint256 = self.market_params[market].taker_fee_bps
     if is_maker:
@@ -1000,12 +1015,22 @@ def _fill_side(
 
 
 @internal
-def _run_waterfall(account: address, market: uint256, was_long: bool):
+def _run_waterfall(
+    account: address,
+    market: uint256,
+    was_long: bool,
+    mark: uint256,
+    open_interest: uint256,
+    taker: address,
+    closing: uint256,
+):
     """
     @dev The account has no position and negative collateral: its deficit is
          drawn from the insurance vault (capped per event by the market) and
          the residual goes to the market's loss policy in this same
          transaction; what the policy cannot place stays as bad debt.
+         `open_interest` is the market's before the liquidation fill and
+         `closing` what `taker` closed of the charged side (OPEN_INTEREST).
     """
     deficit: uint256 = convert(-self.collateral[account], uint256)
     request: uint256 = deficit
@@ -1031,7 +1056,9 @@ def _run_waterfall(account: address, market: uint256, was_long: bool):
     if policy == c.POLICY_EQUITY:
         booked = self._socialize_equity(account, market, residual)
     elif policy == c.POLICY_OPEN_INTEREST:
-        booked = self._socialize_open_interest(account, market, residual, was_long)
+        booked = self._socialize_open_interest(
+            account, market, residual, was_long, mark, open_interest, taker, closing
+        )
     self.markets[market].socialized += booked
     unplaced: uint256 = residual - booked
     self.bad_debt += unplaced
@@ -1124,41 +1151,64 @@ def _socialize_equity(account: address, market: uint256, residual: uint256) -> u
 
 
 @internal
-def _socialize_open_interest(account: address, market: uint256, residual: uint256, was_long: bool) -> uint256:
+def _socialize_open_interest(
+    account: address,
+    market: uint256,
+    residual: uint256,
+    was_long: bool,
+    mark: uint256,
+    open_interest: uint256,
+    taker: address,
+    closing: uint256,
+) -> uint256:
     """
-    @dev OPEN_INTEREST: the side opposite the bankrupt position pays
-         ceil(R * WAD**2 / OI) per contract, as a one-sided move of its
-         funding index; positions settle it with their funding. The pool
-         owes the residual until they do.
-    @return The amount booked (0 when there is no open interest).
+    @dev OPEN_INTEREST: the side opposite the bankrupt position, as it stood
+         before the liquidation (open interest OI), pays per contract
+             ceil(R * WAD**2 / OI), at most the mark (mark * WAD)
+         and never moving the side's index beyond +-MAX_INDEX; what the cap
+         leaves is bad debt. The positions still open pay it as a one-sided
+         move of their side's funding index, settled with their funding; the
+         part the taker closed by taking the position over pays now.
+    @return The amount booked (0 when there was no open interest).
     """
-    open_interest: uint256 = self.markets[market].long_open_interest
     if open_interest == 0:
         return 0
-    per_contract: int256 = convert(
-        math._mul_div(residual, convert(c.FUNDING_SCALE, uint256), open_interest, True), int256
+    before: int256 = self._side_index(market, not was_long)
+    # Room left before the index would cross +-MAX_INDEX on the charged side.
+    room: int256 = c.MAX_INDEX - before
+    if was_long:
+        room = c.MAX_INDEX + before
+    per_contract: uint256 = min(
+        math._mul_div(residual, convert(c.FUNDING_SCALE, uint256), open_interest, True),
+        min(mark * c.WAD, convert(max(room, 0), uint256)),
     )
-    before: int256 = 0
+    booked: uint256 = min(residual, per_contract * open_interest // convert(c.FUNDING_SCALE, uint256))
+    if booked == 0:
+        return 0
+    move: int256 = convert(per_contract, int256)
     if was_long:
         # Shorts pay: their owed amount is size * (index - snapshot), size < 0.
-        before = self.markets[market].short_index
-        self.markets[market].short_index = before - per_contract
+        self.markets[market].short_index = before - move
     else:
-        before = self.markets[market].long_index
-        self.markets[market].long_index = before + per_contract
-    self.funding_pool -= convert(residual, int256)
+        self.markets[market].long_index = before + move
+    self.funding_pool -= convert(booked, int256)
+    if closing > 0:
+        owed: int256 = math._div_ceil(convert(closing * per_contract, int256), c.FUNDING_SCALE)
+        self._credit(taker, -owed)
+        self.funding_pool += owed
+        log FundingSettled(account=taker, market=market, amount=owed)
     log LossSocialized(
         account=account,
         market=market,
         loss_policy=c.POLICY_OPEN_INTEREST,
         residual=residual,
-        booked=residual,
+        booked=booked,
         basis=convert(open_interest, int256),
-        rate=convert(per_contract, uint256),
+        rate=per_contract,
         index_before=before,
         index_after=self._side_index(market, not was_long),
     )
-    return residual
+    return booked
 
 
 @internal

@@ -15,13 +15,16 @@
           3 RANK    rank above the previous accepted candidate's
           4 EQUITY  its equity cannot pay the gap to the bankruptcy price
         Bankruptcy price, for the position s of an account with equity e < 0
-        at mark p, insurance I available to it and n candidates supplied:
+        at mark p and insurance I available to it (it depends on the state
+        only, never on the candidates passed):
             R   = -e - I                    (what the vault cannot cover)
-            gap = ceil((R + n) * WAD / |s|) (n: one unit per fill's floor)
+            gap = ceil(R * WAD / |s|)
             p_b = p + gap  when s is long (its buyers pay more than the mark)
             p_b = p - gap  when s is short (floored at 1)
         Every counterparty of one call closes at the same p_b, so it pays
-        |x| * gap / WAD more than closing at the mark: in all, at least R.
+        |x| * gap / WAD more than closing at the mark, and the clearing house
+        rounds each fill's notional for the bankrupt account: in all, at
+        least R.
         The clearing house then finds the account flat with collateral of at
         least -I, and its waterfall draws the rest from the vault.
         (A contract of its own because the clearing house is close to the
@@ -177,7 +180,7 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
 
     mark: uint256 = staticcall oracle.price(market)
     remaining: uint256 = convert(abs(size), uint256)
-    gap: uint256 = math._mul_div(residual + len(candidates), c.WAD, remaining, True)
+    gap: uint256 = math._mul_div(residual, c.WAD, remaining, True)
     price: uint256 = mark + gap
     if size < 0:
         gap = min(gap, mark - 1)

@@ -26,6 +26,9 @@ MAX_MARKETS: constant(uint256) = 8
 # Upper bounds that keep every product of size, price and index far from 2**255.
 MAX_SIZE: constant(uint256) = 10**30
 MAX_PRICE: constant(uint256) = 10**30
+# Side indexes move within +-MAX_INDEX (MAX_PRICE * WAD) through loss charges,
+# so that the EQUITY policy's A * (1 - r) + r * q stays below 2**255.
+MAX_INDEX: constant(int256) = 10**48
 
 # Loss policies for the residual that the insurance vault does not cover.
 POLICY_EQUITY: constant(uint8) = 1
