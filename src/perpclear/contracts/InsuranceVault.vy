@@ -9,7 +9,12 @@
         on the vault with `cover()`.
         Exits need a cooldown: `request_redeem` escrows the shares (they still
         bear draws), `claim_redeem` pays min(value at request, value at exit)
-        so that insurers cannot run ahead of a draw they can see coming.
+        so that insurers cannot run ahead of a draw they can see coming. A
+        request can be claimed only during the claim window after the
+        cooldown; then it lapses. `cancel_redeem` returns shares worth at
+        most the value at request: what they earned while pending is burned
+        for the remaining insurers. So a matured request is no free option
+        to exit just ahead of a draw.
         Share price uses a virtual offset (10**3 virtual shares, 1 virtual
         asset) against first-depositor inflation; every conversion rounds in
         favour of the vault. Shares have asset decimals + 3.
@@ -50,6 +55,11 @@ VIRTUAL_SHARES: constant(uint256) = 10**3
 VIRTUAL_ASSETS: constant(uint256) = 1
 DECIMALS_OFFSET: constant(uint8) = 3
 MAX_COOLDOWN: constant(uint256) = 30 * 86_400
+# How long a matured request can be claimed: one day unless the owner sets
+# another window between one hour and 30 days.
+DEFAULT_CLAIM_WINDOW: constant(uint256) = 86_400
+MIN_CLAIM_WINDOW: constant(uint256) = 3_600
+MAX_CLAIM_WINDOW: constant(uint256) = 30 * 86_400
 # Allowances equal to this value are never decremented (infinite approval).
 MAX_ALLOWANCE: constant(uint256) = max_value(uint256)
 
@@ -64,6 +74,8 @@ struct RedeemRequest:
     assets: uint256
     # timestamp from which claim_redeem works
     ready_at: uint256
+    # timestamp from which it no longer works (the request has lapsed)
+    expires_at: uint256
 
 
 name: public(String[64])
@@ -78,6 +90,8 @@ clearing_house: public(address)
 backstop_active: public(bool)
 # Seconds between request_redeem and claim_redeem.
 cooldown: public(uint256)
+# Seconds after the cooldown during which a request can be claimed.
+claim_window: public(uint256)
 redeem_requests: public(HashMap[address, RedeemRequest])
 
 
@@ -98,8 +112,10 @@ def __init__(asset_: address, name_: String[64], symbol_: String[32], cooldown_:
     self.symbol = symbol_
     self.owner = msg.sender
     self.cooldown = cooldown_
+    self.claim_window = DEFAULT_CLAIM_WINDOW
     log IInsuranceVault.OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
+    log IInsuranceVault.ClaimWindowSet(claim_window=DEFAULT_CLAIM_WINDOW)
 
 
 # ---------------------------------------------------------------- ERC-20 ---
@@ -359,7 +375,7 @@ def request_redeem(shares: uint256) -> uint256:
     self._transfer(msg.sender, self, shares)
     ready_at: uint256 = block.timestamp + self.cooldown
     self.redeem_requests[msg.sender] = RedeemRequest(
-        shares=shares, assets=assets, ready_at=ready_at
+        shares=shares, assets=assets, ready_at=ready_at, expires_at=ready_at + self.claim_window
     )
     log IInsuranceVault.RedeemRequested(
         owner=msg.sender, shares=shares, assets=assets, ready_at=ready_at
@@ -371,9 +387,10 @@ def request_redeem(shares: uint256) -> uint256:
 @external
 def claim_redeem(receiver: address) -> uint256:
     """
-    @notice Finish the caller's exit after the cooldown: burn the escrowed
-            shares and pay min(value at request, value now) to `receiver`.
-            Any surplus stays with the remaining holders.
+    @notice Finish the caller's exit after the cooldown, within the claim
+            window: burn the escrowed shares and pay min(value at request,
+            value now) to `receiver`. Any surplus stays with the remaining
+            holders.
     @param receiver Collateral recipient, not the zero address.
     @return Collateral paid.
     """
@@ -381,6 +398,7 @@ def claim_redeem(receiver: address) -> uint256:
     request: RedeemRequest = self.redeem_requests[msg.sender]
     assert request.shares > 0, "vault: no request"
     assert block.timestamp >= request.ready_at, "vault: cooldown"
+    assert block.timestamp < request.expires_at, "vault: request lapsed"
     assets: uint256 = min(request.assets, self._to_assets(request.shares, False))
     assert assets <= self._idle_assets(), "vault: insufficient liquidity"
     self.redeem_requests[msg.sender] = empty(RedeemRequest)
@@ -397,13 +415,31 @@ def claim_redeem(receiver: address) -> uint256:
 @external
 def cancel_redeem():
     """
-    @notice Abandon the caller's open request: the escrowed shares return.
+    @notice Abandon the caller's open (or lapsed) request: the escrowed
+            shares return, but never worth more than at request. Shares
+            beyond that (what they earned while pending) are burned, to the
+            remaining holders; a draw meanwhile is borne in full.
     """
-    shares: uint256 = self.redeem_requests[msg.sender].shares
-    assert shares > 0, "vault: no request"
+    request: RedeemRequest = self.redeem_requests[msg.sender]
+    assert request.shares > 0, "vault: no request"
     self.redeem_requests[msg.sender] = empty(RedeemRequest)
-    self._transfer(self, msg.sender, shares)
-    log IInsuranceVault.RedeemCancelled(owner=msg.sender, shares=shares)
+    back: uint256 = request.shares
+    if self._to_assets(request.shares, False) > request.assets:
+        # b shares beside the others' S - E are worth at most a after the
+        # burn: b * (A + 1) <= a * (S - E + b + 10**3), so
+        # b = floor(a * (S - E + 10**3) / (A + 1 - a)), A + 1 > a here.
+        others: uint256 = self.totalSupply - request.shares + VIRTUAL_SHARES
+        back = min(
+            back,
+            self._mul_div(
+                request.assets, others, self._total_assets() + VIRTUAL_ASSETS - request.assets, False
+            ),
+        )
+    forfeited: uint256 = request.shares - back
+    if forfeited > 0:
+        self._burn(self, forfeited)
+    self._transfer(self, msg.sender, back)
+    log IInsuranceVault.RedeemCancelled(owner=msg.sender, shares=back, forfeited=forfeited)
 
 
 # ------------------------------------------------------- clearing house ---
@@ -479,6 +515,19 @@ def set_cooldown(cooldown_: uint256):
     assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
     self.cooldown = cooldown_
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
+
+
+@external
+def set_claim_window(claim_window_: uint256):
+    """
+    @notice Change how long a matured request can be claimed, for future
+            requests. Owner only.
+    @param claim_window_ Seconds, one hour to 30 days.
+    """
+    self._only_owner()
+    assert claim_window_ >= MIN_CLAIM_WINDOW and claim_window_ <= MAX_CLAIM_WINDOW, "vault: bad claim window"
+    self.claim_window = claim_window_
+    log IInsuranceVault.ClaimWindowSet(claim_window=claim_window_)
 
 
 @external

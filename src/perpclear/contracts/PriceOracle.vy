@@ -3,9 +3,13 @@
 @title PriceOracle
 @license MIT
 @notice Per-market mark prices pushed by authorised keepers. Each market has a
-        staleness limit (`max_age`, seconds) and an optional maximum move per
-        update (`max_move_bps`, 100% = 10_000; 0 disables the check, e.g. for
-        crash scenarios). Prices are in collateral-token smallest units per 1
+        staleness limit (`max_age`, seconds) and an optional maximum move
+        (`max_move_bps`, 100% = 10_000; 0 disables the check, e.g. for crash
+        scenarios) that binds over a time window (`move_window`, seconds, at
+        least one: every block): however many updates a keeper sends, in one
+        batch, one block or many, the mark stays within `max_move_bps` of the
+        anchor, the mark that stood when the window opened. A batch may name
+        a market once. Prices are in collateral-token smallest units per 1
         whole base unit: 2000 USDC (6 decimals) = 2_000_000_000.
 @custom:kill To stop trading on marks, the owner removes every keeper with
         `set_keeper(keeper, False)`: after `max_age` seconds `price()` reverts
@@ -22,6 +26,13 @@ implements: IPriceOracle
 BPS: constant(uint256) = 10_000
 # Largest batch accepted by `set_prices`.
 MAX_BATCH: constant(uint256) = 8
+# Move windows: one second (every block has its own timestamp) to one day.
+MAX_MOVE_WINDOW: constant(uint256) = 86_400
+
+
+struct Anchor:
+    price: uint256  # the mark when the window opened
+    opened_at: uint256  # timestamp the window opened
 
 owner: public(address)
 keepers: public(HashMap[address, bool])
@@ -29,8 +40,11 @@ keepers: public(HashMap[address, bool])
 listed: public(HashMap[uint256, bool])
 # Seconds after which a price is stale.
 max_age: public(HashMap[uint256, uint256])
-# Largest change per update vs the previous price, 100% = 10_000; 0 = no limit.
+# Largest change within a move window vs its anchor, 100% = 10_000; 0 = no limit.
 max_move_bps: public(HashMap[uint256, uint256])
+# Seconds a move window lasts (1 = per block).
+move_window: public(HashMap[uint256, uint256])
+anchors: public(HashMap[uint256, Anchor])
 _price: HashMap[uint256, uint256]
 _updated_at: HashMap[uint256, uint256]
 
@@ -86,6 +100,7 @@ def add_market(market: uint256, max_age: uint256, max_move_bps: uint256, initial
     self.listed[market] = True
     self.max_age[market] = max_age
     self.max_move_bps[market] = max_move_bps
+    self.move_window[market] = 1
     self._price[market] = initial_price
     self._updated_at[market] = block.timestamp
     log IPriceOracle.MarketAdded(
@@ -110,7 +125,8 @@ def set_max_age(market: uint256, max_age: uint256):
 @external
 def set_max_move(market: uint256, max_move_bps: uint256):
     """
-    @notice Change the maximum move per update of a market. Owner only.
+    @notice Change the maximum move within a move window of a market. Owner
+            only. The next update opens a new window.
     @param market Listed market id.
     @param max_move_bps 100% = 10_000; 0 disables the check (crash scenarios).
     """
@@ -118,7 +134,24 @@ def set_max_move(market: uint256, max_move_bps: uint256):
     self._only_listed(market)
     assert max_move_bps <= BPS, "oracle: max move too large"
     self.max_move_bps[market] = max_move_bps
+    self.anchors[market] = empty(Anchor)  # the next update opens a window
     log IPriceOracle.MaxMoveSet(market=market, max_move_bps=max_move_bps)
+
+
+@external
+def set_move_window(market: uint256, seconds: uint256):
+    """
+    @notice Change the window over which `max_move_bps` binds. Owner only.
+            The next update opens a new window.
+    @param market Listed market id.
+    @param seconds 1 (per block) to 86_400 (one day).
+    """
+    self._only_owner()
+    self._only_listed(market)
+    assert seconds >= 1 and seconds <= MAX_MOVE_WINDOW, "oracle: bad move window"
+    self.move_window[market] = seconds
+    self.anchors[market] = empty(Anchor)  # the next update opens a window
+    log IPriceOracle.MoveWindowSet(market=market, seconds=seconds)
 
 
 @external
@@ -137,12 +170,14 @@ def set_prices(markets: DynArray[uint256, MAX_BATCH], prices: DynArray[uint256, 
     """
     @notice Push several marks in one transaction. Keeper only. Each entry is
             checked as in `set_price`; any bad entry reverts the whole batch.
-    @param markets Listed market ids.
+    @param markets Listed market ids, each at most once.
     @param prices New marks, same length as `markets`.
     """
     assert self.keepers[msg.sender], "oracle: not keeper"
     assert len(markets) == len(prices), "oracle: length mismatch"
     for i: uint256 in range(len(markets), bound=MAX_BATCH):
+        for j: uint256 in range(i, bound=MAX_BATCH):
+            assert markets[j] != markets[i], "oracle: duplicate market"
         self._set_price(markets[i], prices[i])
 
 
@@ -195,15 +230,20 @@ def _set_price(market: uint256, price: uint256):
     previous: uint256 = self._price[market]
     max_move: uint256 = self.max_move_bps[market]
     if max_move > 0:
+        anchor: Anchor = self.anchors[market]
+        if block.timestamp >= anchor.opened_at + self.move_window[market]:
+            # A new window opens at the mark that stands now.
+            anchor = Anchor(price=previous, opened_at=block.timestamp)
+            self.anchors[market] = anchor
         delta: uint256 = 0
-        if price > previous:
-            # cannot underflow: price > previous
-            delta = unsafe_sub(price, previous)
+        if price > anchor.price:
+            # cannot underflow: price > anchor
+            delta = unsafe_sub(price, anchor.price)
         else:
-            # cannot underflow: previous >= price
-            delta = unsafe_sub(previous, price)
-        # exact integer check: delta / previous <= max_move / 10_000
-        assert delta * BPS <= previous * max_move, "oracle: move too large"
+            # cannot underflow: anchor >= price
+            delta = unsafe_sub(anchor.price, price)
+        # exact integer check: delta / anchor <= max_move / 10_000
+        assert delta * BPS <= anchor.price * max_move, "oracle: move too large"
     self._price[market] = price
     self._updated_at[market] = block.timestamp
     log IPriceOracle.PriceUpdated(market=market, price=price, previous=previous, keeper=msg.sender)

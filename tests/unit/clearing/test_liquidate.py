@@ -281,3 +281,32 @@ def test_liquidate__max_size__reaches_liquidation_target_up_to_rounding(mirror, 
     assert h.equity >= h.maintenance  # holds
     target = (h.maintenance + h.initial + 1) // 2
     assert target - 2 <= h.equity < target
+
+
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+def test_keeper_cannot_walk_the_mark_into_a_healthy_long(system, traders, chain):
+    """A keeper with a 10 % move limit tries to liquidate a healthy 2x long.
+    Seen before: one `set_prices` naming ETH eight times moved it -57 % in one
+    call and the long was liquidated in that block. Now the batch is refused,
+    updates one after another stay within 10 % of the window's anchor, and
+    the long is never liquidatable."""
+    s, ch, oracle = system, system.clearing_house, system.oracle
+    u = s.unit
+    long, short = traders[0], traders[1]
+    s.fund(long, 1_000 * u)
+    s.fund(short, 10_000 * u)
+    s.trade(long, short, ETH, WAD, 2_000 * u)  # 2x long
+    oracle.set_max_move(ETH, 1_000, sender=s.admin)
+    oracle.set_move_window(ETH, 3_600, sender=s.admin)
+    crash = [2_000 * u * 9**k // 10**k for k in range(1, 9)]
+    assert crash[-1] < 2_000 * u * 44 // 100  # about -57 %
+    with ape.reverts("oracle: duplicate market"):
+        oracle.set_prices([ETH] * 8, crash, sender=s.keeper)
+    s.set_mark(ETH, crash[0])
+    for price in crash[1:3]:
+        with ape.reverts("oracle: move too large"):
+            s.set_mark(ETH, price)
+    assert oracle.price(ETH) == 1_800 * u
+    assert not ch.is_liquidatable(long)
+    with ape.reverts("clearing: not liquidatable"):
+        ch.liquidate(long, ETH, HUGE, False, sender=traders[2])

@@ -170,3 +170,62 @@ def test_set_price__18_decimal_magnitudes(fresh_oracle, admin, keeper):
     with ape.reverts("oracle: move too large"):
         fresh_oracle.set_price(0, 8_000 * unit + 1, sender=keeper)
     assert fresh_oracle.price(0) == 4_000 * unit
+
+
+# --- the move limit binds over a window, not per update ---
+
+
+def test_set_prices__duplicate_market__reverts(oracle, admin, keeper, unit):
+    """Seen before: with a 10 % limit, one batch naming ETH eight times moved it -57 %."""
+    oracle.set_max_move(0, 1_000, sender=admin)
+    steps = [2_000 * unit * 9**k // 10**k for k in range(1, 9)]
+    with ape.reverts("oracle: duplicate market"):
+        oracle.set_prices([0] * 8, steps, sender=keeper)
+    with ape.reverts("oracle: duplicate market"):
+        oracle.set_prices([0, 1, 0], [1_900 * unit, 30 * unit, 1_850 * unit], sender=keeper)
+    assert oracle.price(0) == 2_000 * unit
+
+
+def test_move_window__default_is_one_second_per_market(oracle):
+    assert oracle.move_window(0) == oracle.move_window(1) == 1
+
+
+def test_set_price__max_move_binds_over_the_window(oracle, admin, keeper, unit, chain):
+    oracle.set_max_move(0, 1_000, sender=admin)  # 10 %
+    oracle.set_move_window(0, 3_600, sender=admin)
+    oracle.set_price(0, 1_800 * unit, sender=keeper)  # -10 % from the anchor 2,000: the bound
+    opened = oracle.anchors(0).opened_at
+    assert oracle.anchors(0).price == 2_000 * unit
+    with ape.reverts("oracle: move too large"):
+        oracle.set_price(0, 1_700 * unit, sender=keeper)  # -15 % from the anchor, -5.6 % from 1,800
+    with ape.reverts("oracle: move too large"):
+        oracle.set_price(0, 1_800 * unit - 1, sender=keeper)
+    oracle.set_price(0, 2_200 * unit, sender=keeper)  # back up: +10 % from the anchor
+    chain.pending_timestamp = opened + 3_600  # the window closes: the next one opens at 2,200
+    oracle.set_price(0, 1_980 * unit, sender=keeper)
+    assert oracle.anchors(0).price == 2_200 * unit
+    assert oracle.price(0) == 1_980 * unit
+
+
+def test_set_move_window__updates_reopens_and_logs(oracle, admin, keeper, unit):
+    oracle.set_max_move(0, 1_000, sender=admin)
+    oracle.set_move_window(0, 3_600, sender=admin)
+    oracle.set_price(0, 1_800 * unit, sender=keeper)
+    tx = oracle.set_move_window(0, 60, sender=admin)
+    assert [(log.market, log.seconds) for log in tx.decode_logs(oracle.MoveWindowSet)] == [(0, 60)]
+    assert oracle.move_window(0) == 60
+    assert oracle.anchors(0).opened_at == 0  # reopened: the next update anchors at 1,800
+    oracle.set_price(0, 1_620 * unit, sender=keeper)
+    assert oracle.anchors(0).price == 1_800 * unit
+
+
+def test_set_move_window__bad_inputs__revert(oracle, admin, keeper):
+    with ape.reverts("oracle: not owner"):
+        oracle.set_move_window(0, 60, sender=keeper)
+    with ape.reverts("oracle: unknown market"):
+        oracle.set_move_window(5, 60, sender=admin)
+    with ape.reverts("oracle: bad move window"):
+        oracle.set_move_window(0, 0, sender=admin)
+    with ape.reverts("oracle: bad move window"):
+        oracle.set_move_window(0, 86_401, sender=admin)
+    oracle.set_move_window(0, 86_400, sender=admin)

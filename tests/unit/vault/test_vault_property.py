@@ -64,3 +64,41 @@ def test_round_trip__never_creates_value(
         assert vault.balanceOf(user) == 0
         # whoever stays is never diluted by the round trip
         assert vault.convertToAssets(vault.balanceOf(insurer)) >= insurer_value
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.integers(min_value=1, max_value=10**15),
+    amount=st.integers(min_value=10**3, max_value=10**18),
+    income=st.integers(min_value=0, max_value=10**18),
+    draw=st.integers(min_value=0, max_value=10**18),
+)
+def test_request_then_cancel__never_gains_never_dilutes(
+    ready_vault, clearing, donate, insurer, traders, chain, seed, amount, income, draw
+):
+    """A request cancelled after income and draws returns shares worth at most
+    the value at request (and not less than what a draw left them); the other
+    holders never end worse than if the request had never been made."""
+    vault, user = ready_vault, traders[0]
+    with chain.isolate():
+        vault.deposit(seed, insurer, sender=insurer)
+        if vault.previewDeposit(amount) == 0:
+            return
+        vault.deposit(amount, user, sender=user)
+        shares = vault.balanceOf(user)
+        vault.request_redeem(shares, sender=user)
+        at_request = vault.redeem_requests(user).assets
+        if income:
+            donate(income)
+        if draw:
+            clearing.draw(min(draw, vault.totalAssets()), sender=traders[9])
+        escrow_value = vault.convertToAssets(shares)
+        insurer_value = vault.convertToAssets(vault.balanceOf(insurer))
+        vault.cancel_redeem(sender=user)
+        value = vault.convertToAssets(vault.balanceOf(user))
+        assert min(at_request, escrow_value) - 2 <= value <= min(at_request, escrow_value) + 1
+        assert vault.convertToAssets(vault.balanceOf(insurer)) >= insurer_value - 1

@@ -123,3 +123,85 @@ def test_claim_redeem__vault_wiped_out__pays_zero_and_burns(
     assert vault.totalSupply() == 0
     logs = list(tx.decode_logs(vault.Withdraw))
     assert [(log.assets, log.shares) for log in logs] == [(0, shares)]
+
+
+# --- no free option on a matured request ---
+
+
+def test_front_running_a_draw__lapsed_request_cannot_claim(
+    vault, token, clearing, deposit, insurer, traders, unit, chain
+):
+    """Two insurers with 1,000 each; I1 requests its exit and keeps the matured
+    request open, waiting for a draw it sees coming. Seen before: I1 claimed
+    1,000 just ahead of an 800 draw and left I2 with 200. Now a request is
+    claimable only during the claim window after the cooldown: it lapsed, I1
+    cancels, and both bear the draw alike (600 each)."""
+    i1, i2 = insurer, traders[0]
+    shares = deposit(i1, 1_000 * unit)
+    deposit(i2, 1_000 * unit)
+    tx = vault.request_redeem(shares, sender=i1)
+    request = vault.redeem_requests(i1)
+    assert request.expires_at == request.ready_at + vault.claim_window()
+    chain.pending_timestamp = request.expires_at  # the window has closed
+    with ape.reverts("vault: request lapsed"):
+        vault.claim_redeem(i1, sender=i1)
+    clearing.draw(800 * unit, sender=traders[9])
+    vault.cancel_redeem(sender=i1)
+    assert vault.balanceOf(i1) == shares  # a loss is borne in full: nothing forfeited
+    for account in (i1, i2):
+        assert abs(vault.convertToAssets(vault.balanceOf(account)) - 600 * unit) <= 1
+    assert token.balanceOf(i1) == 0
+
+
+def test_claim_redeem__last_second_of_the_window_then_lapsed(vault, deposit, insurer, traders, unit, chain):
+    shares = deposit(insurer, 1_000 * unit)
+    deposit(traders[0], 1_000 * unit)
+    vault.request_redeem(shares, sender=insurer)
+    request = vault.redeem_requests(insurer)
+    chain.pending_timestamp = request.expires_at - 1
+    vault.claim_redeem(insurer, sender=insurer)
+    shares = vault.balanceOf(traders[0])
+    vault.request_redeem(shares, sender=traders[0])
+    chain.pending_timestamp = vault.redeem_requests(traders[0]).expires_at
+    with ape.reverts("vault: request lapsed"):
+        vault.claim_redeem(traders[0], sender=traders[0])
+
+
+def test_cancel_redeem__forfeits_income_earned_while_pending(
+    vault, token, deposit, donate, insurer, traders, unit
+):
+    """Cancelling returns shares worth at most the value at request: what the
+    escrowed shares earned while pending goes to the remaining insurers (a
+    cancel-and-request cycle to keep an exit always ready costs the income)."""
+    i1, i2 = insurer, traders[0]
+    shares = deposit(i1, 1_000 * unit)
+    deposit(i2, 1_000 * unit)
+    vault.request_redeem(shares, sender=i1)
+    at_request = vault.redeem_requests(i1).assets
+    donate(200 * unit)  # income while the request is pending
+    supply = vault.totalSupply()
+    tx = vault.cancel_redeem(sender=i1)
+    back = vault.balanceOf(i1)
+    forfeited = shares - back
+    assert forfeited > 0 and vault.totalSupply() == supply - forfeited  # burned
+    assert vault.convertToAssets(back) <= at_request
+    assert abs(vault.convertToAssets(back) - 1_000 * unit) <= 1
+    assert abs(vault.convertToAssets(vault.balanceOf(i2)) - 1_200 * unit) <= 2
+    logs = list(tx.decode_logs(vault.RedeemCancelled))
+    assert [(log.owner, log.shares, log.forfeited) for log in logs] == [(i1, back, forfeited)]
+
+
+def test_set_claim_window__owner_bounds_and_logs(vault, admin, deposit, insurer, traders, unit):
+    assert vault.claim_window() == 86_400
+    with ape.reverts("vault: not owner"):
+        vault.set_claim_window(7_200, sender=traders[0])
+    with ape.reverts("vault: bad claim window"):
+        vault.set_claim_window(3_599, sender=admin)
+    with ape.reverts("vault: bad claim window"):
+        vault.set_claim_window(30 * 86_400 + 1, sender=admin)
+    tx = vault.set_claim_window(3_600, sender=admin)
+    assert [log.claim_window for log in tx.decode_logs(vault.ClaimWindowSet)] == [3_600]
+    shares = deposit(insurer, 10 * unit)
+    vault.request_redeem(shares, sender=insurer)
+    request = vault.redeem_requests(insurer)
+    assert request.expires_at == request.ready_at + 3_600
