@@ -74,6 +74,7 @@ def trader_key(seed: int, index: int) -> LocalAccount:
 CONTRACT_NAMES = {
     "token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
     "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
+    "lens": "ClearingLens",
 }
 
 
@@ -89,6 +90,7 @@ class Deployment:
     clearing_house: str
     order_book: str
     deleverager: str
+    lens: str
     decimals: int
     market_count: int
     nonce: int = 0
@@ -181,7 +183,8 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None) -> Deployme
     ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, sender=admin)
     book = engine.deploy("OrderBook", ch, sender=admin)
     adl = engine.deploy("Deleverager", ch, sender=admin)
-    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, sc.decimals, len(sc.markets))
+    lens = engine.deploy("ClearingLens", ch, sender=admin)
+    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, sc.decimals, len(sc.markets))
     txs = [
         d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
         d.tx(admin, vault, "set_clearing_house", ch),

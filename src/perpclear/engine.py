@@ -39,6 +39,7 @@ SOURCES = {
     "ClearingHouse": "ClearingHouse.vy",
     "OrderBook": "OrderBook.vy",
     "Deleverager": "Deleverager.vy",
+    "ClearingLens": "ClearingLens.vy",
 }
 TX_GAS = 3_000_000
 BATCH = 500  # calls per JSON-RPC batch

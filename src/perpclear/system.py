@@ -50,6 +50,7 @@ class System:
     clearing_house: Any
     order_book: Any
     deleverager: Any
+    lens: Any  # ClearingLens: pending charges, settled collateral, max_withdraw
     admin: Any
     keeper: Any
     matcher: Any
@@ -197,6 +198,7 @@ def deploy_system(
     clearing_house.set_keeper(keeper, True, sender=admin)
     deleverager = project.Deleverager.deploy(clearing_house, sender=admin)
     clearing_house.set_deleverager(deleverager, sender=admin)
+    lens = project.ClearingLens.deploy(clearing_house, sender=admin)
     for market_id, spec in enumerate(markets):
         oracle.add_market(market_id, oracle_max_age, 0, spec.price * unit, sender=admin)
         clearing_house.add_market(spec.params.as_tuple(), spec.loss_policy, sender=admin)
@@ -207,6 +209,7 @@ def deploy_system(
         clearing_house=clearing_house,
         order_book=order_book,
         deleverager=deleverager,
+        lens=lens,
         admin=admin,
         keeper=keeper,
         matcher=matcher,

@@ -117,6 +117,7 @@ class Sim:
             self.book.set_matcher(self.matcher, True)
             self.ch.set_keeper(self.keeper, True)
             self.adl = deployer("Deleverager.vy").deploy(self.ch.address)
+            self.lens = deployer("ClearingLens.vy").deploy(self.ch.address)
             self.ch.set_deleverager(self.adl.address)
             for market, ((price, params), policy) in enumerate(zip(MARKETS, policies)):
                 self.oracle.add_market(market, 10**9, 0, price * 10**self.decimals)

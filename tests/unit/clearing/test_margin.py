@@ -161,3 +161,31 @@ def test_withdraw__stale_oracle__blocks_only_accounts_with_positions(system, tra
     # a fresh mark unblocks the trader
     system.set_mark(0, 2_000 * u)
     ch.withdraw(1 * u, sender=trader)
+
+
+# ---------------------------------------------------------------- the lens
+
+
+def test_lens__max_withdraw_with_a_position_and_funding(system, traders, chain):
+    """`withdraw(max_withdraw(a))` succeeds and one unit more reverts, with an
+    open position and an hour of pending funding (ape, both decimals)."""
+    s, ch, lens, u = system, system.clearing_house, system.lens, system.unit
+    long, short = traders[0], traders[1]
+    s.fund(long, 1_000 * u)
+    s.fund(short, 5_000 * u)
+    s.trade(long, short, 0, 2 * WAD, 2_000 * u)
+    ch.set_funding_rate(0, 10**14 // 3_600, sender=s.keeper)
+    chain.pending_timestamp += 3_600
+    s.set_mark(0, 1_990 * u)
+    # Funding accrues by the second and ape mines each call in a later block:
+    # stop the rate (the hour stays pending) so view and withdraw see one state.
+    ch.set_funding_rate(0, 0, sender=s.keeper)
+    shown = lens.charges(long)
+    assert shown.funding > 0 and shown.loss_charge == 0
+    assert shown.settled == ch.collateral(long) - shown.funding
+    most = lens.max_withdraw(long)
+    assert most == shown.max_withdraw == min(shown.settled, shown.equity - shown.initial) > 0
+    with ape.reverts():
+        ch.withdraw(most + 1, sender=long)
+    ch.withdraw(most, sender=long)
+    assert lens.max_withdraw(long) == 0

@@ -1,0 +1,112 @@
+# pragma version 0.4.3
+"""
+@title perpclear lens: what an account will be charged and can take out
+@license MIT
+@notice Read-only views over the clearing house, for frontends, keepers and
+        tests; it holds no money and no state but the clearing house's
+        address. Every figure is what the clearing house's next touch of the
+        account would book, computed with the same rounding:
+            settled = equity - sum over positions of (floor(s * p / WAD) - o)
+        is the collateral after the pending EQUITY charge and the pending
+        funding (OPEN_INTEREST charges included), what `withdraw` checks;
+            max_withdraw = max(0, min(settled, equity - initial margin))
+        so `withdraw(max_withdraw(a))` succeeds and one unit more reverts in
+        the same state. Figures are those of the block the view reads: with
+        a funding rate set, a transaction mined seconds later owes a little
+        more funding (leave a margin, or read with the pending block).
+"""
+
+from .modules import constants as c
+from .modules import math
+from interfaces import IClearingHouse
+from interfaces import IPriceOracle
+
+
+struct Charges:
+    collateral: int256  # as stored, before the pending charges
+    loss_charge: int256  # pending EQUITY charge: > 0 owed, < 0 credited
+    funding: int256  # pending funding, OPEN_INTEREST charges included: > 0 owed
+    settled: int256  # collateral once both are booked
+    equity: int256
+    initial: uint256
+    max_withdraw: uint256
+
+
+clearing_house: public(immutable(IClearingHouse))
+oracle: public(immutable(IPriceOracle))
+
+
+@deploy
+def __init__(_clearing_house: IClearingHouse):
+    clearing_house = _clearing_house
+    oracle = IPriceOracle(staticcall _clearing_house.oracle())
+
+
+@external
+@view
+def charges(account: address) -> Charges:
+    """
+    @notice The account's pending charges, settled collateral and the most it
+            can withdraw now, in one call.
+    """
+    return self._charges(account)
+
+
+@external
+@view
+def settled_collateral(account: address) -> int256:
+    """
+    @notice Collateral after the pending EQUITY charge and pending funding.
+    """
+    return self._charges(account).settled
+
+
+@external
+@view
+def pending_loss_charge(account: address) -> int256:
+    """
+    @notice The EQUITY charge the account's next touch books (< 0: a credit).
+    """
+    return self._charges(account).loss_charge
+
+
+@external
+@view
+def max_withdraw(account: address) -> uint256:
+    """
+    @notice The largest amount `withdraw` accepts now.
+    """
+    return self._charges(account).max_withdraw
+
+
+@internal
+@view
+def _charges(account: address) -> Charges:
+    health: IClearingHouse.Health = staticcall clearing_house.health(account)
+    result: Charges = Charges(
+        collateral=staticcall clearing_house.collateral(account),
+        loss_charge=0,
+        funding=0,
+        settled=health.equity,
+        equity=health.equity,
+        initial=health.initial,
+        max_withdraw=0,
+    )
+    market_count: uint256 = staticcall clearing_house.market_count()
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= market_count:
+            break
+        position: IClearingHouse.Position = staticcall clearing_house.positions(account, m)
+        if position.size == 0:
+            continue
+        mark: uint256 = staticcall oracle.price(m)
+        value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
+        result.settled -= value - position.open_notional
+        result.funding += staticcall clearing_house.pending_funding(account, m)
+    # equity = collateral now + sum(value - o - funding), collateral now =
+    # settled + funding: the EQUITY charge is what separates it from storage.
+    result.loss_charge = result.collateral - (result.settled + result.funding)
+    room: int256 = min(result.settled, health.equity - convert(health.initial, int256))
+    if room > 0:
+        result.max_withdraw = min(convert(room, uint256), convert(max_value(int128), uint256))
+    return result
