@@ -33,64 +33,9 @@
 
 from .modules import constants as c
 from .modules import math
-
-
-struct Position:
-    size: int256
-    open_notional: int256
-    funding_index: int256
-    equity_index: int256
-
-
-struct Health:
-    equity: int256
-    maintenance: uint256
-    initial: uint256
-
-
-struct MarketParams:
-    imr_bps: uint256
-    mmr_bps: uint256
-    penalty_bps: uint256
-    liquidator_share_bps: uint256
-    maker_fee_bps: uint256
-    taker_fee_bps: uint256
-    fee_insurance_share_bps: uint256
-    oi_cap: uint256
-    max_funding_rate: uint256
-    max_insurance_draw: uint256
-
-
-struct MarketState:
-    funding_rate: int256
-    long_index: int256
-    short_index: int256
-    last_accrual: uint256
-    long_open_interest: uint256
-    reduce_only: bool
-    loss_policy: uint8
-    socialized: uint256
-
-
-interface IClearingHouse:
-    def positions(account: address, market: uint256) -> Position: view
-    def health(account: address) -> Health: view
-    def pending_funding(account: address, market: uint256) -> int256: view
-    def market_count() -> uint256: view
-    def markets(market: uint256) -> MarketState: view
-    def market_params(market: uint256) -> MarketParams: view
-    def is_keeper(account: address) -> bool: view
-    def oracle() -> address: view
-    def insurance_vault() -> address: view
-    def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint256, price: uint256): nonpayable
-
-
-interface IPriceOracle:
-    def price(market: uint256) -> uint256: view
-
-
-interface IInsuranceVault:
-    def idle_assets() -> uint256: view
+from interfaces import IClearingHouse
+from interfaces import IInsuranceVault
+from interfaces import IPriceOracle
 
 
 # Candidates per call: bounds the loop (about 90k gas each).
@@ -188,7 +133,7 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
 
     last_rank: uint256 = max_value(uint256)
     for candidate: address in candidates:
-        position: Position = staticcall clearing_house.positions(candidate, market)
+        position: IClearingHouse.Position = staticcall clearing_house.positions(candidate, market)
         reason: uint8 = 0
         rank: uint256 = 0
         room: int256 = 0
@@ -233,7 +178,7 @@ def rank(account: address, market: uint256) -> uint256:
             deleveraged first; the queue position is the number of positions
             on the same side with a higher rank.
     """
-    position: Position = staticcall clearing_house.positions(account, market)
+    position: IClearingHouse.Position = staticcall clearing_house.positions(account, market)
     if position.size == 0:
         return 0
     rank: uint256 = 0
@@ -244,7 +189,7 @@ def rank(account: address, market: uint256) -> uint256:
 
 @internal
 @view
-def _rank(account: address, market: uint256, position: Position, mark: uint256) -> (uint256, int256):
+def _rank(account: address, market: uint256, position: IClearingHouse.Position, mark: uint256) -> (uint256, int256):
     """
     @dev rank = PnL% * leverage = (pnl / |open notional|) * (|value| / equity),
          pnl = value - open notional - pending funding, value = size * mark,
