@@ -76,6 +76,10 @@ CONTRACT_NAMES = {
     "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
     "lens": "ClearingLens",
 }
+# The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
+LENS_VIEWS = frozenset({
+    "charges", "settled_collateral", "pending_loss_charge", "max_withdraw", "is_liquidatable", "max_liquidation_size",
+})
 
 
 @dataclass
@@ -158,8 +162,10 @@ class Deployment:
         return self.engine.send([self.tx(self.roles.liquidator, self.deleverager, "deleverage", account, market, candidates)])[0]
 
     def view(self, fn: str, *args: Any) -> Any:
-        """A clearing-house view, e.g. ``view("equity", trader.address)``."""
-        return self.engine.call(self.clearing_house, fn, *args)
+        """A view of the clearing house or, for the views that live there, of
+        its lens, e.g. ``view("equity", a)``, ``view("is_liquidatable", a)``."""
+        contract = self.lens if fn in LENS_VIEWS else self.clearing_house
+        return self.engine.call(contract, fn, *args)
 
     def fund(self, accounts: list[tuple[LocalAccount, int]]) -> None:
         """Mints, approves and deposits ``amount`` for each (account, amount)."""
@@ -421,7 +427,7 @@ class Cascade:
         ch = self.d.clearing_house
         holders = sorted(self.holders, key=lambda a: self.index[a])
         if exact:
-            flags = self.engine.calls([(ch, "is_liquidatable", (a,)) for a in holders])
+            flags = self.engine.calls([(self.d.lens, "is_liquidatable", (a,)) for a in holders])
             return [a for a, f in zip(holders, flags) if f]
         doubtful = [a for a in holders if self.watch.may_be_liquidatable(a)]
         n = len(self.sc.markets)
@@ -543,7 +549,7 @@ class Cascade:
                 queue.setdefault(a, block + sc.keeper.delay_blocks)
             done, skipped = 0, 0
             for a in sorted((a for a, due in queue.items() if due <= block), key=lambda a: self.index[a]):
-                while done < per_block and e.call(d.clearing_house, "is_liquidatable", a):
+                while done < per_block and d.view("is_liquidatable", a):
                     done += self._liquidate(a, block)
                 if done >= per_block:
                     break

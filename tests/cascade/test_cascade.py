@@ -92,3 +92,15 @@ def test_policy_override_changes_who_pays(results):
     charged = {a.address for a in r.accounts if a.charged > 0 and a.index >= 0}
     equity = {a.address for a in results["gap-30"].accounts if a.charged > 0 and a.index >= 0}
     assert charged and charged != equity
+
+
+def test_lens_views_are_the_lens_abi():
+    """``Deployment.view`` sends these names to the lens: the list is its ABI's views."""
+    from perpclear.cascade import LENS_VIEWS
+    from perpclear.engine import artifact
+
+    lens = artifact("ClearingLens")
+    views = {f["name"] for f in lens.abi if f["type"] == "function" and f["stateMutability"] == "view"}
+    assert LENS_VIEWS == views - {"clearing_house", "oracle"}
+    clearing_house = {f["name"] for f in artifact("ClearingHouse").abi if f["type"] == "function"}
+    assert not LENS_VIEWS & clearing_house  # one place for each view

@@ -36,6 +36,7 @@ class Story:
     def __init__(self, system, model, chain):
         self.system, self.model, self.chain = system, model, chain
         self.ch = system.clearing_house
+        self.lens = system.lens
         # The chain books an EQUITY charge in 27-digit fixed point, the model
         # exactly: after one, what it charged may be a unit off (see check).
         self.equity_socializations = 0
@@ -104,6 +105,7 @@ class Story:
 def test_story__trade_fund_crash_liquidate_bankrupt(story, traders, liquidator, insurer, chain):
     s, u = story, story.system.unit
     ch, vault = story.ch, story.system.vault
+    lens = story.lens
     alice, bob, carol, dave = traders[:4]
 
     # Insurers put 50 into the vault; traders and a keeper fund their margin.
@@ -136,10 +138,10 @@ def test_story__trade_fund_crash_liquidate_bankrupt(story, traders, liquidator, 
 
     # The price slides to 1,850: alice is below maintenance and is cut partially.
     s.set_mark(1_850 * u)
-    assert ch.is_liquidatable(alice)
+    assert lens.is_liquidatable(alice)
     # The view answers for the current block; the liquidation happens one
     # second of funding later, so it may take a hair more.
-    allowed = ch.max_liquidation_size(alice, ETH)
+    allowed = lens.max_liquidation_size(alice, ETH)
     assert 0 < allowed < 5 * WAD
     receipt, expected = s.liquidate(alice, liquidator, 5 * WAD)
     s.check(alice, bob, carol, dave, liquidator)
@@ -147,12 +149,12 @@ def test_story__trade_fund_crash_liquidate_bankrupt(story, traders, liquidator, 
     assert event.size == expected.size
     assert allowed <= event.size < allowed * 1_001 // 1_000
     assert event.penalty == expected.penalty > 0
-    assert not ch.is_liquidatable(alice)  # margin restored, position kept
+    assert not lens.is_liquidatable(alice)  # margin restored, position kept
 
     # At 1,740 alice is liquidated again, this time of everything left.
     s.set_mark(1_740 * u)
     remaining = ch.positions(alice, ETH).size
-    assert ch.max_liquidation_size(alice, ETH) == remaining
+    assert lens.max_liquidation_size(alice, ETH) == remaining
     receipt, expected = s.liquidate(alice, liquidator, remaining)
     s.check(alice, bob, carol, dave, liquidator)
     assert ch.positions(alice, ETH).size == 0

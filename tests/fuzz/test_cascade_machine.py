@@ -90,7 +90,7 @@ class SystemMachine(RuleBasedStateMachine):
         return logs
 
     def view(self, fn, *args):
-        return self.e.call(self.ch, fn, *args)
+        return self.d.view(fn, *args)
 
     def sizes(self, account):
         return [self.view("positions", account, m)[0] for m in range(2)]

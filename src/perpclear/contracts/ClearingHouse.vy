@@ -23,6 +23,7 @@ from ethereum.ercs import IERC20
 from .modules import constants as c
 from .modules import math
 from .modules import loss_equity
+from .modules import liquidation
 
 initializes: loss_equity
 
@@ -538,7 +539,19 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
         assert self.is_keeper[msg.sender], "clearing: bankrupt, ADL first"
 
     mark: uint256 = staticcall oracle.price(market)
-    amount: uint256 = min(max_size, self._max_liquidation(health, size, mark, market))
+    amount: uint256 = min(
+        max_size,
+        liquidation._max_size(
+            health.equity,
+            health.maintenance,
+            health.initial,
+            size,
+            mark,
+            self.market_params[market].mmr_bps,
+            self.market_params[market].imr_bps,
+            self.market_params[market].penalty_bps,
+        ),
+    )
     # Who pays a residual is fixed by the state before the bankrupt position
     # moves: a taker holding the opposite side (the side OPEN_INTEREST charges)
     # takes a bankrupt position whole and pays for what it closes of its own.
@@ -656,36 +669,6 @@ def health(account: address) -> Health:
     @notice Equity with the maintenance and initial margin requirements.
     """
     return self._health(account)
-
-
-@external
-@view
-def is_liquidatable(account: address) -> bool:
-    """
-    @notice True when the account's equity is below its maintenance margin.
-    """
-    if not self._has_position(account):
-        return False
-    health: Health = self._health(account)
-    return health.equity < convert(health.maintenance, int256)
-
-
-@external
-@view
-def max_liquidation_size(account: address, market: uint256) -> uint256:
-    """
-    @notice Base amount of `market` a liquidator may take over now (0 when the
-            account is not liquidatable).
-    """
-    self._check_market(market)
-    size: int256 = self.positions[account][market].size
-    if size == 0:
-        return 0
-    health: Health = self._health(account)
-    if health.equity >= convert(health.maintenance, int256):
-        return 0
-    mark: uint256 = staticcall oracle.price(market)
-    return self._max_liquidation(health, size, mark, market)
 
 
 @external
@@ -876,34 +859,6 @@ def _health(account: address) -> Health:
         )
         result.initial += math._mul_div(exposure, self.market_params[m].imr_bps, c.WAD * c.BPS, True)
     return result
-
-
-@internal
-@view
-def _max_liquidation(health: Health, size: int256, mark: uint256, market: uint256) -> uint256:
-    """
-    @dev Base amount whose takeover lifts the account to its liquidation
-         target, halfway between maintenance and initial margin (at exactly
-         maintenance, the next second of funding would make it liquidatable
-         again). Taking over notional x lowers the target by x * t,
-         t = (mmr + imr) / 2, and equity by the penalty x * penalty, so
-         x >= (target - equity) / (t - penalty). The formula is exact in
-         rationals; the rounding of the penalty and of the remaining value can
-         leave the account a few units short of the target, which is still
-         far above maintenance. Everything when equity <= 0.
-    """
-    whole: uint256 = convert(abs(size), uint256)
-    if health.equity <= 0:
-        return whole
-    target: uint256 = (health.maintenance + health.initial + 1) // 2
-    if convert(health.equity, uint256) >= target:
-        return 0
-    shortfall: uint256 = target - convert(health.equity, uint256)
-    ratio: uint256 = (
-        self.market_params[market].mmr_bps + self.market_params[market].imr_bps
-    ) // 2 - self.market_params[market].penalty_bps
-    notional: uint256 = math._mul_div(shortfall, c.BPS, ratio, True)
-    return min(whole, math._mul_div(notional, c.WAD, mark, True))
 
 
 @internal

@@ -1,11 +1,14 @@
 # pragma version 0.4.3
 """
-@title perpclear lens: what an account will be charged and can take out
+@title perpclear lens: what an account will be charged, can take out, and
+       whether it can be liquidated
 @license MIT
 @notice Read-only views over the clearing house, for frontends, keepers and
         tests; it holds no money and no state but the clearing house's
-        address. Every figure is what the clearing house's next touch of the
-        account would book, computed with the same rounding:
+        address (the clearing house keeps only what changes state, and its
+        `health`, `equity` and `pending_funding`). Every figure is what the
+        clearing house's next touch of the account would book, computed
+        with the same rounding:
             settled = equity - sum over positions of (floor(s * p / WAD) - o)
         is the collateral after the pending EQUITY charge and the pending
         funding (OPEN_INTEREST charges included), what `withdraw` checks;
@@ -17,6 +20,7 @@
 """
 
 from .modules import constants as c
+from .modules import liquidation
 from .modules import math
 from interfaces import IClearingHouse
 from interfaces import IPriceOracle
@@ -77,6 +81,45 @@ def max_withdraw(account: address) -> uint256:
     @notice The largest amount `withdraw` accepts now.
     """
     return self._charges(account).max_withdraw
+
+
+@external
+@view
+def is_liquidatable(account: address) -> bool:
+    """
+    @notice True when the account holds a position and its equity is below
+            its maintenance margin.
+    """
+    health: IClearingHouse.Health = staticcall clearing_house.health(account)
+    # Every position adds to the maintenance margin (rounded up, at least 1).
+    return health.maintenance > 0 and health.equity < convert(health.maintenance, int256)
+
+
+@external
+@view
+def max_liquidation_size(account: address, market: uint256) -> uint256:
+    """
+    @notice Base amount of `market` a liquidator may take over now (0 when the
+            account is not liquidatable), as `liquidate` clamps it.
+    """
+    assert market < staticcall clearing_house.market_count(), "lens: unknown market"
+    size: int256 = (staticcall clearing_house.positions(account, market)).size
+    if size == 0:
+        return 0
+    health: IClearingHouse.Health = staticcall clearing_house.health(account)
+    if health.equity >= convert(health.maintenance, int256):
+        return 0
+    params: IClearingHouse.MarketParams = staticcall clearing_house.market_params(market)
+    return liquidation._max_size(
+        health.equity,
+        health.maintenance,
+        health.initial,
+        size,
+        staticcall oracle.price(market),
+        params.mmr_bps,
+        params.imr_bps,
+        params.penalty_bps,
+    )
 
 
 @internal

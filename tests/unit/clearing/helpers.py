@@ -51,6 +51,7 @@ class Mirror:
         self.system = system
         self.chain = chain
         self.ch = system.clearing_house
+        self.lens = system.lens
         self.model = ClearingModel(now=chain.blocks.head.timestamp)
         for market, spec in enumerate(system.markets):
             state = self.ch.markets(market)
@@ -230,8 +231,8 @@ class Mirror:
                 # Margin views at the chain's equity equal the model's exactly.
                 with self.model_equity_at(a, health.equity) as at_chain:
                     for market in range(len(model.markets)):
-                        assert ch.max_liquidation_size(a, market) == at_chain.max_liquidation(a, market)
-                assert ch.is_liquidatable(a) == (model.has_position(a) and health.equity < h.maintenance)
+                        assert self.lens.max_liquidation_size(a, market) == at_chain.max_liquidation(a, market)
+                assert self.lens.is_liquidatable(a) == (model.has_position(a) and health.equity < h.maintenance)
         for market, m in enumerate(model.markets):
             state = ch.markets(market)
             assert (state.funding_rate, state.long_index, state.short_index, state.last_accrual) == (

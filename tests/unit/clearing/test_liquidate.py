@@ -63,14 +63,15 @@ def underwater(opened):
 
 def test_liquidate__healthy_account__reverts(opened, trader, liquidator):
     ch, unit = opened.ch, opened.system.unit
+    lens = opened.lens
     # At 2_000: equity 249.6 >= maintenance 100.
-    assert not ch.is_liquidatable(trader)
-    assert ch.max_liquidation_size(trader, ETH) == 0
+    assert not lens.is_liquidatable(trader)
+    assert lens.max_liquidation_size(trader, ETH) == 0
     with ape.reverts("clearing: not liquidatable"):
         ch.liquidate(trader, ETH, HUGE, False, sender=liquidator)
     # At 1_850, just above: equity 99.6 >= maintenance 92.5.
     opened.set_mark(ETH, 1_850 * unit)
-    assert ch.max_liquidation_size(trader, ETH) == 0
+    assert lens.max_liquidation_size(trader, ETH) == 0
     with ape.reverts("clearing: not liquidatable"):
         ch.liquidate(trader, ETH, HUGE, False, sender=liquidator)
 
@@ -79,15 +80,16 @@ def test_liquidate__invalid_call__reverts(underwater, trader, liquidator, trader
     # One underwater account, every way of asking wrongly (each is a pure
     # revert, so they share the set-up).
     ch = underwater.ch
-    assert ch.is_liquidatable(trader)
+    lens = underwater.lens
+    assert lens.is_liquidatable(trader)
     with ape.reverts("clearing: zero size"):
         ch.liquidate(trader, ETH, 0, False, sender=liquidator)
     with ape.reverts("clearing: unknown market"):
         ch.liquidate(trader, 2, HUGE, False, sender=liquidator)
-    with ape.reverts("clearing: unknown market"):
-        ch.max_liquidation_size(trader, 2)
+    with ape.reverts("lens: unknown market"):
+        lens.max_liquidation_size(trader, 2)
     # Liquidatable through ETH, but there is nothing to take over in SOL.
-    assert ch.max_liquidation_size(trader, SOL) == 0
+    assert lens.max_liquidation_size(trader, SOL) == 0
     with ape.reverts("clearing: no position"):
         ch.liquidate(trader, SOL, HUGE, False, sender=liquidator)
     with ape.reverts("clearing: self liquidation"):
@@ -107,10 +109,11 @@ def test_liquidate__invalid_call__reverts(underwater, trader, liquidator, trader
 
 def test_liquidate__partial__restores_margin_and_splits_penalty(underwater, trader, liquidator):
     mirror, ch, unit = underwater, underwater.ch, underwater.system.unit
+    lens = underwater.lens
     vault = mirror.system.vault
     h = ch.health(trader)
     assert (h.equity, h.maintenance, h.initial) == (69_600_000 * unit // 10**6, 91 * unit, 182 * unit)
-    allowed = ch.max_liquidation_size(trader, ETH)
+    allowed = lens.max_liquidation_size(trader, ETH)
     assert allowed == mirror.model.max_liquidation(addr(trader), ETH)
     # ceil(1_338 / 1_820 * 10**18): a partial takeover, not the whole 1 ETH.
     assert allowed == 735_164_835_164_835_165
@@ -136,8 +139,8 @@ def test_liquidate__partial__restores_margin_and_splits_penalty(underwater, trad
     h = ch.health(trader)
     assert h.equity >= h.maintenance
     assert near(h.equity, 36_150_000 * unit // 10**6)
-    assert not ch.is_liquidatable(trader)
-    assert ch.max_liquidation_size(trader, ETH) == 0
+    assert not lens.is_liquidatable(trader)
+    assert lens.max_liquidation_size(trader, ETH) == 0
     assert ch.AccountBankrupt.from_receipt(receipt) == []
     mirror.check(trader, liquidator)
 
@@ -147,26 +150,28 @@ def test_liquidate__partial__restores_margin_and_splits_penalty(underwater, trad
 
 def test_liquidate__max_size_below_allowed__takes_only_max_size(underwater, trader, liquidator):
     mirror, ch = underwater, underwater.ch
-    allowed = ch.max_liquidation_size(trader, ETH)
+    lens = underwater.lens
+    allowed = lens.max_liquidation_size(trader, ETH)
     part = 3 * WAD // 10  # 0.3 ETH of the 0.7352 allowed
     receipt, liq = mirror.liquidate(trader, ETH, part, sender=liquidator)
     assert liq.size == part
     assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
     # Not enough to reach maintenance: still liquidatable, for less than before.
-    assert ch.is_liquidatable(trader)
-    assert 0 < ch.max_liquidation_size(trader, ETH) < allowed
+    assert lens.is_liquidatable(trader)
+    assert 0 < lens.max_liquidation_size(trader, ETH) < allowed
     mirror.check(trader, liquidator)
 
 
 def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, trader, liquidator):
     mirror, ch, unit = underwater, underwater.ch, underwater.system.unit
+    lens = underwater.lens
     # A max_size of 1_000 ETH is clamped to the 0.7352 ETH allowed.
-    allowed = ch.max_liquidation_size(trader, ETH)
+    allowed = lens.max_liquidation_size(trader, ETH)
     receipt, first = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
     assert first.size == allowed
     assert_liquidated(mirror, receipt, first, trader, liquidator, ETH)
     assert ch.positions(liquidator, ETH).size == allowed
-    assert not ch.is_liquidatable(trader)
+    assert not lens.is_liquidatable(trader)
     mirror.check(trader, liquidator)
 
     # The mark falls on to 1_700: the 0.2648 ETH left lose 31.8, equity 4.37
@@ -176,7 +181,7 @@ def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, 
     remaining = ch.positions(trader, ETH).size
     equity = ch.equity(trader)
     assert 0 < equity < ch.health(trader).maintenance
-    assert ch.max_liquidation_size(trader, ETH) == remaining
+    assert lens.max_liquidation_size(trader, ETH) == remaining
 
     receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
 
@@ -185,7 +190,7 @@ def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, 
     assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
     assert ch.positions(trader, ETH).size == 0
     assert ch.collateral(trader) == 0
-    assert not ch.is_liquidatable(trader)
+    assert not lens.is_liquidatable(trader)
     assert ch.positions(liquidator, ETH).size == WAD
     assert ch.AccountBankrupt.from_receipt(receipt) == []
     mirror.check(trader, liquidator)
@@ -195,11 +200,12 @@ def test_liquidate__after_funding__books_it_first(opened, trader, counterparty, 
     # At 1_850 the trader is healthy (99.6 >= 92.5); a minute of the maximum
     # funding rate (0.01% of the mark per second, longs pay) drains it.
     mirror, ch, unit = opened, opened.ch, opened.system.unit
+    lens = opened.lens
     mirror.set_mark(ETH, 1_850 * unit)
-    assert not ch.is_liquidatable(trader)
+    assert not lens.is_liquidatable(trader)
     mirror.set_funding_rate(ETH, 10**14)
     mirror.wait(60)  # 60 s x 0.01% x 1_850 = 11.1 of funding
-    assert ch.is_liquidatable(trader)
+    assert lens.is_liquidatable(trader)
     pending = ch.pending_funding(trader, ETH)
     assert pending > 0
 
@@ -211,7 +217,7 @@ def test_liquidate__after_funding__books_it_first(opened, trader, counterparty, 
     assert settled.account == trader.address
     assert settled.amount > pending
     assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
-    assert not ch.is_liquidatable(trader)
+    assert not lens.is_liquidatable(trader)
     mirror.check(trader, counterparty, liquidator)
 
 
@@ -220,6 +226,7 @@ def test_liquidate__after_funding__books_it_first(opened, trader, counterparty, 
 
 def test_liquidate__cross_margin__both_markets(mirror, traders, liquidator):
     ch, unit = mirror.ch, mirror.system.unit
+    lens = mirror.lens
     account, counterparty = traders[2], traders[3]
     mirror.fund(account, 600 * unit)
     mirror.fund(counterparty, 10_000 * unit)
@@ -231,7 +238,7 @@ def test_liquidate__cross_margin__both_markets(mirror, traders, liquidator):
     # to 34 (-200): equity 199.3 against maintenance 90 + 170 = 260.
     mirror.set_mark(ETH, 1_800 * unit)
     mirror.set_mark(SOL, 34 * unit)
-    assert ch.is_liquidatable(account)
+    assert lens.is_liquidatable(account)
     mirror.check(account)
 
     # ETH first: the target (390) is out of reach of any part of the 1 ETH, so
@@ -239,12 +246,12 @@ def test_liquidate__cross_margin__both_markets(mirror, traders, liquidator):
     receipt, eth = mirror.liquidate(account, ETH, HUGE, sender=liquidator)
     assert eth.size == WAD
     assert_liquidated(mirror, receipt, eth, account, liquidator, ETH)
-    assert ch.is_liquidatable(account)
+    assert lens.is_liquidatable(account)
     mirror.check(account, liquidator)
 
     # Then SOL: target (170 + 340) / 2 = 255, so (255 - 154.3) / (15% - 5%)
     # = 1_007 of notional = 29.62 of the 50 SOL, penalty 5% = 50.35.
-    allowed = ch.max_liquidation_size(account, SOL)
+    allowed = lens.max_liquidation_size(account, SOL)
     assert allowed == mirror.model.max_liquidation(addr(account), SOL)
     assert allowed == -(-1_007 * WAD // 34)  # ceil(1_007 / 34 contracts)
     receipt, sol = mirror.liquidate(account, SOL, HUGE, sender=liquidator)
@@ -253,7 +260,7 @@ def test_liquidate__cross_margin__both_markets(mirror, traders, liquidator):
     assert ch.positions(account, SOL).size == -50 * WAD + allowed
     assert ch.positions(liquidator, SOL).size == -allowed
     assert ch.positions(liquidator, ETH).size == WAD
-    assert not ch.is_liquidatable(account)
+    assert not lens.is_liquidatable(account)
     mirror.check(account, liquidator)
 
 
@@ -291,6 +298,7 @@ def test_keeper_cannot_walk_the_mark_into_a_healthy_long(system, traders, chain)
     updates one after another stay within 10 % of the window's anchor, and
     the long is never liquidatable."""
     s, ch, oracle = system, system.clearing_house, system.oracle
+    lens = system.lens
     u = s.unit
     long, short = traders[0], traders[1]
     s.fund(long, 1_000 * u)
@@ -307,6 +315,6 @@ def test_keeper_cannot_walk_the_mark_into_a_healthy_long(system, traders, chain)
         with ape.reverts("oracle: move too large"):
             s.set_mark(ETH, price)
     assert oracle.price(ETH) == 1_800 * u
-    assert not ch.is_liquidatable(long)
+    assert not lens.is_liquidatable(long)
     with ape.reverts("clearing: not liquidatable"):
         ch.liquidate(long, ETH, HUGE, False, sender=traders[2])

@@ -61,6 +61,7 @@ def gap_down(mirror, trader):
 def bankrupt_liquidation(mirror, trader, taker, backstop=False):
     """Liquidates the gapped account whole and checks what every bankruptcy shares."""
     ch = mirror.ch
+    lens = mirror.lens
     receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=taker, backstop=backstop)
     taker_address = mirror.system.vault if backstop else taker
     assert liq.size == WAD  # everything: equity is not positive
@@ -68,7 +69,7 @@ def bankrupt_liquidation(mirror, trader, taker, backstop=False):
     assert_liquidated(mirror, receipt, liq, trader, taker_address, ETH)
     assert ch.positions(trader, ETH).size == 0
     assert ch.collateral(trader) == 0  # the account ends at zero whatever was paid
-    assert not ch.is_liquidatable(trader)
+    assert not lens.is_liquidatable(trader)
     bankruptcy = liq.bankruptcy
     assert bankruptcy is not None
     (event,) = ch.AccountBankrupt.from_receipt(receipt)
@@ -302,6 +303,7 @@ def test_liquidate__bankrupt_empty_vault__whole_deficit_to_policy(opened, trader
 
 def test_liquidate__backstop__vault_account_takes_position(opened, trader, insurer, keeper):
     mirror, ch, unit = opened, opened.ch, opened.system.unit
+    lens = opened.lens
     vault, token = mirror.system.vault, mirror.system.token
     mirror.fund_vault(insurer, 5_000 * unit)
     funded = mirror.fund_backstop(2_000 * unit)  # 3_000 stay idle in the vault
@@ -309,7 +311,7 @@ def test_liquidate__backstop__vault_account_takes_position(opened, trader, insur
     assert ch.collateral(vault) == 2_000 * unit
     # 1_820: equity 69.6 < maintenance 91, a partial takeover of 0.7352 ETH.
     mirror.set_mark(ETH, 1_820 * unit)
-    allowed = ch.max_liquidation_size(trader, ETH)
+    allowed = lens.max_liquidation_size(trader, ETH)
 
     receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=keeper, backstop=True)
 
@@ -322,7 +324,7 @@ def test_liquidate__backstop__vault_account_takes_position(opened, trader, insur
     assert ch.positions(keeper, ETH).size == 0
     assert ch.collateral(vault) == 2_000 * unit + liq.liquidator_reward
     assert token.balanceOf(vault) == 3_000 * unit + liq.insurance_reward
-    assert not ch.is_liquidatable(trader)
+    assert not lens.is_liquidatable(trader)
     mirror.check(trader, vault, keeper)
 
 

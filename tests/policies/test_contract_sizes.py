@@ -1,0 +1,42 @@
+"""Room: every deployed contract's code (runtime bytecode plus immutables, as
+deployed) fits EIP-170's 24,576 bytes, with 1 KiB to spare so that the next
+check or policy has somewhere to go. Printed per contract by ``-s``."""
+
+import boa
+import pytest
+
+EIP170 = 24_576
+SPARE = 1_024
+
+
+def sizes(h):
+    sim = h.Sim(6)
+    contracts = {
+        "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "OrderBook": sim.book,
+        "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token,
+    }
+    return {name: len(sim.env.get_code(c.address)) for name, c in contracts.items()}
+
+
+@pytest.fixture(scope="module")
+def deployed(h):
+    measured = sizes(h)
+    for name, size in measured.items():
+        print(f"\n[size] {name}: {size:,} bytes, {EIP170 - size:,} to spare")
+    return measured
+
+
+def test_sizes__every_contract_fits_eip170(deployed):
+    assert all(0 < size <= EIP170 for size in deployed.values()), deployed
+
+
+def test_sizes__one_kib_to_spare_but_the_clearing_house(deployed):
+    assert {n: s for n, s in deployed.items() if n != "ClearingHouse" and EIP170 - s < SPARE} == {}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the clearing house keeps about 0.7 KiB: moving is_liquidatable and max_liquidation_size to the lens "
+    "freed 0.4 KiB, closing the OPEN_INTEREST escape took 0.9 KiB; the next cut is the loss policies "
+    "behind one interface, in contracts of their own"))
+def test_sizes__clearing_house_one_kib_to_spare(deployed):
+    assert EIP170 - deployed["ClearingHouse"] >= SPARE
