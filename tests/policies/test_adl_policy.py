@@ -271,7 +271,7 @@ def test_deleverage__bad_calls__revert_with_reason(crash, h):
             adl.deleverage(a.address, 1, [b.address])
         with boa.env.prank(b.address), boa.reverts("clearing: not deleverager"):
             ch.adl_fill(a.address, b.address, 0, WAD, 1)
-        with boa.env.prank(b.address), boa.reverts("clearing: not owner"):
+        with boa.env.prank(b.address), boa.reverts("ownership: not owner"):
             ch.set_deleverager(b.address)
 
 

@@ -24,13 +24,19 @@ from .modules import constants as c
 from .modules import math
 from .modules import loss_equity
 from .modules import liquidation
+from .modules import ownership
 
 initializes: loss_equity
+initializes: ownership
 
 exports: (
     loss_equity.scale,
     loss_equity.side_index,
     loss_equity.basis,
+    ownership.owner,
+    ownership.pending_owner,
+    ownership.transfer_ownership,
+    ownership.accept_ownership,
 )
 
 
@@ -82,7 +88,6 @@ struct Health:
     initial: uint256
 
 
-owner: public(address)
 token: public(immutable(IERC20))
 oracle: public(immutable(IPriceOracle))
 insurance_vault: public(immutable(address))
@@ -161,11 +166,6 @@ event OrderBookSet:
 
 event FeeRecipientSet:
     recipient: indexed(address)
-
-
-event OwnershipTransferred:
-    previous: indexed(address)
-    owner: indexed(address)
 
 
 event PositionChanged:
@@ -277,7 +277,7 @@ def __init__(
     oracle = _oracle
     insurance_vault = _insurance_vault
     self.fee_recipient = _fee_recipient
-    self.owner = msg.sender
+    ownership.__init__()
     loss_equity.__init__()
 
 
@@ -285,22 +285,11 @@ def __init__(
 
 
 @external
-def transfer_ownership(new_owner: address):
-    """
-    @notice Hands governance to `new_owner`.
-    """
-    self._only_owner()
-    assert new_owner != empty(address), "clearing: zero address"
-    log OwnershipTransferred(previous=self.owner, owner=new_owner)
-    self.owner = new_owner
-
-
-@external
 def set_order_book(book: address):
     """
     @notice Sets, once, the order book whose matched orders this contract books.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert book != empty(address), "clearing: zero address"
     assert self.order_book == empty(address), "clearing: order book set"
     self.order_book = book
@@ -312,7 +301,7 @@ def set_keeper(account: address, allowed: bool):
     """
     @notice Allows or revokes a keeper (funding rates, backstop liquidations).
     """
-    self._only_owner()
+    ownership._check_owner()
     assert account != empty(address), "clearing: zero address"
     self.is_keeper[account] = allowed
     log RoleSet(account=account, role="keeper", allowed=allowed)
@@ -323,7 +312,7 @@ def set_deleverager(deleverager: address):
     """
     @notice Sets the contract that runs ADL (`adl_fill`); zero disables it.
     """
-    self._only_owner()
+    ownership._check_owner()
     self.deleverager = deleverager
     log RoleSet(account=deleverager, role="adl", allowed=deleverager != empty(address))
 
@@ -333,7 +322,7 @@ def set_fee_recipient(recipient: address):
     """
     @notice Sets the receiver of the protocol share of fees.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert recipient != empty(address), "clearing: zero address"
     self.fee_recipient = recipient
     log FeeRecipientSet(recipient=recipient)
@@ -347,7 +336,7 @@ def add_market(params: MarketParams, loss_policy: uint8) -> uint256:
     @param loss_policy POLICY_EQUITY, POLICY_OPEN_INTEREST or POLICY_ADL.
     @return The new market id.
     """
-    self._only_owner()
+    ownership._check_owner()
     market: uint256 = self.market_count
     assert market < c.MAX_MARKETS, "clearing: too many markets"
     self._check_params(params)
@@ -367,7 +356,7 @@ def set_market_params(market: uint256, params: MarketParams):
     """
     @notice Replaces a market's risk and fee parameters.
     """
-    self._only_owner()
+    ownership._check_owner()
     self._check_market(market)
     self._check_params(params)
     self.market_params[market] = params
@@ -380,7 +369,7 @@ def set_loss_policy(market: uint256, loss_policy: uint8):
     @notice Chooses the policy that absorbs future residuals of `market`.
             Past events keep the policy they were logged with.
     """
-    self._only_owner()
+    ownership._check_owner()
     self._check_market(market)
     self._check_policy(loss_policy)
     log LossPolicySet(
@@ -394,7 +383,7 @@ def set_reduce_only(market: uint256, reduce_only: bool):
     """
     @notice Kill switch: while set, fills may only shrink positions.
     """
-    self._only_owner()
+    ownership._check_owner()
     self._check_market(market)
     self.markets[market].reduce_only = reduce_only
     log ReduceOnlySet(market=market, reduce_only=reduce_only)
@@ -685,12 +674,6 @@ def pending_funding(account: address, market: uint256) -> int256:
 
 
 # ------------------------------------------------------------------ internal
-
-
-@internal
-@view
-def _only_owner():
-    assert msg.sender == self.owner, "clearing: not owner"
 
 
 @internal

@@ -32,11 +32,20 @@ from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 from ethereum.ercs import IERC4626
 from interfaces import IInsuranceVault
+from .modules import ownership
 
 implements: IERC20
 implements: IERC20Detailed
 implements: IERC4626
 implements: IInsuranceVault
+initializes: ownership
+
+exports: (
+    ownership.owner,
+    ownership.pending_owner,
+    ownership.transfer_ownership,
+    ownership.accept_ownership,
+)
 
 
 # The margin-account functions of the clearing house the vault uses as
@@ -84,7 +93,6 @@ totalSupply: public(uint256)
 balanceOf: public(HashMap[address, uint256])
 allowance: public(HashMap[address, HashMap[address, uint256]])
 
-owner: public(address)
 clearing_house: public(address)
 # True while the vault holds (or may hold) a margin account at the clearing house.
 backstop_active: public(bool)
@@ -110,10 +118,9 @@ def __init__(asset_: address, name_: String[64], symbol_: String[32], cooldown_:
     decimals = staticcall IERC20Detailed(asset_).decimals() + DECIMALS_OFFSET
     self.name = name_
     self.symbol = symbol_
-    self.owner = msg.sender
+    ownership.__init__()
     self.cooldown = cooldown_
     self.claim_window = DEFAULT_CLAIM_WINDOW
-    log IInsuranceVault.OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
     log IInsuranceVault.ClaimWindowSet(claim_window=DEFAULT_CLAIM_WINDOW)
 
@@ -494,24 +501,12 @@ def backstop_value() -> uint256:
 
 
 @external
-def transfer_ownership(new_owner: address):
-    """
-    @notice Hand the owner role to `new_owner`. Owner only.
-    @param new_owner New owner, not the zero address.
-    """
-    self._only_owner()
-    assert new_owner != empty(address), "vault: zero address"
-    log IInsuranceVault.OwnershipTransferred(previous_owner=self.owner, new_owner=new_owner)
-    self.owner = new_owner
-
-
-@external
 def set_cooldown(cooldown_: uint256):
     """
     @notice Change the exit cooldown for future requests. Owner only.
     @param cooldown_ Seconds, at most 30 days.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
     self.cooldown = cooldown_
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
@@ -524,7 +519,7 @@ def set_claim_window(claim_window_: uint256):
             requests. Owner only.
     @param claim_window_ Seconds, one hour to 30 days.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert claim_window_ >= MIN_CLAIM_WINDOW and claim_window_ <= MAX_CLAIM_WINDOW, "vault: bad claim window"
     self.claim_window = claim_window_
     log IInsuranceVault.ClaimWindowSet(claim_window=claim_window_)
@@ -537,7 +532,7 @@ def set_clearing_house(clearing_house_: address):
             once.
     @param clearing_house_ Clearing house, not the zero address.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert self.clearing_house == empty(address), "vault: clearing house set"
     assert clearing_house_ != empty(address), "vault: zero address"
     self.clearing_house = clearing_house_
@@ -552,7 +547,7 @@ def fund_backstop(amount: uint256):
             at the clearing house (backstop liquidator). Owner only.
     @param amount Collateral, > 0, at most the idle balance.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert amount > 0, "vault: zero amount"
     ch: address = self.clearing_house
     assert ch != empty(address), "vault: no clearing house"
@@ -574,7 +569,7 @@ def withdraw_backstop(amount: uint256):
             while the account's equity is not zero.
     @param amount Collateral, > 0.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert amount > 0, "vault: zero amount"
     ch: address = self.clearing_house
     assert ch != empty(address), "vault: no clearing house"
@@ -586,12 +581,6 @@ def withdraw_backstop(amount: uint256):
 
 
 # --------------------------------------------------------------- internal ---
-
-
-@view
-@internal
-def _only_owner():
-    assert msg.sender == self.owner, "vault: not owner"
 
 
 @view

@@ -15,13 +15,19 @@
 """
 
 from .modules import orders
+from .modules import ownership
 
 initializes: orders
+initializes: ownership
 
 exports: (
     orders.filled,
     orders.cancelled,
     orders.min_nonce,
+    ownership.owner,
+    ownership.pending_owner,
+    ownership.transfer_ownership,
+    ownership.accept_ownership,
 )
 
 
@@ -38,7 +44,6 @@ interface IClearingHouse:
     ) -> (uint256, uint256): nonpayable
 
 
-owner: public(address)
 clearing_house: public(immutable(IClearingHouse))
 is_matcher: public(HashMap[address, bool])
 
@@ -60,11 +65,6 @@ event MatcherSet:
     allowed: bool
 
 
-event OwnershipTransferred:
-    previous: indexed(address)
-    owner: indexed(address)
-
-
 @deploy
 def __init__(_clearing_house: IClearingHouse):
     """
@@ -72,18 +72,7 @@ def __init__(_clearing_house: IClearingHouse):
     """
     assert _clearing_house.address != empty(address), "orders: zero address"
     clearing_house = _clearing_house
-    self.owner = msg.sender
-
-
-@external
-def transfer_ownership(new_owner: address):
-    """
-    @notice Hands the matcher list to `new_owner`.
-    """
-    assert msg.sender == self.owner, "orders: not owner"
-    assert new_owner != empty(address), "orders: zero address"
-    log OwnershipTransferred(previous=self.owner, owner=new_owner)
-    self.owner = new_owner
+    ownership.__init__()
 
 
 @external
@@ -91,7 +80,7 @@ def set_matcher(matcher: address, allowed: bool):
     """
     @notice Allows or revokes an order matcher.
     """
-    assert msg.sender == self.owner, "orders: not owner"
+    ownership._check_owner()
     assert matcher != empty(address), "orders: zero address"
     self.is_matcher[matcher] = allowed
     log MatcherSet(matcher=matcher, allowed=allowed)

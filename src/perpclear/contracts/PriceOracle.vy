@@ -19,8 +19,17 @@
 """
 
 from interfaces import IPriceOracle
+from .modules import ownership
 
 implements: IPriceOracle
+initializes: ownership
+
+exports: (
+    ownership.owner,
+    ownership.pending_owner,
+    ownership.transfer_ownership,
+    ownership.accept_ownership,
+)
 
 # 100% in basis points.
 BPS: constant(uint256) = 10_000
@@ -34,7 +43,6 @@ struct Anchor:
     price: uint256  # the mark when the window opened
     opened_at: uint256  # timestamp the window opened
 
-owner: public(address)
 keepers: public(HashMap[address, bool])
 
 listed: public(HashMap[uint256, bool])
@@ -54,20 +62,7 @@ def __init__():
     """
     @notice The deployer becomes the owner. No keeper and no market yet.
     """
-    self.owner = msg.sender
-    log IPriceOracle.OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
-
-
-@external
-def transfer_ownership(new_owner: address):
-    """
-    @notice Hand the owner role to `new_owner`. Owner only.
-    @param new_owner New owner, not the zero address.
-    """
-    self._only_owner()
-    assert new_owner != empty(address), "oracle: zero address"
-    log IPriceOracle.OwnershipTransferred(previous_owner=self.owner, new_owner=new_owner)
-    self.owner = new_owner
+    ownership.__init__()
 
 
 @external
@@ -77,7 +72,7 @@ def set_keeper(keeper: address, allowed: bool):
     @param keeper Keeper account, not the zero address.
     @param allowed True to authorise, False to revoke.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert keeper != empty(address), "oracle: zero address"
     self.keepers[keeper] = allowed
     log IPriceOracle.KeeperSet(keeper=keeper, allowed=allowed)
@@ -92,7 +87,7 @@ def add_market(market: uint256, max_age: uint256, max_move_bps: uint256, initial
     @param max_move_bps Max change per update, 100% = 10_000; 0 = no limit.
     @param initial_price First mark, > 0.
     """
-    self._only_owner()
+    ownership._check_owner()
     assert not self.listed[market], "oracle: market exists"
     assert max_age > 0, "oracle: zero max age"
     assert max_move_bps <= BPS, "oracle: max move too large"
@@ -115,7 +110,7 @@ def set_max_age(market: uint256, max_age: uint256):
     @param market Listed market id.
     @param max_age Staleness limit in seconds, > 0.
     """
-    self._only_owner()
+    ownership._check_owner()
     self._only_listed(market)
     assert max_age > 0, "oracle: zero max age"
     self.max_age[market] = max_age
@@ -130,7 +125,7 @@ def set_max_move(market: uint256, max_move_bps: uint256):
     @param market Listed market id.
     @param max_move_bps 100% = 10_000; 0 disables the check (crash scenarios).
     """
-    self._only_owner()
+    ownership._check_owner()
     self._only_listed(market)
     assert max_move_bps <= BPS, "oracle: max move too large"
     self.max_move_bps[market] = max_move_bps
@@ -146,7 +141,7 @@ def set_move_window(market: uint256, seconds: uint256):
     @param market Listed market id.
     @param seconds 1 (per block) to 86_400 (one day).
     """
-    self._only_owner()
+    ownership._check_owner()
     self._only_listed(market)
     assert seconds >= 1 and seconds <= MAX_MOVE_WINDOW, "oracle: bad move window"
     self.move_window[market] = seconds
@@ -247,12 +242,6 @@ def _set_price(market: uint256, price: uint256):
     self._price[market] = price
     self._updated_at[market] = block.timestamp
     log IPriceOracle.PriceUpdated(market=market, price=price, previous=previous, keeper=msg.sender)
-
-
-@view
-@internal
-def _only_owner():
-    assert msg.sender == self.owner, "oracle: not owner"
 
 
 @view

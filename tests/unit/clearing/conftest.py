@@ -107,6 +107,7 @@ def direct(system, project, admin, accounts):
         clearing_house=ch,
         order_book=book,
         deleverager=None,
+        lens=None,
         admin=admin,
         keeper=system.keeper,
         matcher=None,

@@ -89,7 +89,6 @@ def test_add_market__next_id_with_params_and_events(system, admin, chain):
     assert [(e.market, tuple(e.params)) for e in logged] == [(2, params.as_tuple())]
 
 
-
 def test_add_market__bad_params__reverts(system, admin):
     _list_in_oracle(system, 2, 100)
     for fields, reason in BAD_PARAMS:
@@ -145,9 +144,6 @@ def test_set_market_params__replaces_and_logs(system, admin):
     assert tuple(ch.market_params(1)) == system.markets[1].params.as_tuple()
 
 
-
-
-
 def test_set_market_params__bad_params__reverts(system, admin):
     for fields, reason in BAD_PARAMS:
         bad = replace(MarketParams(), **fields)
@@ -171,8 +167,6 @@ def test_set_loss_policy__sets_and_logs_previous(system, admin):
         (0, POLICY_OPEN_INTEREST, POLICY_ADL),
     ]
     assert ch.markets(1).loss_policy == POLICY_EQUITY
-
-
 
 
 def test_set_loss_policy__unknown_policy__reverts(system, admin):
@@ -218,8 +212,6 @@ def test_set_reduce_only__blocks_opening_allows_reducing(system, admin, traders,
     assert ch.positions(newcomer, 0).size == WAD
 
 
-
-
 # ---------------------------------------------------------------- roles
 
 
@@ -240,32 +232,11 @@ def test_set_role__grant_and_revoke(system, admin, traders, role):
     ]
 
 
-
-
 def test_set_fee_recipient__sets_and_logs(system, admin, traders):
     ch = system.clearing_house
     tx = ch.set_fee_recipient(traders[9], sender=admin)
     assert ch.fee_recipient() == traders[9].address
     assert [e.recipient for e in tx.decode_logs(ch.FeeRecipientSet)] == [traders[9].address]
-
-
-
-
-def test_transfer_ownership__hands_over_governance(system, admin, traders):
-    ch = system.clearing_house
-    new_owner = traders[0]
-    tx = ch.transfer_ownership(new_owner, sender=admin)
-    assert ch.owner() == new_owner.address
-    assert [(e.previous, e.owner) for e in tx.decode_logs(ch.OwnershipTransferred)] == [
-        (admin.address, new_owner.address)
-    ]
-    # the old owner is out, the new one governs
-    with ape.reverts("clearing: not owner"):
-        ch.set_reduce_only(0, True, sender=admin)
-    ch.set_reduce_only(0, True, sender=new_owner)
-    assert ch.markets(0).reduce_only
-
-
 
 
 # ---------------------------------------------------------------- access control
@@ -286,7 +257,7 @@ def test_owner_only__not_owner__reverts(system, traders, keeper, matcher):
     ]
     for call in calls:
         for sender in (outsider, keeper, matcher):  # roles grant no governance
-            with ape.reverts("clearing: not owner"):
+            with ape.reverts("ownership: not owner"):
                 call(sender)
 
 
@@ -307,7 +278,6 @@ def test_owner_only__zero_address__reverts(system, admin):
         lambda: ch.set_order_book(ZERO, sender=admin),
         lambda: ch.set_keeper(ZERO, True, sender=admin),
         lambda: ch.set_fee_recipient(ZERO, sender=admin),
-        lambda: ch.transfer_ownership(ZERO, sender=admin),
     ):
         with ape.reverts("clearing: zero address"):
             call()

@@ -18,29 +18,6 @@ def test_fixture__markets_and_keeper(oracle, keeper, unit):
     assert oracle.max_move_bps(0) == 0
 
 
-# --- transfer_ownership ---
-
-
-def test_transfer_ownership__moves_role_and_logs(oracle, admin, traders):
-    tx = oracle.transfer_ownership(traders[0], sender=admin)
-    assert oracle.owner() == traders[0]
-    logs = list(tx.decode_logs(oracle.OwnershipTransferred))
-    assert [(log.previous_owner, log.new_owner) for log in logs] == [(admin, traders[0])]
-    with ape.reverts("oracle: not owner"):
-        oracle.set_keeper(traders[1], True, sender=admin)
-    oracle.set_keeper(traders[1], True, sender=traders[0])
-
-
-def test_transfer_ownership__not_owner__reverts(oracle, traders):
-    with ape.reverts("oracle: not owner"):
-        oracle.transfer_ownership(traders[0], sender=traders[0])
-
-
-def test_transfer_ownership__zero_address__reverts(oracle, admin):
-    with ape.reverts("oracle: zero address"):
-        oracle.transfer_ownership(ZERO_ADDRESS, sender=admin)
-
-
 # --- set_keeper ---
 
 
@@ -56,7 +33,7 @@ def test_set_keeper__allow_then_revoke__logs(oracle, admin, traders):
 
 
 def test_set_keeper__not_owner__reverts(oracle, keeper, traders):
-    with ape.reverts("oracle: not owner"):
+    with ape.reverts("ownership: not owner"):
         oracle.set_keeper(traders[0], True, sender=keeper)
 
 
@@ -84,7 +61,7 @@ def test_add_market__lists_with_price_and_logs(fresh_oracle, admin, chain):
 
 
 def test_add_market__not_owner__reverts(fresh_oracle, traders):
-    with ape.reverts("oracle: not owner"):
+    with ape.reverts("ownership: not owner"):
         fresh_oracle.add_market(0, 600, 0, 1, sender=traders[0])
 
 
@@ -119,7 +96,7 @@ def test_set_max_age__updates_and_logs(oracle, admin):
 
 
 def test_set_max_age__not_owner__reverts(oracle, keeper):
-    with ape.reverts("oracle: not owner"):
+    with ape.reverts("ownership: not owner"):
         oracle.set_max_age(0, 60, sender=keeper)
 
 
@@ -146,7 +123,7 @@ def test_set_max_move__updates_and_logs(oracle, admin):
 
 
 def test_set_max_move__not_owner__reverts(oracle, keeper):
-    with ape.reverts("oracle: not owner"):
+    with ape.reverts("ownership: not owner"):
         oracle.set_max_move(0, 100, sender=keeper)
 
 

@@ -220,7 +220,7 @@ def test_set_move_window__updates_reopens_and_logs(oracle, admin, keeper, unit):
 
 
 def test_set_move_window__bad_inputs__revert(oracle, admin, keeper):
-    with ape.reverts("oracle: not owner"):
+    with ape.reverts("ownership: not owner"):
         oracle.set_move_window(0, 60, sender=keeper)
     with ape.reverts("oracle: unknown market"):
         oracle.set_move_window(5, 60, sender=admin)

@@ -15,28 +15,6 @@ def decimals():
     return 6
 
 
-# --- owner ---
-
-
-def test_transfer_ownership__moves_role_and_logs(vault, admin, traders):
-    tx = vault.transfer_ownership(traders[0], sender=admin)
-    assert vault.owner() == traders[0]
-    logs = list(tx.decode_logs(vault.OwnershipTransferred))
-    assert [(log.previous_owner, log.new_owner) for log in logs] == [(admin, traders[0])]
-    with ape.reverts("vault: not owner"):
-        vault.set_cooldown(1, sender=admin)
-
-
-def test_transfer_ownership__not_owner__reverts(vault, traders):
-    with ape.reverts("vault: not owner"):
-        vault.transfer_ownership(traders[0], sender=traders[0])
-
-
-def test_transfer_ownership__zero_address__reverts(vault, admin):
-    with ape.reverts("vault: zero address"):
-        vault.transfer_ownership(ZERO_ADDRESS, sender=admin)
-
-
 def test_set_cooldown__updates_and_logs(vault, admin):
     tx = vault.set_cooldown(30 * 86_400, sender=admin)
     assert vault.cooldown() == 30 * 86_400
@@ -45,7 +23,7 @@ def test_set_cooldown__updates_and_logs(vault, admin):
 
 
 def test_set_cooldown__not_owner__reverts(vault, insurer):
-    with ape.reverts("vault: not owner"):
+    with ape.reverts("ownership: not owner"):
         vault.set_cooldown(0, sender=insurer)
 
 
@@ -67,7 +45,7 @@ def test_set_clearing_house__once_and_logs(vault, admin, traders):
 
 
 def test_set_clearing_house__not_owner__reverts(vault, traders):
-    with ape.reverts("vault: not owner"):
+    with ape.reverts("ownership: not owner"):
         vault.set_clearing_house(traders[9], sender=traders[9])
 
 
@@ -159,7 +137,7 @@ def test_fund_backstop__moves_margin_keeps_total_assets_and_logs(
 
 
 def test_fund_backstop__not_owner__reverts(vault, clearing, insurer):
-    with ape.reverts("vault: not owner"):
+    with ape.reverts("ownership: not owner"):
         vault.fund_backstop(1, sender=insurer)
 
 
@@ -224,7 +202,7 @@ def test_withdraw_backstop__returns_margin_and_logs(
 
 
 def test_withdraw_backstop__not_owner__reverts(vault, clearing, insurer):
-    with ape.reverts("vault: not owner"):
+    with ape.reverts("ownership: not owner"):
         vault.withdraw_backstop(1, sender=insurer)
 
 

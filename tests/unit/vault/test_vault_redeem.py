@@ -193,7 +193,7 @@ def test_cancel_redeem__forfeits_income_earned_while_pending(
 
 def test_set_claim_window__owner_bounds_and_logs(vault, admin, deposit, insurer, traders, unit):
     assert vault.claim_window() == 86_400
-    with ape.reverts("vault: not owner"):
+    with ape.reverts("ownership: not owner"):
         vault.set_claim_window(7_200, sender=traders[0])
     with ape.reverts("vault: bad claim window"):
         vault.set_claim_window(3_599, sender=admin)
