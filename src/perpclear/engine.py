@@ -224,6 +224,10 @@ class BoaEngine(Engine):
                         getattr(c, tx.fn)(*tx.args)
                 except Exception as exc:  # boa raises BoaError with the revert reason
                     raise EngineError(f"{self.describe(tx)} reverted: {_boa_reason(exc)}") from None
+                finally:
+                    # A transaction ends here: EIP-1153 storage does not outlive it
+                    # (boa keeps it across calls unless told).
+                    self.env.evm.vm.state.clear_transient_storage()
                 entries = c._computation.get_raw_log_entries()
                 out.append(
                     [
@@ -278,6 +282,10 @@ class RevmEngine(Engine):
                 self.evm.message_call(tx.sender.address, tx.contract, data, gas=TX_GAS)
             except RuntimeError as exc:
                 raise EngineError(f"{self.describe(tx)} reverted: {_revert_text(str(exc))}") from None
+            finally:
+                # A transaction ends here: EIP-1153 storage does not outlive it
+                # (pyrevm's message_call keeps it unless told).
+                self.evm.reset_transient_storage()
             out.append([(log.address, list(log.data[0]), bytes(log.data[1])) for log in self.evm.result.logs])
         return out
 
@@ -329,7 +337,7 @@ def _revert_text(text: str) -> str:
 def _boa_reason(exc: Exception) -> str:
     """The contract's prefixed revert reason inside a titanoboa error, else its first line."""
     text = str(exc)
-    found = re.search(r"((?:clearing|book|vault|oracle|orders|token): [^'\"\n>]*)", text)
+    found = re.search(r"((?:clearing|book|vault|oracle|orders|token|ownership|lens|adl): [^'\"\n>]*)", text)
     if found:
         return found.group(1)
     return text.splitlines()[0] if text else type(exc).__name__

@@ -13,6 +13,6 @@ def test_a_revert_names_the_call_and_the_reason(name):
     d = deploy(engine, load_scenario("mild-dip"))
     with pytest.raises(EngineError, match=r"^ClearingHouse\.deposit reverted: clearing: zero amount$"):
         engine.send([Tx(d.roles.admin, d.clearing_house, "deposit", (0,))])
-    with pytest.raises(EngineError, match=r"^OrderBook\.set_matcher reverted: orders: not owner$"):
+    with pytest.raises(EngineError, match=r"^OrderBook\.set_matcher reverted: ownership: not owner$"):
         engine.send([Tx(d.roles.keeper, d.order_book, "set_matcher", (d.roles.keeper.address, True))])
     assert engine.call(d.clearing_house, "market_count") == 1

@@ -271,6 +271,9 @@ class Sim:
         """Deleverager.deleverage by the keeper, mirrored in the model; returns (logs, model result, computation)."""
         with boa.env.prank(self.keeper):
             self.adl.deleverage(account, market, candidates)
+        # The transaction ends: boa would keep its EIP-1153 storage (the
+        # clearing house's per-transaction bankruptcy price) across calls.
+        self.env.evm.vm.state.clear_transient_storage()
         computation = self.adl._computation
         logs = self.adl.get_logs()
         self.sync()

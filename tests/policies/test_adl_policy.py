@@ -164,6 +164,47 @@ def test_deleverage__price_depends_on_the_state_not_on_the_list(crash, h):
         assert result.remaining == 0 and sim.ch.bad_debt() == 0
 
 
+def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(crash, h):
+    """Seen before: `adl_fill` checked only its caller, so an owner who pointed
+    the hook at its own contract booked fills at any price: a victim went from
+    10,000 to 0 and, through the waterfall, the vault from 5,000 to 0. Now the
+    clearing house checks every fill itself: an ADL market, a bankrupt account
+    the vault cannot cover, a counterparty on the other side holding what it
+    closes, and the price is the bankruptcy price it computes (the caller
+    passes none). The worst a rogue deleverager can do is choose who, among
+    the opposite positions, pays the residual."""
+    sim, a, b, c, d = crash
+    with sim.active():
+        evil = h.key(66).address
+        with boa.env.prank(sim.admin):
+            sim.ch.set_deleverager(evil)
+        sim.fund(h.key(67).address, 10_000 * sim.u)  # a bystander with money and no position
+        with boa.env.prank(evil), boa.reverts("clearing: not bankrupt"):
+            sim.ch.adl_fill(d.address, b.address, 0, WAD // 4)  # D is healthy
+        with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
+            sim.ch.adl_fill(a.address, d.address, 0, WAD // 4)  # D is on A's side
+        with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
+            sim.ch.adl_fill(a.address, h.key(67).address, 0, WAD)  # no position to close
+        with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
+            sim.ch.adl_fill(a.address, b.address, 0, 2 * WAD + 1)  # more than B holds
+        sim.set_policy(1, h.EQUITY)
+        with boa.env.prank(evil), boa.reverts("clearing: not an ADL market"):
+            sim.ch.adl_fill(a.address, b.address, 1, WAD)
+
+        # What it can book: B closes at the price the model's deleverage uses.
+        expected = copy.deepcopy(sim.model).deleverage(a.address, 0, [b.address])
+        with boa.env.prank(evil):
+            price = sim.ch.adl_fill(a.address, b.address, 0, 2 * WAD)
+        sim.env.evm.vm.state.clear_transient_storage()  # the transaction ends
+        assert price == expected.price == expected.mark + -(-expected.residual * WAD // (4 * WAD))
+        sim.sync()
+        sim.model.adl_fill(a.address, b.address, 0, 2 * WAD, price)
+        sim.check()
+        for account in (a.address, b.address):
+            assert sim.ch.collateral(account) == sim.model.collateral[account]
+        assert sim.ch.equity(b.address) >= 0 and sim.ch.collateral(h.key(67).address) == 10_000 * sim.u
+
+
 def test_deleverage__candidate_not_in_profit__skipped(crash, h):
     sim, a, b, c, d = crash
     with sim.active():
@@ -270,7 +311,7 @@ def test_deleverage__bad_calls__revert_with_reason(crash, h):
         with boa.env.prank(sim.keeper), boa.reverts("adl: not an ADL market"):
             adl.deleverage(a.address, 1, [b.address])
         with boa.env.prank(b.address), boa.reverts("clearing: not deleverager"):
-            ch.adl_fill(a.address, b.address, 0, WAD, 1)
+            ch.adl_fill(a.address, b.address, 0, WAD)
         with boa.env.prank(b.address), boa.reverts("ownership: not owner"):
             ch.set_deleverager(b.address)
 

@@ -30,13 +30,5 @@ def test_sizes__every_contract_fits_eip170(deployed):
     assert all(0 < size <= EIP170 for size in deployed.values()), deployed
 
 
-def test_sizes__one_kib_to_spare_but_the_clearing_house(deployed):
-    assert {n: s for n, s in deployed.items() if n != "ClearingHouse" and EIP170 - s < SPARE} == {}
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "the clearing house keeps about 0.7 KiB: moving is_liquidatable and max_liquidation_size to the lens "
-    "freed 0.4 KiB, closing the OPEN_INTEREST escape took 0.9 KiB; the next cut is the loss policies "
-    "behind one interface, in contracts of their own"))
-def test_sizes__clearing_house_one_kib_to_spare(deployed):
-    assert EIP170 - deployed["ClearingHouse"] >= SPARE
+def test_sizes__one_kib_to_spare(deployed):
+    assert {n: s for n, s in deployed.items() if EIP170 - s < SPARE} == {}

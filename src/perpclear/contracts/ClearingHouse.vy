@@ -1,6 +1,6 @@
 # pragma version 0.4.3
 # pragma nonreentrancy on
-# pragma optimize gas
+# pragma optimize codesize
 # pragma experimental-codegen
 """
 @title perpclear clearing house
@@ -23,6 +23,7 @@ from ethereum.ercs import IERC20
 from .modules import constants as c
 from .modules import math
 from .modules import loss_equity
+from .modules import bankruptcy
 from .modules import liquidation
 from .modules import ownership
 
@@ -47,6 +48,7 @@ interface IPriceOracle:
 
 interface IInsuranceVault:
     def cover(amount: uint256) -> uint256: nonpayable
+    def idle_assets() -> uint256: view
 
 
 struct MarketParams:
@@ -115,6 +117,9 @@ bad_debt: public(uint256)  # residuals no one has been charged for yet
 # Socialized losses booked but not yet settled into accounts' collateral
 # (negative: the rounding surplus collected beyond the residuals).
 loss_receivable: public(int256)
+# ADL: the bankruptcy price of each account, fixed at its first fill in a
+# transaction and cleared when the transaction ends.
+adl_price: transient(HashMap[address, uint256])
 # EQUITY scale K at each account's last settlement (0: never settled).
 loss_snapshot: public(HashMap[address, uint256])
 # Total EQUITY charges settled per account (negative: net credit).
@@ -587,19 +592,41 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
 
 
 @external
-def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint256, price: uint256):
+def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint256) -> uint256:
     """
     @notice Deleverager only: `account` closes `amount` of its position in
-            `market` against the bankrupt account's opposite position at
-            `price`, the bankruptcy price. When the bankrupt account is left
-            with no position, the loss waterfall runs on what it still owes,
-            or what it holds beyond zero goes to the insurance vault.
-    @dev The deleverager checks sides, sizes, profit, rank and the price.
+            `market` against the bankrupt account's opposite position, at the
+            bankruptcy price this contract computes from the state at the
+            first fill of the transaction (the deleverager chooses and ranks
+            the counterparties, never the price). When the bankrupt account
+            is left with no position, the loss waterfall runs on what it still
+            owes, or what it holds beyond zero goes to the insurance vault.
+    @return The bankruptcy price.
     """
     assert msg.sender == self.deleverager, "clearing: not deleverager"
+    assert self.markets[market].loss_policy == c.POLICY_ADL, "clearing: not an ADL market"
     self._touch(bankrupt)
     self._touch(account)
-    was_long: bool = self.positions[bankrupt][market].size > 0
+    size: int256 = self.positions[bankrupt][market].size
+    other: int256 = self.positions[account][market].size
+    was_long: bool = size > 0
+    assert (
+        size != 0
+        and other != 0
+        and (other > 0) != was_long
+        and amount > 0
+        and amount <= min(convert(abs(other), uint256), convert(abs(size), uint256))
+    ), "clearing: bad ADL fill"
+    price: uint256 = self.adl_price[bankrupt]
+    if price == 0:
+        equity: int256 = self._health(bankrupt).equity
+        insurance: uint256 = staticcall IInsuranceVault(insurance_vault).idle_assets()
+        cap: uint256 = self.market_params[market].max_insurance_draw
+        if cap > 0:
+            insurance = min(insurance, cap)
+        assert equity < -convert(insurance, int256), "clearing: not bankrupt"
+        price = bankruptcy._price(convert(-equity, uint256) - insurance, size, staticcall oracle.price(market))
+        self.adl_price[bankrupt] = price
     delta: int256 = convert(amount, int256)
     if was_long:
         delta = -delta
@@ -609,16 +636,17 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     self._apply_fill(account, market, -delta, price, was_long)
     assert self._health(account).equity >= 0, "clearing: negative equity"
     if self._has_position(bankrupt):
-        return
+        return price
+    self.adl_price[bankrupt] = 0  # the run is over
     left: int256 = self.collateral[bankrupt]
     if left < 0:
         self._run_waterfall(bankrupt, market, was_long, 0, 0, empty(address), 0)
     elif left > 0:
-        # The bankruptcy price's rounding surplus (a few units, see
-        # Deleverager.vy): the vault's.
+        # The bankruptcy price's rounding surplus (a few units): the vault's.
         self._credit(bankrupt, -left)
         self._transfer_out(insurance_vault, convert(left, uint256))
         log AdlSurplus(account=bankrupt, market=market, amount=convert(left, uint256))
+    return price
 
 
 @external

@@ -24,13 +24,16 @@
         Every counterparty of one call closes at the same p_b, so it pays
         |x| * gap / WAD more than closing at the mark, and the clearing house
         rounds each fill's notional for the bankrupt account: in all, at
-        least R.
+        least R. The clearing house computes p_b itself (modules/bankruptcy)
+        at the first fill and books every fill at it: this contract chooses
+        and ranks the counterparties, never the price.
         The clearing house then finds the account flat with collateral of at
         least -I, and its waterfall draws the rest from the vault.
         (A contract of its own because the clearing house is close to the
         24,576-byte limit of EIP-170.)
 """
 
+from .modules import bankruptcy
 from .modules import constants as c
 from .modules import math
 from interfaces import IClearingHouse
@@ -125,11 +128,8 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
 
     mark: uint256 = staticcall oracle.price(market)
     remaining: uint256 = convert(abs(size), uint256)
-    gap: uint256 = math._mul_div(residual, c.WAD, remaining, True)
-    price: uint256 = mark + gap
-    if size < 0:
-        gap = min(gap, mark - 1)
-        price = mark - gap
+    gap: uint256 = bankruptcy._gap(residual, size, mark)
+    price: uint256 = bankruptcy._price(residual, size, mark)
 
     last_rank: uint256 = max_value(uint256)
     for candidate: address in candidates:
@@ -149,7 +149,8 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
             elif room < convert(math._mul_div(amount, gap, c.WAD, True), int256) + 2:
                 reason = SKIP_EQUITY
             else:
-                extcall clearing_house.adl_fill(account, candidate, market, amount, price)
+                booked: uint256 = extcall clearing_house.adl_fill(account, candidate, market, amount)
+                assert booked == price, "adl: price mismatch"
                 log Deleveraged(
                     account=account, counterparty=candidate, market=market, size=amount,
                     price=price, mark=mark, rank=rank,

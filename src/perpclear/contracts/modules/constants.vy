@@ -30,6 +30,9 @@ MAX_PRICE: constant(uint256) = 10**30
 # so that the EQUITY policy's A * (1 - r) + r * q stays below 2**255.
 MAX_INDEX: constant(int256) = 10**48
 
+# ADL fills per call (the deleverager's candidates per call).
+MAX_ADL_FILLS: constant(uint256) = 50
+
 # Loss policies for the residual that the insurance vault does not cover.
 POLICY_EQUITY: constant(uint8) = 1
 POLICY_OPEN_INTEREST: constant(uint8) = 2
