@@ -2,6 +2,7 @@
 
     ape run deploy --network ethereum:local:foundry
     ape run deploy --scenario contagion --policy OPEN_INTEREST --force
+    ape run deploy --network ethereum:sepolia:node --timelock-delay 172800
 """
 
 import click
@@ -20,11 +21,13 @@ logger.set_level("WARNING")
 @click.option("--policy", type=click.Choice(list(POLICIES)), help="override the loss policy")
 @click.option("--force", is_flag=True, help="overwrite the manifest even if its deployment is live on this network")
 @click.option("--out", default="deployments", show_default=True, help="directory of the manifests")
-def cli(scenario, policy, force, out):
+@click.option("--timelock-delay", type=int, default=None,
+              help="governance delay in seconds (default: 0 on a local devnet, two days elsewhere)")
+def cli(scenario, policy, force, out, timelock_delay):
     """Deploys token, oracle, insurance vault, clearing house and order book, wires
     their roles, lists the markets, and writes the manifest (addresses, ABIs,
     block, parameters, policy).
 
     Example: ape run deploy --network ethereum:local:foundry --scenario contagion
     """
-    deploy_command(scenario, policy=policy, force=force, out=out)
+    deploy_command(scenario, policy=policy, force=force, out=out, timelock_delay=timelock_delay)

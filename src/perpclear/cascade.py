@@ -178,8 +178,10 @@ class Deployment:
             e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part])
 
 
-def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None) -> Deployment:
-    """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``."""
+def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0) -> Deployment:
+    """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``;
+    then, if ``timelock_delay`` > 0, sets that governance delay on the clearing
+    house, the oracle and the vault (docs/trust.md)."""
     r = roles or Roles()
     engine.fund_gas(r.all())
     admin = r.admin
@@ -205,6 +207,8 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None) -> Deployme
     for i, m in enumerate(sc.markets):
         txs.append(d.tx(admin, oracle, "add_market", i, ORACLE_MAX_AGE, 0, to_units(m.price, sc.unit)))
         txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
+    if timelock_delay:
+        txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault)]
     engine.send(txs)
     return d
 

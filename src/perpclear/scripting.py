@@ -24,6 +24,11 @@ from perpclear.report import policy_figures, write_report
 from perpclear.scenario import POLICIES
 
 ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
+# Chains that are devnets (ape's embedded chain, anvil, hardhat): governance
+# acts at once there; anywhere else the timelock defaults to two days.
+LOCAL_CHAIN_IDS = frozenset({1337, 31337, 131277322940537})
+DEFAULT_TIMELOCK_DELAY = 2 * 86_400
+MAX_TIMELOCK_DELAY = 30 * 86_400
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -78,11 +83,15 @@ def _is_live(engine: ChainEngine, data: dict) -> bool:
     return code not in ("0x", "0x0", None)
 
 
-def deploy_command(scenario: str, policy: str | None, force: bool, out: str) -> None:
+def deploy_command(scenario: str, policy: str | None, force: bool, out: str, timelock_delay: int | None = None) -> None:
     from perpclear.cascade import deploy
 
     sc = load_or_fail(scenario, loss_policy=policy)
+    if timelock_delay is not None and not 0 <= timelock_delay <= MAX_TIMELOCK_DELAY:
+        fail(f"--timelock-delay {timelock_delay}: between 0 and {MAX_TIMELOCK_DELAY} seconds (30 days)")
     engine = ChainEngine.from_ape()
+    if timelock_delay is None:
+        timelock_delay = 0 if engine.chain_id() in LOCAL_CHAIN_IDS else DEFAULT_TIMELOCK_DELAY
     path = Path(out) / f"{network_label()}.json"
     if path.exists():
         try:
@@ -94,16 +103,17 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str) -> 
             fail(f"{path}: a live deployment is recorded for this network; pass --force to overwrite it")
     first = as_int(engine._rpc("eth_blockNumber", [])) + 1
     try:
-        d = deploy(engine, sc)
+        d = deploy(engine, sc, timelock_delay=timelock_delay)
     except EngineError as exc:
         fail(str(exc), 3)
-    _write_json(path, manifest(d, sc, first))
+    _write_json(path, {**manifest(d, sc, first), "timelock_delay": timelock_delay})
     table = Table(title=f"perpclear deployed on {network_label()} (chain {engine.chain_id()}), from block {first}", title_justify="left")
     table.add_column("contract")
     table.add_column("address")
     for k, c in manifest(d, sc, first)["contracts"].items():
         table.add_row(k, c["address"])
     Console().print(table)
+    print(f"timelock: {timelock_delay} s (governance calls of the clearing house, oracle and vault wait this long)")
     print(f"manifest: {path}")
 
 

@@ -80,11 +80,19 @@ def test_bad_arguments_get_one_line(args, message):
 
 
 def test_deploy_on_the_embedded_chain(tmp_path):
-    p = ape_run("deploy", "--scenario", "contagion", "--policy", "OPEN_INTEREST", "--out", str(tmp_path))
+    p = ape_run("deploy", "--scenario", "contagion", "--policy", "OPEN_INTEREST", "--timelock-delay", "3600",
+                "--out", str(tmp_path))
     assert p.returncode == 0, p.stderr[-2000:]
     (manifest,) = tmp_path.glob("*.json")
     data = json.loads(manifest.read_text())
     assert manifest.name == "local-test.json" and data["policy"] == "OPEN_INTEREST" and len(data["markets"]) == 2
+    assert data["timelock_delay"] == 3_600 and "timelock: 3600 s" in p.stdout
+
+
+def test_deploy_refuses_a_timelock_beyond_30_days(tmp_path):
+    p = ape_run("deploy", "--timelock-delay", str(30 * 86_400 + 1), "--out", str(tmp_path))
+    assert p.returncode == 2 and "error: --timelock-delay" in p.stderr and "Traceback" not in p.stderr
+    assert not list(tmp_path.glob("*.json"))
 
 
 def test_help_has_an_example():
@@ -102,7 +110,8 @@ def test_deploy_then_audit_on_one_anvil(tmp_path):
         assert p.returncode == 0, p.stderr[-2000:]
         (manifest,) = out.glob("*.json")
         data = json.loads(manifest.read_text())
-        assert set(data["contracts"]) == {"token", "oracle", "vault", "clearing_house", "order_book", "deleverager"}
+        assert set(data["contracts"]) == {"token", "oracle", "vault", "clearing_house", "order_book", "deleverager", "lens"}
+        assert data["timelock_delay"] == 0  # a local devnet: governance acts at once
         assert data["policy"] == "EQUITY" and data["chain_id"] == w3.eth.chain_id
         assert all(c["abi"] for c in data["contracts"].values())
         again = ape_run("deploy", "--out", str(out), *FOUNDRY, env=env)

@@ -26,9 +26,11 @@ from .modules import loss_equity
 from .modules import bankruptcy
 from .modules import liquidation
 from .modules import ownership
+from .modules import timelock
 
 initializes: loss_equity
 initializes: ownership
+initializes: timelock[ownership := ownership]
 
 exports: (
     loss_equity.scale,
@@ -38,6 +40,11 @@ exports: (
     ownership.pending_owner,
     ownership.transfer_ownership,
     ownership.accept_ownership,
+    timelock.delay,
+    timelock.queued,
+    timelock.queue,
+    timelock.cancel,
+    timelock.set_timelock_delay,
 )
 
 
@@ -307,6 +314,8 @@ def set_keeper(account: address, allowed: bool):
     @notice Allows or revokes a keeper (funding rates, backstop liquidations).
     """
     ownership._check_owner()
+    if allowed:
+        timelock._check(keccak256(abi_encode(account, allowed, method_id=method_id("set_keeper(address,bool)"))))
     assert account != empty(address), "clearing: zero address"
     self.is_keeper[account] = allowed
     log RoleSet(account=account, role="keeper", allowed=allowed)
@@ -318,6 +327,7 @@ def set_deleverager(deleverager: address):
     @notice Sets the contract that runs ADL (`adl_fill`); zero disables it.
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(deleverager, method_id=method_id("set_deleverager(address)"))))
     self.deleverager = deleverager
     log RoleSet(account=deleverager, role="adl", allowed=deleverager != empty(address))
 
@@ -328,6 +338,7 @@ def set_fee_recipient(recipient: address):
     @notice Sets the receiver of the protocol share of fees.
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(recipient, method_id=method_id("set_fee_recipient(address)"))))
     assert recipient != empty(address), "clearing: zero address"
     self.fee_recipient = recipient
     log FeeRecipientSet(recipient=recipient)
@@ -362,6 +373,7 @@ def set_market_params(market: uint256, params: MarketParams):
     @notice Replaces a market's risk and fee parameters.
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(market, params, method_id=method_id("set_market_params(uint256,(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256))"))))
     self._check_market(market)
     self._check_params(params)
     self.market_params[market] = params
@@ -375,6 +387,7 @@ def set_loss_policy(market: uint256, loss_policy: uint8):
             Past events keep the policy they were logged with.
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(market, loss_policy, method_id=method_id("set_loss_policy(uint256,uint8)"))))
     self._check_market(market)
     self._check_policy(loss_policy)
     log LossPolicySet(

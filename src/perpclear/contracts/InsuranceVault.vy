@@ -33,18 +33,25 @@ from ethereum.ercs import IERC20Detailed
 from ethereum.ercs import IERC4626
 from interfaces import IInsuranceVault
 from .modules import ownership
+from .modules import timelock
 
 implements: IERC20
 implements: IERC20Detailed
 implements: IERC4626
 implements: IInsuranceVault
 initializes: ownership
+initializes: timelock[ownership := ownership]
 
 exports: (
     ownership.owner,
     ownership.pending_owner,
     ownership.transfer_ownership,
     ownership.accept_ownership,
+    timelock.delay,
+    timelock.queued,
+    timelock.queue,
+    timelock.cancel,
+    timelock.set_timelock_delay,
 )
 
 
@@ -507,6 +514,7 @@ def set_cooldown(cooldown_: uint256):
     @param cooldown_ Seconds, at most 30 days.
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(cooldown_, method_id=method_id("set_cooldown(uint256)"))))
     assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
     self.cooldown = cooldown_
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
@@ -520,6 +528,7 @@ def set_claim_window(claim_window_: uint256):
     @param claim_window_ Seconds, one hour to 30 days.
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(claim_window_, method_id=method_id("set_claim_window(uint256)"))))
     assert claim_window_ >= MIN_CLAIM_WINDOW and claim_window_ <= MAX_CLAIM_WINDOW, "vault: bad claim window"
     self.claim_window = claim_window_
     log IInsuranceVault.ClaimWindowSet(claim_window=claim_window_)

@@ -20,15 +20,22 @@
 
 from interfaces import IPriceOracle
 from .modules import ownership
+from .modules import timelock
 
 implements: IPriceOracle
 initializes: ownership
+initializes: timelock[ownership := ownership]
 
 exports: (
     ownership.owner,
     ownership.pending_owner,
     ownership.transfer_ownership,
     ownership.accept_ownership,
+    timelock.delay,
+    timelock.queued,
+    timelock.queue,
+    timelock.cancel,
+    timelock.set_timelock_delay,
 )
 
 # 100% in basis points.
@@ -73,6 +80,8 @@ def set_keeper(keeper: address, allowed: bool):
     @param allowed True to authorise, False to revoke.
     """
     ownership._check_owner()
+    if allowed:
+        timelock._check(keccak256(abi_encode(keeper, allowed, method_id=method_id("set_keeper(address,bool)"))))
     assert keeper != empty(address), "oracle: zero address"
     self.keepers[keeper] = allowed
     log IPriceOracle.KeeperSet(keeper=keeper, allowed=allowed)
@@ -111,6 +120,7 @@ def set_max_age(market: uint256, max_age: uint256):
     @param max_age Staleness limit in seconds, > 0.
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(market, max_age, method_id=method_id("set_max_age(uint256,uint256)"))))
     self._only_listed(market)
     assert max_age > 0, "oracle: zero max age"
     self.max_age[market] = max_age
@@ -126,6 +136,7 @@ def set_max_move(market: uint256, max_move_bps: uint256):
     @param max_move_bps 100% = 10_000; 0 disables the check (crash scenarios).
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(market, max_move_bps, method_id=method_id("set_max_move(uint256,uint256)"))))
     self._only_listed(market)
     assert max_move_bps <= BPS, "oracle: max move too large"
     self.max_move_bps[market] = max_move_bps
@@ -142,6 +153,7 @@ def set_move_window(market: uint256, seconds: uint256):
     @param seconds 1 (per block) to 86_400 (one day).
     """
     ownership._check_owner()
+    timelock._check(keccak256(abi_encode(market, seconds, method_id=method_id("set_move_window(uint256,uint256)"))))
     self._only_listed(market)
     assert seconds >= 1 and seconds <= MAX_MOVE_WINDOW, "oracle: bad move window"
     self.move_window[market] = seconds
