@@ -118,6 +118,21 @@ def scenarios_cmd() -> None:
         click.echo(f"{sc.name:14s} {sc.traders.count:6d} traders  {sc.loss_policy:13s} {sc.description}")
 
 
+@main.command("typed-data")
+@click.option("--chain-id", type=click.IntRange(1), required=True, help="the chain the order book is on")
+@click.option("--order-book", required=True, help="the order book's address (the EIP-712 verifying contract)")
+def typed_data_cmd(chain_id: int, order_book: str) -> None:
+    """Prints the EIP-712 typed data (types, domain, type string) a frontend signs
+    orders with, as JSON. Example: perpclear typed-data --chain-id 31337 --order-book 0x5FbD...0aa3"""
+    from eth_utils import is_address, to_checksum_address
+
+    from perpclear.orders import domain_typed_data
+
+    if not is_address(order_book):
+        _fail(f"--order-book: {order_book!r} is not an address")
+    click.echo(json.dumps(domain_typed_data(chain_id, to_checksum_address(order_book)), indent=1))
+
+
 @main.command("check")
 @click.argument("scenario")
 def check_cmd(scenario: str) -> None:

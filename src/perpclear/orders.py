@@ -55,6 +55,25 @@ class Order:
         return tuple(asdict(self).values())
 
 
+ORDER_TYPE = "Order(" + ",".join(f"{f['type']} {f['name']}" for f in ORDER_TYPES["Order"]) + ")"
+
+
+def domain_typed_data(chain_id: int, verifying_contract: str) -> dict:
+    """What a frontend needs to sign orders for one deployment (eth_signTypedData_v4
+    without the message): types, primary type, domain, and the type string."""
+    return {
+        "types": ORDER_TYPES,
+        "primaryType": "Order",
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": verifying_contract,
+        },
+        "typeString": ORDER_TYPE,
+    }
+
+
 def typed_data(order: Order, chain_id: int, verifying_contract: str) -> dict:
     """The full EIP-712 message for ``order`` on one deployment."""
     return {

@@ -20,6 +20,7 @@ from rich.table import Table
 from perpclear.cascade import CONTRACT_NAMES, Cascade, CascadeResult, Deployment
 from perpclear.cli import load_or_fail, progress_bar, reporter
 from perpclear.engine import ChainEngine, EngineError, artifact, as_int
+from perpclear.orders import domain_typed_data
 from perpclear.report import policy_figures, write_report
 from perpclear.scenario import POLICIES
 
@@ -66,6 +67,7 @@ def manifest(d: Deployment, sc: Any, first_block: int) -> dict:
         "markets": [m.model_dump() for m in sc.markets],
         "roles": {k: v.address for k, v in vars(d.roles).items()},
         "contracts": {k: {"address": a, "name": CONTRACT_NAMES[k], "abi": artifact(CONTRACT_NAMES[k]).abi} for k, a in addresses.items()},
+        "eip712": domain_typed_data(d.engine.chain_id(), addresses["order_book"]),
     }
 
 

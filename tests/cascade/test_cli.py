@@ -31,6 +31,31 @@ def test_json_output_for_scripts():
     assert (data["policy"], data["seed"], data["backend"]) == ("OPEN_INTEREST", 7, "revm")
 
 
+def test_typed_data_for_a_frontend():
+    """The typed data a frontend signs with, checked against the contract's own
+    digest in tests/unit/orderbook (same types, same domain)."""
+    from perpclear.orders import Order, order_digest
+    from eth_account.messages import encode_typed_data
+    from eth_utils import keccak
+
+    book = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+    p = run("typed-data", "--chain-id", "31337", "--order-book", book)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert data["domain"] == {"name": "perpclear", "version": "1", "chainId": 31337,
+                              "verifyingContract": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}
+    assert data["typeString"] == ("Order(address trader,uint256 market,bool is_buy,uint256 size,"
+                                  "uint256 limit_price,uint256 expiry,uint256 nonce,bool reduce_only)")
+    order = Order(trader="0x" + "11" * 20, market=1, is_buy=True, size=5, limit_price=7, expiry=9, nonce=3)
+    message = {**data, "message": {k: getattr(order, k) for k in order.__dataclass_fields__}}
+    del message["typeString"]
+    signable = encode_typed_data(full_message=message)
+    assert keccak(b"\x19" + signable.version + signable.header + signable.body) == order_digest(
+        order, 31337, data["domain"]["verifyingContract"])
+    bad = run("typed-data", "--chain-id", "1", "--order-book", "0x12")
+    assert bad.returncode == 2 and "error: --order-book: '0x12' is not an address" in bad.stderr
+
+
 def test_scenarios_and_check(tmp_path):
     p = run("scenarios")
     assert p.returncode == 0 and len(p.stdout.splitlines()) == 5

@@ -87,6 +87,8 @@ def test_deploy_on_the_embedded_chain(tmp_path):
     data = json.loads(manifest.read_text())
     assert manifest.name == "local-test.json" and data["policy"] == "OPEN_INTEREST" and len(data["markets"]) == 2
     assert data["timelock_delay"] == 3_600 and "timelock: 3600 s" in p.stdout
+    assert data["eip712"]["domain"]["verifyingContract"] == data["contracts"]["order_book"]["address"]
+    assert data["eip712"]["primaryType"] == "Order" and data["eip712"]["domain"]["chainId"] == data["chain_id"]
 
 
 def test_deploy_refuses_a_timelock_beyond_30_days(tmp_path):

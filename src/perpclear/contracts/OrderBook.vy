@@ -24,6 +24,7 @@ exports: (
     orders.filled,
     orders.cancelled,
     orders.min_nonce,
+    orders.eip712Domain,
     ownership.owner,
     ownership.pending_owner,
     ownership.transfer_ownership,

@@ -49,6 +49,36 @@ def test_domain_separator__binds_name_version_chain_and_order_book(system):
     assert expected != other
 
 
+def test_eip712_domain__discoverable_as_eip5267(system):
+    """A frontend reads the domain from the contract instead of the source."""
+    ob = system.order_book
+    fields, name, version, chain_id, contract, salt, extensions = ob.eip712Domain()
+    assert bytes(fields) == b"\x0f"  # name, version, chainId, verifyingContract
+    assert (name, version, chain_id, contract) == ("perpclear", "1", system.chain_id, ob.address)
+    assert bytes(salt) == bytes(32) and list(extensions) == []
+
+
+def test_settle__every_signature_form_a_wallet_produces(system, traders, settle):
+    """65 bytes with v 27/28 or 0/1, and 64-byte EIP-2098 signatures, for both
+    recovery ids: each passes the signature check (the unfunded trader then
+    stops at the margin check, the positive control)."""
+    u, ob = system.unit, system.order_book
+    ask = system.order(traders[1], 0, False, WAD, 2_000 * u)
+    seen_v = set()
+    for nonce in range(1, 12):
+        bid, sig = system.order(traders[0], 0, True, WAD, 2_000 * u)
+        sig = bytes(sig)
+        r, s_, v = sig[:32], sig[32:64], sig[64]
+        seen_v.add(v)
+        compact = r + (int.from_bytes(s_, "big") | ((v - 27) << 255)).to_bytes(32, "big")
+        for form in (sig, r + s_ + bytes([v - 27]), compact):
+            with ape.reverts("clearing: below initial margin"):
+                settle((bid, form), ask, WAD, 2_000 * u)
+        if seen_v == {27, 28}:
+            break
+    assert seen_v == {27, 28}
+
+
 # ---------------------------------------------------------------- forgeries
 
 
@@ -63,37 +93,37 @@ def test_settle__forged_signatures__reverts(system, traders, settle, sign_with, 
 
     # signed by a key that is not the trader's
     forged = sign_with(stranger.private_key, bid, chain_id, address)
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle((bid, forged), ask, WAD, 2_000 * u)
     # the stranger's order in the buyer's name, signed by the stranger
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle(ask, (bid, forged), WAD, 2_000 * u)
     # tampered: the trader signed 1 ETH, the matcher submits 2 ETH with that signature
     bigger = replace(bid, size=2 * WAD)
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle((bigger, bid_sig), ask, WAD, 2_000 * u)
     # tampered reduce-only flag and limit price
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle((replace(bid, reduce_only=True), bid_sig), ask, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle((replace(bid, limit_price=2_001 * u), bid_sig), ask, WAD, 2_000 * u)
     # malleable twin of the genuine signature: s' = n - s, v flipped
     twin = malleate(bytes(bid_sig))
     assert int.from_bytes(bytes(bid_sig)[32:64], "big") <= SECP256K1N_HALF < int.from_bytes(twin[32:64], "big")
     digest = order_digest(bid, chain_id, address)
     assert _recover(digest, twin) == _recover(digest, bytes(bid_sig)) == buyer.address  # same signer
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signature s too high (malleable)"):
         settle((bid, twin), ask, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signature s too high (malleable)"):
         settle(ask, (bid, twin), WAD, 2_000 * u)  # as taker too
-    # v other than 27/28, truncated, empty and garbage signatures
-    with ape.reverts("orders: bad signature"):
-        settle((bid, bytes(bid_sig)[:64] + bytes([bytes(bid_sig)[64] - 27])), ask, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):
-        settle((bid, bytes(bid_sig)[:64]), ask, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):
+    # v other than 27/28 or 0/1, wrong lengths, garbage
+    with ape.reverts("orders: signature v not 27/28 or 0/1"):
+        settle((bid, bytes(bid_sig)[:64] + bytes([29])), ask, WAD, 2_000 * u)
+    with ape.reverts("orders: signature length not 64 or 65"):
+        settle((bid, bytes(bid_sig)[:63]), ask, WAD, 2_000 * u)
+    with ape.reverts("orders: signature length not 64 or 65"):
         settle((bid, b""), ask, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle((bid, b"\x01" * 65), ask, WAD, 2_000 * u)
     assert ob.filled(ob.order_hash(bid.as_tuple())) == 0
 
@@ -111,7 +141,7 @@ def test_settle__contract_trader_signs_through_eip1271(system, traders, settle, 
         expiry=system.clearing_house.provider.get_block("latest").timestamp + 3_600, nonce=1,
     )
     ask = system.order(traders[1], 0, False, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):  # not approved by the wallet yet
+    with ape.reverts("orders: contract signature refused"):  # not approved by the wallet yet
         settle((order, b""), ask, WAD, 2_000 * u)
     wallet.approve_hash(ob.order_hash(order.as_tuple()), sender=admin)
     # approved: any signature bytes pass; the (unfunded) wallet stops at the margin check
@@ -120,7 +150,7 @@ def test_settle__contract_trader_signs_through_eip1271(system, traders, settle, 
     with ape.reverts("clearing: below initial margin"):
         settle(ask, (order, b"\x01" * 65), WAD, 2_000 * u)
     # a wallet's approval of another order does not carry over
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: contract signature refused"):
         settle((replace(order, nonce=2), b""), ask, WAD, 2_000 * u)
 
 
@@ -132,7 +162,7 @@ def test_settle__order_signed_for_another_chain__reverts(system, traders, settle
     bid, _ = system.order(traders[0], 0, True, WAD, 2_000 * u)
     ask = system.order(traders[1], 0, False, WAD, 2_000 * u)
     other_chain = sign_order(traders[0].private_key, bid, system.chain_id + 1, str(ob.address))
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle((bid, other_chain), ask, WAD, 2_000 * u)
     this_chain = sign_order(traders[0].private_key, bid, system.chain_id, str(ob.address))
     with ape.reverts("clearing: below initial margin"):
@@ -147,7 +177,7 @@ def test_settle__order_signed_for_the_clearing_house__reverts(system, traders, s
     ask, _ = system.order(traders[1], 0, False, WAD, 2_000 * u)
     old_bid = sign_order(traders[0].private_key, bid, system.chain_id, str(ch.address))
     old_ask = sign_order(traders[1].private_key, ask, system.chain_id, str(ch.address))
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle((bid, old_bid), (ask, old_ask), WAD, 2_000 * u)
 
 
@@ -159,14 +189,14 @@ def test_settle__order_signed_for_another_deployment__reverts(make_system, syste
     ask = system.order(traders[1], 0, False, WAD, 2_000 * u)
     assert other.order_book.order_hash(bid[0].as_tuple()) != system.order_book.order_hash(bid[0].as_tuple())
 
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle(bid, ask, WAD, 2_000 * u, book=other.order_book)
     # the same orders are good on the deployment they were signed for (unfunded: margin check)
     with ape.reverts("clearing: below initial margin"):
         settle(bid, ask, WAD, 2_000 * u)
     # and orders signed for the other deployment are void on this one
     other_bid, other_ask = other.order(traders[0], 0, True, WAD, 2_000 * u), other.order(traders[1], 0, False, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle(other_bid, other_ask, WAD, 2_000 * u)
     with ape.reverts("clearing: below initial margin"):
         settle(other_bid, other_ask, WAD, 2_000 * u, book=other.order_book)
@@ -185,7 +215,7 @@ def test_settle__rogue_order_book_cannot_book_fills(system, project, admin, matc
 
     bid = system.order(traders[0], 0, True, WAD, 2_000 * u)
     ask = system.order(traders[1], 0, False, WAD, 2_000 * u)
-    with ape.reverts("orders: bad signature"):
+    with ape.reverts("orders: signer is not the trader"):
         settle(bid, ask, WAD, 2_000 * u, book=rogue)
     rogue_bid, rogue_ask = (
         (o, sign_order(t.private_key, o, system.chain_id, str(rogue.address)))

@@ -7,6 +7,16 @@
         contract address; each order hash carries its own filled amount, can be
         cancelled one by one, and every order below a trader's minimum nonce is
         void. A contract trader signs through EIP-1271.
+        The domain is discoverable (EIP-5267 `eip712Domain()`): name
+        "perpclear", version "1", the chain id and this contract. The type:
+            Order(address trader,uint256 market,bool is_buy,uint256 size,
+                  uint256 limit_price,uint256 expiry,uint256 nonce,
+                  bool reduce_only)
+        Signatures: 65 bytes r || s || v with v 27/28 or 0/1, or 64 bytes
+        r || vs (EIP-2098); a high s is refused (a malleable copy). Each
+        refusal has its own reason; a signature by another key (most often a
+        digest built with another domain or type string) is
+        "orders: signer is not the trader".
 """
 
 # EIP-1271 magic value returned by `isValidSignature`.
@@ -87,20 +97,41 @@ def _order_digest(order: Order) -> bytes32:
     return keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))
 
 
+@external
+@view
+def eip712Domain() -> (bytes1, String[9], String[1], uint256, address, bytes32, DynArray[uint256, 1]):
+    """
+    @notice The EIP-712 domain of the orders (EIP-5267): fields 0x0f (name,
+            version, chain id, verifying contract), no salt, no extensions.
+    """
+    return (0x0f, "perpclear", "1", chain.id, self, empty(bytes32), [])
+
+
 @internal
 @view
-def _is_valid_signature(signer: address, digest: bytes32, signature: Bytes[65]) -> bool:
+def _check_signature(signer: address, digest: bytes32, signature: Bytes[65]):
+    """
+    @dev Reverts with the reason a signature is refused (see the module notice).
+    """
     if signer.is_contract:
-        return staticcall IERC1271(signer).isValidSignature(digest, signature) == EIP1271_MAGIC
-    if len(signature) != 65:
-        return False
+        assert staticcall IERC1271(signer).isValidSignature(digest, signature) == EIP1271_MAGIC, "orders: contract signature refused"
+        return
+    assert len(signature) == 65 or len(signature) == 64, "orders: signature length not 64 or 65"
     r: uint256 = extract32(signature, 0, output_type=uint256)
     s: uint256 = extract32(signature, 32, output_type=uint256)
-    v: uint256 = convert(slice(signature, 64, 1), uint256)
-    if s > SECP256K1N_HALF or (v != 27 and v != 28):
-        return False
+    v: uint256 = 0
+    if len(signature) == 64:
+        # EIP-2098: the top bit of the second word is v - 27.
+        v = 27 + (s >> 255)
+        s = s & (max_value(uint256) >> 1)
+    else:
+        v = convert(slice(signature, 64, 1), uint256)
+        if v < 2:
+            v += 27  # some signers give the recovery id 0/1
+    assert v == 27 or v == 28, "orders: signature v not 27/28 or 0/1"
+    assert s <= SECP256K1N_HALF, "orders: signature s too high (malleable)"
     recovered: address = ecrecover(digest, v, r, s)
-    return recovered != empty(address) and recovered == signer
+    assert recovered != empty(address) and recovered == signer, "orders: signer is not the trader"
 
 
 @internal
@@ -113,7 +144,7 @@ def _fill(order: Order, signature: Bytes[65], amount: uint256) -> bytes32:
     assert order.nonce >= self.min_nonce[order.trader], "orders: nonce cancelled"
     digest: bytes32 = self._order_digest(order)
     assert not self.cancelled[digest], "orders: cancelled"
-    assert self._is_valid_signature(order.trader, digest, signature), "orders: bad signature"
+    self._check_signature(order.trader, digest, signature)
     total: uint256 = self.filled[digest] + amount
     assert total <= order.size, "orders: overfilled"
     self.filled[digest] = total
