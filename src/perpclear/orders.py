@@ -76,17 +76,9 @@ def domain_typed_data(chain_id: int, verifying_contract: str) -> dict:
 
 def typed_data(order: Order, chain_id: int, verifying_contract: str) -> dict:
     """The full EIP-712 message for ``order`` on one deployment."""
-    return {
-        "types": ORDER_TYPES,
-        "primaryType": "Order",
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": verifying_contract,
-        },
-        "message": asdict(order),
-    }
+    data = domain_typed_data(chain_id, verifying_contract)
+    del data["typeString"]
+    return {**data, "message": asdict(order)}
 
 
 def order_digest(order: Order, chain_id: int, verifying_contract: str) -> bytes:

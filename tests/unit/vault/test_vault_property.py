@@ -24,11 +24,11 @@ def ready_vault(vault, fund, admin, insurer, traders):
     return vault
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# Each example runs inside chain.isolate(), so the function-scoped fixtures are safe to share.
+EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@EXAMPLES
 @given(
     seed=st.integers(min_value=0, max_value=10**15),
     income=st.integers(min_value=0, max_value=10**15),
@@ -66,11 +66,7 @@ def test_round_trip__never_creates_value(
         assert vault.convertToAssets(vault.balanceOf(insurer)) >= insurer_value
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@EXAMPLES
 @given(
     seed=st.integers(min_value=1, max_value=10**15),
     amount=st.integers(min_value=10**3, max_value=10**18),
