@@ -3,7 +3,7 @@
 Each command runs on the network ape is connected to (``--network``), prints
 tables rather than logs, and exits with a meaning: 0 done and every check
 passed, 1 a check failed, 2 bad arguments (one line on stderr), 3 the chain
-refused a transaction.
+refused a transaction, 4 the node is not the one asked for (one line).
 """
 
 from __future__ import annotations
@@ -35,6 +35,20 @@ MAX_TIMELOCK_DELAY = 30 * 86_400
 def fail(message: str, code: int = 2) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def refuse_throwaway_node() -> None:
+    """A deployment must go to the node the user named: with APE_FOUNDRY_HOST
+    set and nothing listening there, ape-foundry starts an anvil of its own at
+    that address, and a manifest would record contracts that vanish with it."""
+    import os
+
+    from ape import chain
+
+    host = os.environ.get("APE_FOUNDRY_HOST")
+    if host and getattr(chain.provider, "process", None) is not None:
+        fail(f"nothing listens at {host} (APE_FOUNDRY_HOST): ape-foundry started a throwaway anvil there; "
+             "start your node first or unset APE_FOUNDRY_HOST; nothing was deployed", 4)
 
 
 def network_label() -> str:
@@ -91,6 +105,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
     sc = load_or_fail(scenario, loss_policy=policy)
     if timelock_delay is not None and not 0 <= timelock_delay <= MAX_TIMELOCK_DELAY:
         fail(f"--timelock-delay {timelock_delay}: between 0 and {MAX_TIMELOCK_DELAY} seconds (30 days)")
+    refuse_throwaway_node()
     engine = ChainEngine.from_ape()
     if timelock_delay is None:
         timelock_delay = 0 if engine.chain_id() in LOCAL_CHAIN_IDS else DEFAULT_TIMELOCK_DELAY

@@ -129,3 +129,18 @@ def test_deploy_then_audit_on_one_anvil(tmp_path):
         verdict = json.loads(audit.stdout)
         assert verdict["ok"] and {r["guarantee"] for r in verdict["verdict"]} >= {"waterfall", "socialization", "conservation"}
         assert all(r["result"] == "ok" for r in verdict["verdict"])
+
+
+def test_deploy_refuses_a_node_address_where_nothing_listens(tmp_path):
+    """Seen before: APE_FOUNDRY_HOST at a port where nothing listens made
+    ape-foundry start a throwaway anvil there; deploy printed success and wrote
+    a manifest of contracts that vanished with it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = ape_run("deploy", "--out", str(tmp_path), *FOUNDRY, env={"APE_FOUNDRY_HOST": f"http://127.0.0.1:{port}"})
+    assert p.returncode == 4, (p.stdout, p.stderr)
+    assert f"error: nothing listens at http://127.0.0.1:{port}" in p.stderr and "Traceback" not in p.stderr
+    assert not list(tmp_path.glob("*.json"))
