@@ -160,7 +160,7 @@ def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out
     Example: perpclear run flash-crash --policy OPEN_INTEREST --traders 500
     """
     from perpclear.cascade import Cascade
-    from perpclear.engine import EngineError
+    from perpclear.engine import EngineError, NodeError
 
     sc = load_or_fail(scenario, loss_policy=policy, seed=seed, count=count)
     if out is not None and not out.parent.is_dir():
@@ -168,6 +168,8 @@ def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out
     with engine_for(network) as engine, progress_bar(as_json) as progress:
         try:
             result = Cascade(sc, engine, reporter(progress)).run()
+        except NodeError as exc:
+            _fail(f"{exc}; nothing was written", code=4)
         except EngineError as exc:
             _fail(str(exc), code=3)
     if out is not None:

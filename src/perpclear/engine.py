@@ -50,6 +50,10 @@ class EngineError(RuntimeError):
     """A transaction reverted or the node refused it."""
 
 
+class NodeError(EngineError):
+    """The node stopped answering (it died, or the connection dropped)."""
+
+
 @dataclass(frozen=True)
 class Tx:
     """One transaction: ``sender`` (an eth-account key) calls ``contract.fn(*args)``."""
@@ -373,6 +377,7 @@ class ChainEngine(Engine):
             self._http.trust_env = False
             self._uri = uri
             self._batch = True
+        self._last_block = 0
         self._anvil = str(self._request("web3_clientVersion", []).get("result", "")).lower().startswith("anvil")
 
     @classmethod
@@ -396,13 +401,22 @@ class ChainEngine(Engine):
                 return {"result": self.w3.manager.request_blocking(method, params)}
             except Exception as exc:  # a revert or a refused transaction
                 return {"error": {"message": str(exc), "data": getattr(exc, "data", None)}}
-        return self._http.post(self._uri, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
+        return self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 
     def _request_batch(self, batch: list[tuple[str, list]]) -> list[dict]:
         if self._http is None:
             return [self._request(m, p) for m, p in batch]
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(batch)]
-        return sorted(self._http.post(self._uri, json=payload).json(), key=lambda r: r["id"])
+        return sorted(self._post(payload), key=lambda r: r["id"])
+
+    def _post(self, payload: Any) -> Any:
+        import requests
+
+        try:
+            return self._http.post(self._uri, json=payload).json()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise NodeError(f"the node at {self._uri} stopped answering after block {self._last_block} "
+                            f"({type(exc).__name__})") from None
 
     def _rpc(self, method: str, params: list) -> Any:
         response = self._request(method, params)
@@ -412,6 +426,7 @@ class ChainEngine(Engine):
 
     def _fees(self) -> dict:
         block = self._rpc("eth_getBlockByNumber", ["latest", False])
+        self._last_block = as_int(block.get("number", 0) or 0)
         base = as_int(block.get("baseFeePerGas", block.get("base_fee_per_gas", 0)) or 0)  # eth-tester: snake case
         return {"maxFeePerGas": 2 * base, "maxPriorityFeePerGas": 0}
 

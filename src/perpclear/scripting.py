@@ -3,7 +3,8 @@
 Each command runs on the network ape is connected to (``--network``), prints
 tables rather than logs, and exits with a meaning: 0 done and every check
 passed, 1 a check failed, 2 bad arguments (one line on stderr), 3 the chain
-refused a transaction, 4 the node is not the one asked for (one line).
+refused a transaction, 4 the node is not the one asked for or stopped
+answering (one line, nothing written).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from perpclear.cascade import CONTRACT_NAMES, Cascade, CascadeResult, Deployment
 from perpclear.cli import load_or_fail, progress_bar, reporter
-from perpclear.engine import ChainEngine, EngineError, artifact, as_int
+from perpclear.engine import ChainEngine, EngineError, NodeError, artifact, as_int
 from perpclear.orders import domain_typed_data
 from perpclear.report import policy_figures, write_report
 from perpclear.scenario import POLICIES
@@ -121,6 +122,8 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
     first = as_int(engine._rpc("eth_blockNumber", [])) + 1
     try:
         d = deploy(engine, sc, timelock_delay=timelock_delay)
+    except NodeError as exc:
+        fail(f"{exc}; nothing was written", 4)
     except EngineError as exc:
         fail(str(exc), 3)
     _write_json(path, {**manifest(d, sc, first), "timelock_delay": timelock_delay})
@@ -145,6 +148,8 @@ def run_on_chain(sc: Any, quiet: bool) -> tuple[CascadeResult, dict]:
         runner.progress = reporter(progress)
         try:
             result = runner.run()
+        except NodeError as exc:
+            fail(f"{exc}; nothing was written", 4)
         except EngineError as exc:
             fail(str(exc), 3)
     return result, manifest(runner.d, sc, first)
@@ -283,7 +288,10 @@ def audit_command(manifest_path: str | None, from_block: int | None, as_json: bo
         fail(f"{path}: recorded for chain {data.get('chain_id')}, connected to chain {engine.chain_id()}")
     if not _is_live(engine, data):
         fail(f"{path}: no clearing house at {addresses['clearing_house']} on this network (a fresh node?)")
-    verdict, records = run_audit(engine, addresses, start)
+    try:
+        verdict, records = run_audit(engine, addresses, start)
+    except NodeError as exc:
+        fail(f"{exc}; no verdict", 4)
     if as_json:
         print(json.dumps({"ok": verdict.ok, "events": len(records), "verdict": verdict.rows(), "notes": verdict.notes}))
     else:

@@ -144,3 +144,47 @@ def test_deploy_refuses_a_node_address_where_nothing_listens(tmp_path):
     assert p.returncode == 4, (p.stdout, p.stderr)
     assert f"error: nothing listens at http://127.0.0.1:{port}" in p.stderr and "Traceback" not in p.stderr
     assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize("command", ["script", "cli"])
+def test_a_node_that_dies_mid_cascade_gets_one_line(tmp_path, command):
+    """Seen before: anvil stopped 20 s into a cascade gave a 134-line traceback
+    (ConnectionResetError) and exit 1. Now: one line naming the node and the
+    block reached, exit 4, and no report written."""
+    import shutil
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node = subprocess.Popen([shutil.which("anvil"), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        uri = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "APE_FOUNDRY_HOST": uri}
+        if command == "script":
+            args = [*APE, "cascade", "gap-30", "--traders", "2000", "--reports", str(tmp_path), *FOUNDRY]
+        else:
+            args = [sys.executable, "-m", "perpclear.cli", "run", "gap-30", "--traders", "2000",
+                    "--network", "ethereum:local:foundry", "--out", str(tmp_path / "r.json")]
+        run = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Kill the node once the run is under way (deployed, funding 2,000 traders).
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(uri))
+        deadline = time.monotonic() + 120
+        while w3.eth.block_number < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert run.poll() is None and w3.eth.block_number >= 20, run.communicate()
+        node.kill()
+        node.wait(timeout=10)
+        out, err = run.communicate(timeout=300)
+    finally:
+        node.kill()
+    assert run.returncode == 4, (out[-1000:], err[-3000:])
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    assert f"error: the node at {uri} stopped answering after block" in lines[0] and "nothing was written" in lines[0]
+    assert not list(tmp_path.iterdir())
