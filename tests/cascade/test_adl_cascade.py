@@ -59,5 +59,10 @@ def test_queue__the_side_in_profit_ranked_by_the_contract():
     top, last = shorts[0][0], shorts[-1][0]
     assert queue_position(e, ch, adl, accounts, top, 0) == 0
     assert queue_position(e, ch, adl, accounts, last, 0) == len(shorts) - 1
+    # The lens gives the same indicator in one call: rank and place in the queue.
+    for place, (account, rank) in enumerate(shorts):
+        assert d.view("adl_indicator", account, 0, accounts) == (rank, place, True)
+    a_long = next(a for a in accounts if e.call(ch, "positions", a, 0)[0] > 0)
+    assert d.view("adl_indicator", a_long, 0, accounts) == (0, 0, False)
     a_long = next(a for a in accounts if e.call(ch, "positions", a, 0)[0] > 0)
     assert queue_position(e, ch, adl, accounts, a_long, 0) is None

@@ -23,7 +23,11 @@ from .modules import constants as c
 from .modules import liquidation
 from .modules import math
 from interfaces import IClearingHouse
+from interfaces import IDeleverager
 from interfaces import IPriceOracle
+
+# Accounts an ADL indicator compares with, per call.
+MAX_QUEUE: constant(uint256) = 500
 
 
 struct Charges:
@@ -120,6 +124,38 @@ def max_liquidation_size(account: address, market: uint256) -> uint256:
         params.imr_bps,
         params.penalty_bps,
     )
+
+
+@external
+@view
+def adl_indicator(
+    account: address, market: uint256, others: DynArray[address, MAX_QUEUE]
+) -> (uint256, uint256, bool):
+    """
+    @notice The exchange-style ADL indicator of `account`'s position in
+            `market`, in one call: its rank (the deleverager's), its place in
+            its side's queue among `others` (0: deleveraged first; ties by
+            address, as `perpclear.adl.queue` orders them), and whether it is
+            in the queue at all (a position in profit).
+    """
+    size: int256 = (staticcall clearing_house.positions(account, market)).size
+    if size == 0:
+        return 0, 0, False
+    deleverager: IDeleverager = IDeleverager(staticcall clearing_house.deleverager())
+    rank: uint256 = staticcall deleverager.rank(account, market)
+    if rank == 0:
+        return 0, 0, False
+    place: uint256 = 0
+    for other: address in others:
+        if other == account:
+            continue
+        other_size: int256 = (staticcall clearing_house.positions(other, market)).size
+        if other_size == 0 or (other_size > 0) != (size > 0):
+            continue
+        other_rank: uint256 = staticcall deleverager.rank(other, market)
+        if other_rank > rank or (other_rank == rank and convert(other, uint160) < convert(account, uint160)):
+            place += 1
+    return rank, place, True
 
 
 @internal
