@@ -1,7 +1,7 @@
 """Root fixtures: session-scoped roles and the core deployments.
 
 `accounts` is ape's test-account fixture (accounts.test_accounts). Roles
-follow STYLE.md (admin, keeper, matcher, liquidator, insurer, traders).
+are named after what they do (admin, keeper, matcher, liquidator, insurer, traders).
 Token decimals are a test parameter (6 and 18). `token`, `oracle` and `vault`
 are module-scoped: deployed once per module and decimals value, and ape's
 isolation reverts the chain to that snapshot after every test, so tests still
