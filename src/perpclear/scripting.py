@@ -126,11 +126,12 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
         fail(f"{exc}; nothing was written", 4)
     except EngineError as exc:
         fail(str(exc), 3)
-    _write_json(path, {**manifest(d, sc, first), "timelock_delay": timelock_delay})
+    written = {**manifest(d, sc, first), "timelock_delay": timelock_delay}
+    _write_json(path, written)
     table = Table(title=f"perpclear deployed on {network_label()} (chain {engine.chain_id()}), from block {first}", title_justify="left")
     table.add_column("contract")
     table.add_column("address")
-    for k, c in manifest(d, sc, first)["contracts"].items():
+    for k, c in written["contracts"].items():
         table.add_row(k, c["address"])
     Console().print(table)
     print(f"timelock: {timelock_delay} s (governance calls of the clearing house, oracle and vault wait this long)")

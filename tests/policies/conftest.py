@@ -151,6 +151,11 @@ class Sim:
         """
         self.env.evm.vm.state.lock_changes()
 
+    def end_transaction(self):
+        """Ends a transaction's EIP-1153 storage (the clearing house's
+        per-transaction bankruptcy price): boa keeps it across calls."""
+        self.env.evm.vm.state.clear_transient_storage()
+
     @property
     def now(self) -> int:
         return self.env.evm.patch.timestamp
@@ -271,9 +276,7 @@ class Sim:
         """Deleverager.deleverage by the keeper, mirrored in the model; returns (logs, model result, computation)."""
         with boa.env.prank(self.keeper):
             self.adl.deleverage(account, market, candidates)
-        # The transaction ends: boa would keep its EIP-1153 storage (the
-        # clearing house's per-transaction bankruptcy price) across calls.
-        self.env.evm.vm.state.clear_transient_storage()
+        self.end_transaction()
         computation = self.adl._computation
         logs = self.adl.get_logs()
         self.sync()

@@ -195,7 +195,7 @@ def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(cra
         expected = copy.deepcopy(sim.model).deleverage(a.address, 0, [b.address])
         with boa.env.prank(evil):
             price = sim.ch.adl_fill(a.address, b.address, 0, 2 * WAD)
-        sim.env.evm.vm.state.clear_transient_storage()  # the transaction ends
+        sim.end_transaction()
         assert price == expected.price == expected.mark + -(-expected.residual * WAD // (4 * WAD))
         sim.sync()
         sim.model.adl_fill(a.address, b.address, 0, 2 * WAD, price)
