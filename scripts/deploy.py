@@ -2,7 +2,8 @@
 
     ape run deploy --network ethereum:local:foundry
     ape run deploy --scenario contagion --policy OPEN_INTEREST --force
-    ape run deploy --network ethereum:sepolia:node --timelock-delay 172800
+    ape run deploy --network ethereum:sepolia:node --admin deployer --keeper keeper-bot \\
+        --matcher 0xMatcher... --owner 0xSafe...
 """
 
 import click
@@ -23,11 +24,21 @@ logger.set_level("WARNING")
 @click.option("--out", default="deployments", show_default=True, help="directory of the manifests")
 @click.option("--timelock-delay", type=int, default=None,
               help="governance delay in seconds (default: 0 on a local devnet, two days elsewhere)")
-def cli(scenario, policy, force, out, timelock_delay):
+@click.option("--admin", metavar="ALIAS", help="ape account that deploys and owns (required off devnets)")
+@click.option("--keeper", metavar="ALIAS|ADDRESS", help="oracle and clearing-house keeper (required off devnets)")
+@click.option("--matcher", metavar="ALIAS|ADDRESS", help="order-book matcher (required off devnets)")
+@click.option("--owner", metavar="ADDRESS", help="propose ownership to this address (e.g. a Safe); it accepts on each contract")
+def cli(scenario, policy, force, out, timelock_delay, admin, keeper, matcher, owner):
     """Deploys token, oracle, insurance vault, clearing house and order book, wires
     their roles, lists the markets, and writes the manifest (addresses, ABIs,
-    block, parameters, policy).
+    block, parameters, policy, roles).
+
+    On a local devnet the roles default to keys derived from public labels. On
+    any other chain (by chain id) name each role: an ape account alias for the
+    admin, an alias or an address for the keeper and the matcher; keys anyone
+    can compute (the dev mnemonic, the derived ones, TEST::n) are refused.
 
     Example: ape run deploy --network ethereum:local:foundry --scenario contagion
     """
-    deploy_command(scenario, policy=policy, force=force, out=out, timelock_delay=timelock_delay)
+    deploy_command(scenario, policy=policy, force=force, out=out, timelock_delay=timelock_delay,
+                   admin=admin, keeper=keeper, matcher=matcher, owner=owner)

@@ -36,7 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from perpclear.cascade import CONTRACT_NAMES
-from perpclear.engine import ChainEngine, Event, artifact, as_bytes, as_int
+from perpclear.engine import ChainEngine, Event, as_bytes, as_int
 from perpclear.model import (
     EQUITY_SCALE,
     FUNDING_SCALE,
@@ -97,7 +97,7 @@ class Verdict:
 def fetch_records(engine: ChainEngine, addresses: dict[str, str], from_block: int = 0) -> list[Record]:
     """Every log of the deployment's contracts from ``from_block``, decoded, in chain order."""
     for role, name in CONTRACT_NAMES.items():
-        engine.kinds[addresses[role]] = artifact(name)
+        engine.attach(name, addresses[role])
     logs = engine._rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": "latest", "address": [addresses[r] for r in CONTRACT_NAMES]}])
     blocks = sorted({as_int(log["blockNumber"]) for log in logs})
     stamps = {}

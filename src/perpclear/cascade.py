@@ -48,12 +48,23 @@ CHUNK = 500  # transactions per batch: one progress step, and one block (or a fe
 
 
 def _key(label: str) -> LocalAccount:
+    """A key derived from a public label: for devnets and simulations only."""
     return Account.from_key(hashlib.sha256(f"perpclear:{label}".encode()).digest())
+
+
+ROLE_LABELS = ("admin", "keeper", "matcher", "insurer", "market-maker", "liquidator")
 
 
 @dataclass
 class Roles:
-    """The system's operators: fixed keys, the same on every engine."""
+    """The system's operators: fixed keys, the same on every engine.
+
+    Each is a signer: an eth-account ``LocalAccount`` or anything with
+    ``address`` and ``sign_transaction(dict)`` (``scripting.ApeSigner`` wraps an
+    ape account); a role held elsewhere (a Safe) needs only ``address``. The
+    default keys are derived from public labels (``sha256("perpclear:<role>")``):
+    anyone can sign with them, so ``ape run deploy`` refuses them off devnets.
+    """
 
     admin: LocalAccount = field(default_factory=lambda: _key("admin"))
     keeper: LocalAccount = field(default_factory=lambda: _key("keeper"))
@@ -99,6 +110,12 @@ class Deployment:
     decimals: int
     market_count: int
     nonce: int = 0
+
+    @classmethod
+    def attach(cls, engine: Engine, manifest: dict, roles: Roles) -> "Deployment":
+        """The deployment a manifest records (``ape run deploy``), driven by ``roles``."""
+        addresses = {k: engine.attach(CONTRACT_NAMES[k], c["address"]) for k, c in manifest["contracts"].items()}
+        return cls(engine, roles, **addresses, decimals=manifest["decimals"], market_count=len(manifest["markets"]))
 
     def addresses(self) -> dict[str, str]:
         return {role: getattr(self, role) for role in CONTRACT_NAMES}
@@ -179,12 +196,15 @@ class Deployment:
             e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part])
 
 
-def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0) -> Deployment:
+def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0,
+           fund_gas: bool = True, oracle_max_age: int = ORACLE_MAX_AGE) -> Deployment:
     """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``;
     then, if ``timelock_delay`` > 0, sets that governance delay on the clearing
-    house, the oracle and the vault (docs/trust.md)."""
+    house, the oracle and the vault (docs/trust.md). ``fund_gas=False``: the
+    admin pays its own gas (a team's key on a shared chain)."""
     r = roles or Roles()
-    engine.fund_gas(r.all())
+    if fund_gas:
+        engine.fund_gas(r.all())
     admin = r.admin
     token = engine.deploy("MockCollateral", "Mock USD", "mUSD", sc.decimals, sender=admin)
     oracle = engine.deploy("PriceOracle", sender=admin)
@@ -199,14 +219,13 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_de
         d.tx(admin, vault, "set_clearing_house", ch),
         d.tx(admin, ch, "set_order_book", book),
         d.tx(admin, book, "set_matcher", r.matcher.address, True),
-        d.tx(admin, ch, "set_keeper", r.keeper.address, True),
         # The liquidator is the protocol's own bot: in ADL markets only keepers
         # may deleverage, or take a bankrupt position over at the mark.
-        d.tx(admin, ch, "set_keeper", r.liquidator.address, True),
+        *(d.tx(admin, ch, "set_keeper", k, True) for k in dict.fromkeys([r.keeper.address, r.liquidator.address])),
         d.tx(admin, ch, "set_deleverager", adl),
     ]
     for i, m in enumerate(sc.markets):
-        txs.append(d.tx(admin, oracle, "add_market", i, ORACLE_MAX_AGE, 0, to_units(m.price, sc.unit)))
+        txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, 0, to_units(m.price, sc.unit)))
         txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
     if timelock_delay:
         txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault)]
@@ -353,14 +372,18 @@ class Watch:
 class Cascade:
     """Runs one scenario on one engine. ``run()`` returns the ``CascadeResult``."""
 
-    def __init__(self, sc: Scenario, engine: Engine, progress: Callable[[str, int, int], None] | None = None):
+    def __init__(self, sc: Scenario, engine: Engine, progress: Callable[[str, int, int], None] | None = None,
+                 deployment: Deployment | None = None):
+        """``deployment``: play on a system deployed before (for ``sc``, with its
+        roles able to sign) instead of deploying a fresh one."""
         self.sc = sc
+        self.deployment = deployment
         self.engine = engine
         self.progress = progress or (lambda phase, done, total: None)
         self.plans: list[TraderPlan] = plan_traders(sc)
         self.traders = [trader_key(sc.seed, p.index) for p in self.plans]
         self.index = {t.address: p.index for t, p in zip(self.traders, self.plans)}
-        self.roles = Roles()
+        self.roles = deployment.roles if deployment else Roles()
         self.index[self.roles.market_maker.address] = -1
         self.index[self.roles.liquidator.address] = -2
         self.liq_count: dict[str, int] = {}
@@ -374,7 +397,7 @@ class Cascade:
     # -- set-up
     def setup(self) -> Deployment:
         sc, u = self.sc, self.sc.unit
-        d = deploy(self.engine, sc, self.roles)
+        d = self.deployment or deploy(self.engine, sc, self.roles)
         self.d = d
         r = self.roles
         # The market maker takes the other side of every trader: size its margin

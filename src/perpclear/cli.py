@@ -23,7 +23,8 @@ from perpclear.scenario import POLICIES, ScenarioError, bundled_scenarios, load_
 DEFAULT_ENGINE = "revm"
 
 
-def _fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr and the exit code: never a traceback."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -36,7 +37,15 @@ def load_or_fail(source: str, **overrides):
             changes["traders"] = {**sc.traders.model_dump(), "count": changes.pop("count")}
         return sc.with_overrides(**changes) if changes else sc
     except ScenarioError as exc:
-        _fail(str(exc))
+        fail(str(exc))
+
+
+def refuse_shared_chain(engine) -> None:
+    """Cascades deploy a mock token and sign with keys derived from public
+    labels: on a shared chain anyone could act for every account."""
+    if not engine.devnet:
+        fail(f"chain {engine.chain_id()} is not a local devnet: cascades sign with public keys; "
+             "run them on a devnet (ape run deploy takes your own keys elsewhere)")
 
 
 def engine_for(network: str):
@@ -54,9 +63,11 @@ def engine_for(network: str):
                 self._ctx = networks.parse_network_choice(network)
             except Exception as exc:  # ape raises several types for unknown choices
                 reason = str(exc).splitlines()[0].removesuffix(" Options:")
-                _fail(f"--network: {network!r} is not boa, revm or an ape network ({reason})")
+                fail(f"--network: {network!r} is not boa, revm or an ape network ({reason})")
             self._ctx.__enter__()
-            return ChainEngine.from_ape()
+            engine = ChainEngine.from_ape()
+            refuse_shared_chain(engine)
+            return engine
 
         def __exit__(self, *exc):
             return self._ctx.__exit__(*exc)
@@ -129,7 +140,7 @@ def typed_data_cmd(chain_id: int, order_book: str) -> None:
     from perpclear.orders import domain_typed_data
 
     if not is_address(order_book):
-        _fail(f"--order-book: {order_book!r} is not an address")
+        fail(f"--order-book: {order_book!r} is not an address")
     click.echo(json.dumps(domain_typed_data(chain_id, to_checksum_address(order_book)), indent=1))
 
 
@@ -164,14 +175,14 @@ def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out
 
     sc = load_or_fail(scenario, loss_policy=policy, seed=seed, count=count)
     if out is not None and not out.parent.is_dir():
-        _fail(f"--out: directory {out.parent} does not exist")
+        fail(f"--out: directory {out.parent} does not exist")
     with engine_for(network) as engine, progress_bar(as_json) as progress:
         try:
             result = Cascade(sc, engine, reporter(progress)).run()
         except NodeError as exc:
-            _fail(f"{exc}; nothing was written", code=4)
+            fail(f"{exc}; nothing was written", code=4)
         except EngineError as exc:
-            _fail(str(exc), code=3)
+            fail(str(exc), code=3)
     if out is not None:
         tmp = out.with_suffix(out.suffix + ".tmp")
         tmp.write_text(result.to_json(indent=1))

@@ -169,6 +169,12 @@ class Engine:
         self.kinds[address] = art
         return address
 
+    def attach(self, name: str, address: str) -> str:
+        """Registers a contract deployed before (e.g. from a manifest) under its artifact."""
+        address = to_checksum_address(address)
+        self.kinds[address] = artifact(name)
+        return address
+
     def _decode(self, raw_logs) -> list[Event]:
         events = []
         for address, topics, data in raw_logs:
@@ -347,6 +353,11 @@ def _boa_reason(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# Chain ids of local devnets: ape's embedded chain (1337 or eth-tester's
+# 131277322940537), anvil and hardhat (31337).
+DEVNET_CHAIN_IDS = frozenset({1337, 31337, 131277322940537})
+
+
 class ChainEngine(Engine):
     """Signed raw transactions over JSON-RPC to any node (ape's embedded chain, anvil, a testnet).
 
@@ -392,6 +403,11 @@ class ChainEngine(Engine):
 
     def chain_id(self) -> int:
         return self._chain_id
+
+    @property
+    def devnet(self) -> bool:
+        """A local devnet (by chain id): keys derived from public labels are fine here."""
+        return self._chain_id in DEVNET_CHAIN_IDS
 
     def _request(self, method: str, params: list) -> dict:
         if self._http is None:

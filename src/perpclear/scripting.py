@@ -19,23 +19,85 @@ from rich.console import Console
 from rich.table import Table
 
 from perpclear.cascade import CONTRACT_NAMES, Cascade, CascadeResult, Deployment
-from perpclear.cli import load_or_fail, progress_bar, reporter
+from perpclear.cli import fail, load_or_fail, progress_bar, refuse_shared_chain, reporter
 from perpclear.engine import ChainEngine, EngineError, NodeError, artifact, as_int
 from perpclear.orders import domain_typed_data
 from perpclear.report import policy_figures, write_report
 from perpclear.scenario import POLICIES
 
 ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
-# Chains that are devnets (ape's embedded chain, anvil, hardhat): governance
-# acts at once there; anywhere else the timelock defaults to two days.
-LOCAL_CHAIN_IDS = frozenset({1337, 31337, 131277322940537})
+# Off devnets (engine.DEVNET_CHAIN_IDS) the timelock defaults to two days.
 DEFAULT_TIMELOCK_DELAY = 2 * 86_400
 MAX_TIMELOCK_DELAY = 30 * 86_400
 
 
-def fail(message: str, code: int = 2) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(code)
+# ------------------------------------------------------------------ role keys
+
+
+class ApeSigner:
+    """An ape account (a keyfile alias, a hardware wallet, a test account) as a
+    signer of the engines: ``address`` and ``sign_transaction(dict)``."""
+
+    def __init__(self, account: Any):
+        self.account = account
+        self.address = str(account.address)
+
+    def sign_transaction(self, tx: dict) -> Any:
+        from types import SimpleNamespace
+
+        ecosystem = self.account.provider.network.ecosystem
+        signed = self.account.sign_transaction(ecosystem.create_transaction(**tx))
+        if signed is None:
+            fail(f"{self.address} declined to sign; nothing more was sent", 3)
+        return SimpleNamespace(raw_transaction=signed.serialize_transaction())
+
+
+class HeldElsewhere:
+    """A role whose key is not here (a Safe, another team's bot): known by address only."""
+
+    def __init__(self, address: str):
+        self.address = address
+
+    def sign_transaction(self, tx: dict) -> Any:
+        raise RuntimeError(f"{self.address} holds its role elsewhere: perpclear does not sign for it")
+
+
+def public_keys() -> dict[str, str]:
+    """Addresses whose private keys anyone can compute -> where they come from."""
+    from ape.utils.testing import DEFAULT_TEST_MNEMONIC, generate_dev_accounts
+
+    from perpclear.cascade import ROLE_LABELS, _key
+
+    known = {a.address: "a key of the standard dev mnemonic" for a in generate_dev_accounts(DEFAULT_TEST_MNEMONIC, 20)}
+    known.update({_key(label).address: f'a key derived from "perpclear:{label}"' for label in ROLE_LABELS})
+    return known
+
+
+def resolve_role(option: str, value: str, local: bool) -> Any:
+    """``--admin``/``--keeper``/``--matcher``/``--owner``: an ape account alias (or
+    TEST::n on a devnet), or an address for a role held elsewhere. Off devnets a
+    key anyone can compute is refused."""
+    from ape import accounts
+    from eth_utils import is_address, to_checksum_address
+
+    if is_address(value):
+        role: Any = HeldElsewhere(to_checksum_address(value))
+    elif value.upper().startswith("TEST::"):
+        if not local:
+            fail(f"{option} {value}: ape's test accounts come from a mnemonic in a config file; "
+                 "on a shared chain name an account of your own (ape accounts list)")
+        index = value[6:]
+        if not index.isdigit() or int(index) >= len(accounts.test_accounts):
+            fail(f"{option} {value}: no such test account")
+        role = ApeSigner(accounts.test_accounts[int(index)])
+    elif value in accounts.aliases:
+        role = ApeSigner(accounts.load(value))
+    else:
+        fail(f"{option} {value}: neither an address nor an ape account alias (ape accounts list)")
+    if not local and role.address in public_keys():
+        fail(f"{option} {value}: {role.address} is {public_keys()[role.address]}, which anyone can sign with; "
+             "name a key of your own")
+    return role
 
 
 def refuse_throwaway_node() -> None:
@@ -80,7 +142,9 @@ def manifest(d: Deployment, sc: Any, first_block: int) -> dict:
         "policy": sc.loss_policy,
         "decimals": sc.decimals,
         "markets": [m.model_dump() for m in sc.markets],
-        "roles": {k: v.address for k, v in vars(d.roles).items()},
+        # Who holds what the contracts know: the owner, the keepers (oracle and
+        # clearing house; the liquidator is a clearing-house keeper) and the matcher.
+        "roles": {k: getattr(d.roles, k).address for k in ("admin", "keeper", "liquidator", "matcher")},
         "contracts": {k: {"address": a, "name": CONTRACT_NAMES[k], "abi": artifact(CONTRACT_NAMES[k]).abi} for k, a in addresses.items()},
         "eip712": domain_typed_data(d.engine.chain_id(), addresses["order_book"]),
     }
@@ -100,16 +164,45 @@ def _is_live(engine: ChainEngine, data: dict) -> bool:
     return code not in ("0x", "0x0", None)
 
 
-def deploy_command(scenario: str, policy: str | None, force: bool, out: str, timelock_delay: int | None = None) -> None:
+def named_roles(local: bool, admin: str | None, keeper: str | None, matcher: str | None) -> Any:
+    """The deployment's roles: the named ones, the derived devnet keys for the rest.
+    Off devnets every role must be named and none may be a public key."""
+    from perpclear.cascade import Roles
+
+    named = {"--admin": admin, "--keeper": keeper, "--matcher": matcher}
+    missing = [k for k, v in named.items() if not v]
+    if not local and missing:
+        fail(f"this chain is not a local devnet and the default role keys are public: name {', '.join(missing)} "
+             "(an ape account alias; an address for a role held elsewhere)")
+    roles = Roles()
+    if admin:
+        roles.admin = resolve_role("--admin", admin, local)
+        if isinstance(roles.admin, HeldElsewhere):
+            fail(f"--admin {admin}: the admin deploys and so must sign here (an ape account alias); "
+                 "hand ownership to a Safe with --owner ADDRESS")
+    if keeper:
+        roles.keeper = roles.liquidator = resolve_role("--keeper", keeper, local)
+    if matcher:
+        roles.matcher = resolve_role("--matcher", matcher, local)
+    return roles
+
+
+def deploy_command(scenario: str, policy: str | None, force: bool, out: str, timelock_delay: int | None = None,
+                   admin: str | None = None, keeper: str | None = None, matcher: str | None = None,
+                   owner: str | None = None) -> None:
     from perpclear.cascade import deploy
+    from perpclear.system import ORACLE_MAX_AGE
 
     sc = load_or_fail(scenario, loss_policy=policy)
     if timelock_delay is not None and not 0 <= timelock_delay <= MAX_TIMELOCK_DELAY:
         fail(f"--timelock-delay {timelock_delay}: between 0 and {MAX_TIMELOCK_DELAY} seconds (30 days)")
     refuse_throwaway_node()
     engine = ChainEngine.from_ape()
+    local = engine.devnet
+    roles = named_roles(local, admin, keeper, matcher)
+    new_owner = resolve_role("--owner", owner, local).address if owner else None
     if timelock_delay is None:
-        timelock_delay = 0 if engine.chain_id() in LOCAL_CHAIN_IDS else DEFAULT_TIMELOCK_DELAY
+        timelock_delay = 0 if local else DEFAULT_TIMELOCK_DELAY
     path = Path(out) / f"{network_label()}.json"
     if path.exists():
         try:
@@ -120,13 +213,25 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
         if old and _is_live(engine, old) and not force:
             fail(f"{path}: a live deployment is recorded for this network; pass --force to overwrite it")
     first = as_int(engine._rpc("eth_blockNumber", [])) + 1
+    # A keyfile account asks for its passphrase once (or reads
+    # APE_ACCOUNTS_<alias>_PASSPHRASE) and then signs this deployment's transactions.
+    autosign = getattr(getattr(roles.admin, "account", None), "set_autosign", None)
     try:
-        d = deploy(engine, sc, timelock_delay=timelock_delay)
+        if autosign:
+            autosign(True)
+        d = deploy(engine, sc, roles, timelock_delay=timelock_delay, fund_gas=admin is None, oracle_max_age=ORACLE_MAX_AGE)
+        if new_owner:
+            engine.send([d.tx(roles.admin, c, "transfer_ownership", new_owner)
+                         for c in (d.clearing_house, d.order_book, d.oracle, d.vault)])
     except NodeError as exc:
         fail(f"{exc}; nothing was written", 4)
     except EngineError as exc:
         fail(str(exc), 3)
-    written = {**manifest(d, sc, first), "timelock_delay": timelock_delay}
+    finally:
+        if autosign:
+            autosign(False)
+    written = {**manifest(d, sc, first), "timelock_delay": timelock_delay, "oracle_max_age": ORACLE_MAX_AGE}
+    written["roles"]["pending_owner"] = new_owner
     _write_json(path, written)
     table = Table(title=f"perpclear deployed on {network_label()} (chain {engine.chain_id()}), from block {first}", title_justify="left")
     table.add_column("contract")
@@ -135,6 +240,8 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
         table.add_row(k, c["address"])
     Console().print(table)
     print(f"timelock: {timelock_delay} s (governance calls of the clearing house, oracle and vault wait this long)")
+    if new_owner:
+        print(f"ownership proposed to {new_owner}: it takes over each contract when it calls accept_ownership() there")
     print(f"manifest: {path}")
 
 
@@ -143,6 +250,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
 
 def run_on_chain(sc: Any, quiet: bool) -> tuple[CascadeResult, dict]:
     engine = ChainEngine.from_ape()
+    refuse_shared_chain(engine)
     first = as_int(engine._rpc("eth_blockNumber", [])) + 1
     runner = Cascade(sc, engine)
     with progress_bar(quiet) as progress:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from perpclear.bench import anvil_node
+from perpclear.cascade import _key
 
 ROOT = Path(__file__).resolve().parents[2]
 APE = [str(Path(sys.executable).with_name("ape")), "run"]
@@ -81,12 +82,15 @@ def test_bad_arguments_get_one_line(args, message):
 
 def test_deploy_on_the_embedded_chain(tmp_path):
     p = ape_run("deploy", "--scenario", "contagion", "--policy", "OPEN_INTEREST", "--timelock-delay", "3600",
-                "--out", str(tmp_path))
+                "--keeper", "TEST::2", "--out", str(tmp_path))
     assert p.returncode == 0, p.stderr[-2000:]
     (manifest,) = tmp_path.glob("*.json")
     data = json.loads(manifest.read_text())
     assert manifest.name == "local-test.json" and data["policy"] == "OPEN_INTEREST" and len(data["markets"]) == 2
     assert data["timelock_delay"] == 3_600 and "timelock: 3600 s" in p.stdout
+    # On a devnet a role may be named (here ape's third test account) and the rest keep their derived keys.
+    assert data["roles"]["keeper"] == data["roles"]["liquidator"] == "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+    assert data["roles"]["admin"] == _key("admin").address and data["roles"]["pending_owner"] is None
     assert data["eip712"]["domain"]["verifyingContract"] == data["contracts"]["order_book"]["address"]
     assert data["eip712"]["primaryType"] == "Order" and data["eip712"]["domain"]["chainId"] == data["chain_id"]
 
