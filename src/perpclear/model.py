@@ -92,6 +92,8 @@ class Market:
     last_accrual: int = 0
     long_open_interest: int = 0
     socialized: int = 0
+    max_age: int = 10**18  # the oracle's staleness limit (seconds)
+    updated_at: int = 0  # when the mark was last pushed
 
     def index(self, long: bool) -> int:
         return self.long_index if long else self.short_index
@@ -188,8 +190,8 @@ class ClearingModel:
 
     # ------------------------------------------------------------ set-up
 
-    def add_market(self, params: MarketParams, price: int, loss_policy: int = 1) -> int:
-        self.markets.append(Market(params, price, loss_policy, last_accrual=self.now))
+    def add_market(self, params: MarketParams, price: int, loss_policy: int = 1, max_age: int = 10**18) -> int:
+        self.markets.append(Market(params, price, loss_policy, last_accrual=self.now, max_age=max_age, updated_at=self.now))
         return len(self.markets) - 1
 
     def set_time(self, timestamp: int) -> None:
@@ -199,6 +201,21 @@ class ClearingModel:
 
     def set_price(self, market: int, price: int) -> None:
         self.markets[market].price = price
+        self.markets[market].updated_at = self.now
+
+    def fresh(self, market: int) -> bool:
+        m = self.markets[market]
+        return self.now - m.updated_at <= m.max_age
+
+    def valuation_mark(self, market: int, size: int) -> int:
+        """The mark a position is valued at: with a stale mark, the last one
+        moved against the holder by the initial margin rate (modules/valuation.vy)."""
+        m = self.markets[market]
+        if self.fresh(market):
+            return m.price
+        if size > 0:
+            return floor(Fraction(m.price * (BPS - m.params.imr_bps), BPS))
+        return ceil(Fraction(m.price * (BPS + m.params.imr_bps), BPS))
 
     def position(self, account: str, market: int) -> Position:
         return self.positions.setdefault((account, market), Position())
@@ -232,16 +249,24 @@ class ClearingModel:
     # ------------------------------------------------------------ funding
 
     def index_now(self, market: int, long: bool) -> int:
+        """The side's index with funding accrued to now; over a stale interval
+        nothing accrues until the next fresh mark."""
         m = self.markets[market]
+        if not self.fresh(market):
+            return m.index(long)
         return m.index(long) + m.funding_rate * m.price * (self.now - m.last_accrual)
 
-    def accrue(self, market: int) -> None:
+    def accrue(self, market: int) -> bool:
+        """Funding to now; False (nothing moves) when a rate is set and the mark is stale."""
         m = self.markets[market]
         if self.now > m.last_accrual:
+            if m.funding_rate and not self.fresh(market):
+                return False
             delta = m.funding_rate * m.price * (self.now - m.last_accrual)
             m.long_index += delta
             m.short_index += delta
             m.last_accrual = self.now
+        return True
 
     def pending_funding(self, account: str, market: int) -> int:
         p = self.position(account, market)
@@ -261,7 +286,8 @@ class ClearingModel:
     def set_funding_rate(self, market: int, rate: int) -> None:
         if abs(rate) > self.markets[market].params.max_funding_rate:
             raise ModelError("clearing: funding rate too high")
-        self.accrue(market)
+        if not self.accrue(market):
+            raise ModelError("oracle: stale price")
         self.markets[market].funding_rate = rate
 
     def touch(self, account: str) -> None:
@@ -301,16 +327,20 @@ class ClearingModel:
                 equity -= Fraction(p.size * (self.index_now(market, p.size > 0) - p.funding_index), FUNDING_SCALE)
         return equity
 
-    def health(self, account: str) -> Health:
+    def health(self, account: str, strict: bool = False) -> Health:
+        """Equity and margins; a stale mark raises when ``strict`` (liquidations)."""
         equity = self.collateral_now(account)
         maintenance = initial = 0
         for market, m in enumerate(self.markets):
             p = self.position(account, market)
             if p.size == 0:
                 continue
-            value = floor(Fraction(p.size * m.price, WAD))
+            if strict and not self.fresh(market):
+                raise ModelError("oracle: stale price")
+            price = self.valuation_mark(market, p.size)
+            value = floor(Fraction(p.size * price, WAD))
             equity += value - p.open_notional - self.pending_funding(account, market)
-            exposure = abs(p.size) * m.price
+            exposure = abs(p.size) * price
             maintenance += ceil(Fraction(exposure * m.params.mmr_bps, WAD * BPS))
             initial += ceil(Fraction(exposure * m.params.imr_bps, WAD * BPS))
         return Health(equity, maintenance, initial)
@@ -375,6 +405,7 @@ class ClearingModel:
         non-negative equity; a fill that raises long open interest must stay within the cap.
         """
         self.accrue(market)
+        fresh = self.fresh(market)
         open_interest = self.markets[market].long_open_interest
         fees = []
         for account, delta in ((buyer, size), (seller, -size)):
@@ -382,6 +413,8 @@ class ClearingModel:
             self.settle_funding(account, market)
             old = self.position(account, market).size
             reduces = old != 0 and (old > 0) != (delta > 0) and abs(delta) <= abs(old)
+            if not (fresh or reduces):
+                raise ModelError("clearing: stale mark, reduce only")
             self.apply_fill(account, market, delta, price)
             params = self.markets[market].params
             bps = params.maker_fee_bps if account == maker else params.taker_fee_bps
@@ -431,7 +464,7 @@ class ClearingModel:
         size = self.position(account, market).size
         if size == 0:
             raise ModelError("clearing: no position")
-        h = self.health(account)
+        h = self.health(account, strict=True)
         if h.equity >= h.maintenance:
             raise ModelError("clearing: not liquidatable")
         if h.equity < 0 and self.markets[market].loss_policy == POLICY_ADL and not keeper:

@@ -16,6 +16,7 @@ from eth_utils import keccak
 
 DOMAIN_NAME = "perpclear"
 DOMAIN_VERSION = "1"
+MAX_FEE_BPS = 1_000  # the clearing house refuses fees above 10 %
 
 ORDER_TYPES = {
     "EIP712Domain": [
@@ -33,6 +34,7 @@ ORDER_TYPES = {
         {"name": "expiry", "type": "uint256"},
         {"name": "nonce", "type": "uint256"},
         {"name": "reduce_only", "type": "bool"},
+        {"name": "max_fee_bps", "type": "uint256"},
     ],
 }
 
@@ -49,6 +51,10 @@ class Order:
     expiry: int
     nonce: int
     reduce_only: bool = False
+    # The most this order pays in fees, in bps of the fill's notional (rounded up
+    # like the fee). Sign the fee you were shown; the default accepts any fee the
+    # clearing house allows (10 %).
+    max_fee_bps: int = MAX_FEE_BPS
 
     def as_tuple(self) -> tuple:
         """The struct as the contract ABI takes it."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perpclear.model import WAD, MarketParams
-from perpclear.orders import Order, sign_order
+from perpclear.orders import MAX_FEE_BPS, Order, sign_order
 
 POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
 POLICY_NAMES = {POLICY_EQUITY: "EQUITY", POLICY_OPEN_INTEREST: "OPEN_INTEREST", POLICY_ADL: "ADL"}
@@ -100,6 +100,7 @@ class System:
             expiry=expiry,
             nonce=kw.pop("nonce", None) or next(self._nonces),
             reduce_only=kw.pop("reduce_only", False),
+            max_fee_bps=kw.pop("max_fee_bps", MAX_FEE_BPS),
         )
         if kw:
             raise TypeError(f"unknown order fields: {sorted(kw)}")

@@ -45,7 +45,7 @@ def test_typed_data_for_a_frontend():
     assert data["domain"] == {"name": "perpclear", "version": "1", "chainId": 31337,
                               "verifyingContract": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}
     assert data["typeString"] == ("Order(address trader,uint256 market,bool is_buy,uint256 size,"
-                                  "uint256 limit_price,uint256 expiry,uint256 nonce,bool reduce_only)")
+                                  "uint256 limit_price,uint256 expiry,uint256 nonce,bool reduce_only,uint256 max_fee_bps)")
     order = Order(trader="0x" + "11" * 20, market=1, is_buy=True, size=5, limit_price=7, expiry=9, nonce=3)
     message = {**data, "message": {k: getattr(order, k) for k in order.__dataclass_fields__}}
     del message["typeString"]

@@ -82,8 +82,10 @@ def test_lens__max_withdraw_is_exactly_what_withdraw_accepts(populations, h, dec
 
 
 def test_lens__flat_account_and_stale_marks(h):
-    """A flat account: everything is its collateral. A stale mark makes the lens
-    revert as the clearing house's own views do."""
+    """A flat account: everything is its collateral. With a stale mark the lens
+    values the position as the clearing house does (against the holder, by the
+    initial margin rate) instead of reverting, and ``withdraw(max_withdraw)``
+    still succeeds while one unit more reverts."""
     sim = h.Sim(6)
     with sim.active():
         a = h.key(9_400_010)
@@ -92,6 +94,13 @@ def test_lens__flat_account_and_stale_marks(h):
         assert (c.collateral, c.loss_charge, c.funding, c.settled, c.equity, c.initial, c.max_withdraw) == (
             1_000 * sim.u, 0, 0, 1_000 * sim.u, 1_000 * sim.u, 0, 1_000 * sim.u)
         sim.open(a, h.ETH, WAD // 10)
+        fresh = sim.lens.charges(a.address)
         boa.env.time_travel(seconds=10**9 + 1)
-        with boa.reverts("oracle: stale price"):
-            sim.lens.charges(a.address)
+        c = sim.lens.charges(a.address)
+        assert not sim.oracle.is_fresh(h.ETH)
+        assert c.equity == sim.ch.equity(a.address) < fresh.equity
+        assert 0 < c.max_withdraw < fresh.max_withdraw
+        with boa.env.prank(a.address):
+            with boa.reverts("clearing: below initial margin"):
+                sim.ch.withdraw(c.max_withdraw + 1)
+            sim.ch.withdraw(c.max_withdraw)

@@ -25,6 +25,7 @@ from .modules import math
 from .modules import loss_equity
 from .modules import bankruptcy
 from .modules import liquidation
+from .modules import valuation
 from .modules import ownership
 from .modules import timelock
 
@@ -50,7 +51,7 @@ exports: (
 
 interface IPriceOracle:
     def price(market: uint256) -> uint256: view
-    def last_price(market: uint256) -> (uint256, uint256): view
+    def mark(market: uint256) -> (uint256, bool): view
 
 
 interface IInsuranceVault:
@@ -439,7 +440,7 @@ def withdraw(amount: uint256):
     value: int256 = convert(amount, int256)
     assert self.collateral[msg.sender] >= value, "clearing: amount exceeds collateral"
     self._credit(msg.sender, -value)
-    health: Health = self._health(msg.sender)
+    health: Health = self._health(msg.sender, False)
     assert health.equity >= convert(health.initial, int256), "clearing: below initial margin"
     assert extcall token.transfer(msg.sender, amount, default_return_value=True), "clearing: transfer failed"
     log Withdrawn(account=msg.sender, amount=amount, collateral=self.collateral[msg.sender])
@@ -471,10 +472,13 @@ def execute_fill(
     assert price > 0, "clearing: zero price"
     assert price <= c.MAX_PRICE, "clearing: price too large"
     self._accrue(market)
+    last: uint256 = 0
+    fresh: bool = False
+    last, fresh = staticcall oracle.mark(market)
     open_interest: uint256 = self.markets[market].long_open_interest
     delta: int256 = convert(size, int256)
-    buyer_fee: uint256 = self._fill_side(buyer, market, delta, price, buyer_is_maker, buyer_reduce_only)
-    seller_fee: uint256 = self._fill_side(seller, market, -delta, price, not buyer_is_maker, seller_reduce_only)
+    buyer_fee: uint256 = self._fill_side(buyer, market, delta, price, buyer_is_maker, buyer_reduce_only, fresh)
+    seller_fee: uint256 = self._fill_side(seller, market, -delta, price, not buyer_is_maker, seller_reduce_only, fresh)
     # Only fills that raise open interest are capped: closing always works.
     new_open_interest: uint256 = self.markets[market].long_open_interest
     if new_open_interest > open_interest:
@@ -494,7 +498,8 @@ def set_funding_rate(market: uint256, rate: int256):
     assert self.is_keeper[msg.sender], "clearing: not keeper"
     self._check_market(market)
     assert abs(rate) <= convert(self.market_params[market].max_funding_rate, int256), "clearing: funding rate too high"
-    self._accrue(market)
+    # A new rate never reaches back over a stale interval.
+    assert self._accrue(market), "oracle: stale price"
     self.markets[market].funding_rate = rate
     log FundingRateSet(
         market=market, rate=rate, long_index=self.markets[market].long_index, short_index=self.markets[market].short_index
@@ -538,7 +543,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     self._settle_funding(taker, market)
     size: int256 = self.positions[account][market].size
     assert size != 0, "clearing: no position"
-    health: Health = self._health(account)
+    health: Health = self._health(account, True)
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
     # ADL markets: a bankrupt position goes to the deleverager; only a keeper
     # may take it over at the mark (when no ADL candidate is left).
@@ -586,7 +591,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     if insurance_reward > 0:
         self._transfer_out(insurance_vault, insurance_reward)
 
-    taker_health: Health = self._health(taker)
+    taker_health: Health = self._health(taker, False)
     assert taker_health.equity >= convert(taker_health.initial, int256), "clearing: liquidator below initial margin"
     log PositionLiquidated(
         account=account,
@@ -632,7 +637,7 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     ), "clearing: bad ADL fill"
     price: uint256 = self.adl_price[bankrupt]
     if price == 0:
-        equity: int256 = self._health(bankrupt).equity
+        equity: int256 = self._health(bankrupt, True).equity
         insurance: uint256 = staticcall IInsuranceVault(insurance_vault).idle_assets()
         cap: uint256 = self.market_params[market].max_insurance_draw
         if cap > 0:
@@ -647,7 +652,7 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     # down when it buys), so the fills cover R with one price for all.
     self._apply_fill(bankrupt, market, delta, price, was_long)
     self._apply_fill(account, market, -delta, price, was_long)
-    assert self._health(account).equity >= 0, "clearing: negative equity"
+    assert self._health(account, True).equity >= 0, "clearing: negative equity"
     if self._has_position(bankrupt):
         return price
     self.adl_price[bankrupt] = 0  # the run is over
@@ -687,9 +692,11 @@ def sweep_fees():
 def equity(account: address) -> int256:
     """
     @notice Collateral plus unrealised PnL minus pending funding, at the
-            current marks, rounded against the account.
+            current marks, rounded against the account; a position whose mark
+            is stale at its last mark moved against it by the initial margin
+            rate (never reverts).
     """
-    return self._health(account).equity
+    return self._health(account, False).equity
 
 
 @external
@@ -698,17 +705,23 @@ def health(account: address) -> Health:
     """
     @notice Equity with the maintenance and initial margin requirements.
     """
-    return self._health(account)
+    return self._health(account, False)
 
 
 @external
 @view
 def pending_funding(account: address, market: uint256) -> int256:
     """
-    @notice Funding the account would pay (> 0) or receive (< 0) if settled now.
+    @notice Funding the account would pay (> 0) or receive (< 0) if settled now
+            (with a stale mark: what is accrued so far).
     """
     self._check_market(market)
-    return self._pending_funding(account, market, staticcall oracle.price(market))
+    mark: uint256 = 0
+    fresh: bool = False
+    mark, fresh = staticcall oracle.mark(market)
+    if not fresh:
+        mark = 0  # nothing accrues over a stale interval until the next fresh mark
+    return self._pending_funding(account, market, mark)
 
 
 
@@ -784,18 +797,25 @@ def _index_now(market: uint256, mark: uint256, long: bool) -> int256:
 
 
 @internal
-def _accrue(market: uint256):
+def _accrue(market: uint256) -> bool:
     """
-    @dev Moves the funding index to now at the current (fresh) mark.
+    @dev Moves the funding index to now at the current mark. With a stale
+         mark and a rate it does nothing and returns False: the interval is
+         accrued later, at the next fresh mark.
     """
     elapsed: uint256 = block.timestamp - self.markets[market].last_accrual
     if elapsed == 0:
-        return
-    self.markets[market].last_accrual = block.timestamp
+        return True
     rate: int256 = self.markets[market].funding_rate
+    mark: uint256 = 0
+    fresh: bool = True
+    if rate != 0:
+        mark, fresh = staticcall oracle.mark(market)
+        if not fresh:
+            return False
+    self.markets[market].last_accrual = block.timestamp
     if rate == 0:
-        return
-    mark: uint256 = staticcall oracle.price(market)
+        return True
     delta: int256 = rate * convert(mark * elapsed, int256)
     self.markets[market].long_index += delta
     self.markets[market].short_index += delta
@@ -807,6 +827,7 @@ def _accrue(market: uint256):
         price=mark,
         elapsed=elapsed,
     )
+    return True
 
 
 @internal
@@ -860,10 +881,13 @@ def _touch(account: address):
 
 @internal
 @view
-def _health(account: address) -> Health:
+def _health(account: address, strict: bool) -> Health:
     """
     @dev Equity and margin requirements at the current marks. Values are
          floored and funding and requirements rounded up: against the account.
+         A stale mark reverts when `strict` (liquidations: never on a price
+         the oracle does not vouch for); otherwise the position is valued at
+         the last mark moved against its holder (modules/valuation.vy).
     """
     result: Health = Health(
         equity=self._collateral_now(account), maintenance=0, initial=0
@@ -874,9 +898,16 @@ def _health(account: address) -> Health:
         position: Position = self.positions[account][m]
         if position.size == 0:
             continue
-        mark: uint256 = staticcall oracle.price(m)
+        mark: uint256 = 0
+        fresh: bool = False
+        mark, fresh = staticcall oracle.mark(m)
+        accrual_mark: uint256 = mark
+        if not fresh:
+            assert not strict, "oracle: stale price"
+            accrual_mark = 0  # funding over the stale interval accrues at the next fresh mark
+            mark = valuation._stale_mark(mark, position.size, self.market_params[m].imr_bps)
         value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
-        result.equity += value - position.open_notional - self._pending_funding(account, m, mark)
+        result.equity += value - position.open_notional - self._pending_funding(account, m, accrual_mark)
         exposure: uint256 = convert(abs(position.size), uint256) * mark
         result.maintenance += math._mul_div(
             exposure, self.market_params[m].mmr_bps, c.WAD * c.BPS, True
@@ -959,10 +990,11 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
 
 @internal
 def _fill_side(
-    account: address, market: uint256, delta: int256, price: uint256, is_maker: bool, reduce_only: bool
+    account: address, market: uint256, delta: int256, price: uint256, is_maker: bool, reduce_only: bool, fresh: bool
 ) -> uint256:
     """
-    @dev One side of a fill: reduce-only rules, position, fee, margin check.
+    @dev One side of a fill: reduce-only rules (a market whose mark is stale
+         only reduces positions), position, fee, margin check.
     @return The fee charged.
     """
     self._settle_loss(account)
@@ -973,6 +1005,7 @@ def _fill_side(
         assert reduces, "clearing: not reducing"
     if self.markets[market].reduce_only:
         assert reduces, "clearing: market reduce-only"
+    assert fresh or reduces, "clearing: stale mark, reduce only"
     self._apply_fill(account, market, delta, price, False)
 
     fee_bps: uint256 = self.market_params[market].taker_fee_bps
@@ -985,7 +1018,7 @@ def _fill_side(
         self.insurance_fees += to_insurance
         self.protocol_fees += fee - to_insurance
 
-    health: Health = self._health(account)
+    health: Health = self._health(account, False)
     if reduces:
         assert health.equity >= 0, "clearing: negative equity"
     else:
@@ -1059,7 +1092,7 @@ def _equity_marks() -> (
     """
     @dev For every market with open interest: q = mark * WAD - funding index
          now per side, and the open-interest correction of D (see
-         loss_equity). Marks come from `last_price`, which never reverts: a
+         loss_equity). Marks come from `mark`, which never reverts: a
          stale market elsewhere must not block a liquidation.
     """
     markets: DynArray[uint256, c.MAX_MARKETS] = []
@@ -1074,9 +1107,11 @@ def _equity_marks() -> (
             continue
         markets.append(m)
         mark: uint256 = 0
-        updated_at: uint256 = 0
-        mark, updated_at = staticcall oracle.last_price(m)
+        fresh: bool = False
+        mark, fresh = staticcall oracle.mark(m)
         value: int256 = convert(mark * c.WAD, int256)
+        if not fresh:
+            mark = 0  # funding over a stale interval is not accrued yet
         q_long[m] = value - self._index_now(m, mark, True)
         q_short[m] = value - self._index_now(m, mark, False)
         correction += math._div_floor(

@@ -14,7 +14,8 @@
         funding (OPEN_INTEREST charges included), what `withdraw` checks;
             max_withdraw = max(0, min(settled, equity - initial margin))
         so `withdraw(max_withdraw(a))` succeeds and one unit more reverts in
-        the same state. Figures are those of the block the view reads: with
+        the same state; a stale mark is valued as the clearing house values
+        it (modules/valuation.vy). Figures are those of the block the view reads: with
         a funding rate set, a transaction mined seconds later owes a little
         more funding (leave a margin, or read with the pending block).
 """
@@ -22,6 +23,7 @@
 from .modules import constants as c
 from .modules import liquidation
 from .modules import math
+from .modules import valuation
 from interfaces import IClearingHouse
 from interfaces import IDeleverager
 from interfaces import IPriceOracle
@@ -91,12 +93,11 @@ def max_withdraw(account: address) -> uint256:
 @view
 def is_liquidatable(account: address) -> bool:
     """
-    @notice True when the account holds a position and its equity is below
-            its maintenance margin.
+    @notice True when the account holds a position, every mark it trades is
+            fresh (`liquidate` never runs on a stale one) and its equity is
+            below its maintenance margin.
     """
-    health: IClearingHouse.Health = staticcall clearing_house.health(account)
-    # Every position adds to the maintenance margin (rounded up, at least 1).
-    return health.maintenance > 0 and health.equity < convert(health.maintenance, int256)
+    return self._liquidatable(account)
 
 
 @external
@@ -108,11 +109,9 @@ def max_liquidation_size(account: address, market: uint256) -> uint256:
     """
     assert market < staticcall clearing_house.market_count(), "lens: unknown market"
     size: int256 = (staticcall clearing_house.positions(account, market)).size
-    if size == 0:
+    if size == 0 or not self._liquidatable(account):
         return 0
     health: IClearingHouse.Health = staticcall clearing_house.health(account)
-    if health.equity >= convert(health.maintenance, int256):
-        return 0
     params: IClearingHouse.MarketParams = staticcall clearing_house.market_params(market)
     return liquidation._max_size(
         health.equity,
@@ -160,6 +159,20 @@ def adl_indicator(
 
 @internal
 @view
+def _liquidatable(account: address) -> bool:
+    market_count: uint256 = staticcall clearing_house.market_count()
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= market_count:
+            break
+        if (staticcall clearing_house.positions(account, m)).size != 0 and not staticcall oracle.is_fresh(m):
+            return False
+    health: IClearingHouse.Health = staticcall clearing_house.health(account)
+    # Every position adds to the maintenance margin (rounded up, at least 1).
+    return health.maintenance > 0 and health.equity < convert(health.maintenance, int256)
+
+
+@internal
+@view
 def _charges(account: address) -> Charges:
     health: IClearingHouse.Health = staticcall clearing_house.health(account)
     result: Charges = Charges(
@@ -178,7 +191,11 @@ def _charges(account: address) -> Charges:
         position: IClearingHouse.Position = staticcall clearing_house.positions(account, m)
         if position.size == 0:
             continue
-        mark: uint256 = staticcall oracle.price(m)
+        mark: uint256 = 0
+        fresh: bool = False
+        mark, fresh = staticcall oracle.mark(m)
+        if not fresh:
+            mark = valuation._stale_mark(mark, position.size, (staticcall clearing_house.market_params(m)).imr_bps)
         value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
         result.settled -= value - position.open_notional
         result.funding += staticcall clearing_house.pending_funding(account, m)

@@ -32,6 +32,8 @@ from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 from ethereum.ercs import IERC4626
 from interfaces import IInsuranceVault
+from interfaces import IPriceOracle
+from .modules import constants as c
 from .modules import ownership
 from .modules import timelock
 
@@ -60,6 +62,9 @@ exports: (
 # clearing house's own interface file stays its author's.
 interface IClearingHouse:
     def equity(account: address) -> int256: view
+    def oracle() -> IPriceOracle: view
+    def market_count() -> uint256: view
+    def positions(account: address, market: uint256) -> (int256, int256, int256, int256): view
     def deposit(amount: uint256): nonpayable
     def withdraw(amount: uint256): nonpayable
 
@@ -317,6 +322,7 @@ def deposit(assets: uint256, receiver: address) -> uint256:
     """
     assert assets > 0, "vault: zero amount"
     assert receiver != empty(address), "vault: zero receiver"
+    self._check_backstop_fresh()
     shares: uint256 = self._to_shares(assets, False)
     assert shares > 0, "vault: zero shares"
     self._pull_assets(assets)
@@ -336,6 +342,7 @@ def mint(shares: uint256, receiver: address) -> uint256:
     """
     assert shares > 0, "vault: zero shares"
     assert receiver != empty(address), "vault: zero receiver"
+    self._check_backstop_fresh()
     # >= 1 since shares > 0 and the division rounds up
     assets: uint256 = self._to_assets(shares, True)
     self._pull_assets(assets)
@@ -608,6 +615,26 @@ def _backstop_value() -> uint256:
     if equity <= 0:
         return 0
     return convert(equity, uint256)
+
+
+@view
+@internal
+def _check_backstop_fresh():
+    """
+    @dev With a stale mark the backstop's equity is valued against it (the
+         clearing house's `equity`), so exits are priced conservatively; a
+         deposit at that price would dilute the insurers when the mark comes
+         back, so deposits wait for a fresh mark.
+    """
+    ch: address = self.clearing_house
+    if ch == empty(address) or not self.backstop_active:
+        return
+    oracle: IPriceOracle = staticcall IClearingHouse(ch).oracle()
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= staticcall IClearingHouse(ch).market_count():
+            break
+        size: int256 = (staticcall IClearingHouse(ch).positions(self, m))[0]
+        assert size == 0 or staticcall oracle.is_fresh(m), "vault: backstop mark stale, deposits wait"
 
 
 @view

@@ -126,6 +126,9 @@ def settle(
         buy.reduce_only,
         sell.reduce_only,
     )
+    assert buyer_fee <= orders._fee_cap(size, price, buy.max_fee_bps) and seller_fee <= orders._fee_cap(
+        size, price, sell.max_fee_bps
+    ), "orders: fee above the order's max"
     log OrderFilled(
         market=maker.market,
         buyer=buy.trader,

@@ -13,9 +13,10 @@
         whole base unit: 2000 USDC (6 decimals) = 2_000_000_000.
 @custom:kill To stop trading on marks, the owner removes every keeper with
         `set_keeper(keeper, False)`: after `max_age` seconds `price()` reverts
-        "oracle: stale price" everywhere, so consumers that need fresh marks
-        halt, while `last_price()` keeps serving the last mark for reduce-only
-        or settlement paths. Re-adding a keeper resumes updates.
+        "oracle: stale price", and `mark()` reports the last mark as stale:
+        the clearing house then stops liquidations and opening trades in
+        that market and values its positions conservatively for the rest.
+        Re-adding a keeper resumes updates.
 """
 
 from interfaces import IPriceOracle
@@ -215,6 +216,21 @@ def last_price(market: uint256) -> (uint256, uint256):
     """
     self._only_listed(market)
     return self._price[market], self._updated_at[market]
+
+
+@view
+@external
+def mark(market: uint256) -> (uint256, bool):
+    """
+    @notice Last mark of `market` and whether it is fresh (`price` would
+            succeed). Never reverts for a listed market: consumers decide
+            what a stale mark still allows.
+    @param market Market id.
+    @return price Last mark.
+    @return fresh True if not older than `max_age`.
+    """
+    self._only_listed(market)
+    return self._price[market], block.timestamp - self._updated_at[market] <= self.max_age[market]
 
 
 @view

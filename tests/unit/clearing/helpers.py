@@ -60,6 +60,8 @@ class Mirror:
             m.last_accrual = state.last_accrual
             m.long_index, m.short_index = state.long_index, state.short_index
             m.funding_rate = state.funding_rate
+            m.max_age = system.oracle.max_age(market)
+            m.updated_at = system.oracle.last_price(market)[1]
         self.model.token_balance = system.token.balanceOf(self.ch)
         self.model.vault_assets = system.vault.idle_assets()
         # EQUITY socializations so far: each may leave a unit of rounding in
@@ -196,7 +198,6 @@ class Mirror:
         # Views run at the head block; reverted transactions are mined too, so
         # the head may have moved past the last action.
         self._sync()
-        fresh = all(self.fresh(m) for m in range(len(model.markets)))
         tolerance = self.equity_tolerance
         scale = ch.scale()
         for account in accounts:
@@ -220,14 +221,18 @@ class Mirror:
                     assert chain_position.equity_index == ch.side_index(market, p.size > 0), (
                         f"EQUITY index of {a} in {market}"
                     )
-                if fresh:
-                    assert ch.pending_funding(a, market) == model.pending_funding(a, market)
-            if fresh:
-                h = model.health(a)
-                health = ch.health(a)
-                assert (health.maintenance, health.initial) == (h.maintenance, h.initial), f"margin of {a}"
-                assert abs(health.equity - h.equity) <= tolerance, f"equity of {a}"
-                assert ch.equity(a) == health.equity
+                assert ch.pending_funding(a, market) == model.pending_funding(a, market)
+            # Stale marks too: the chain values them as the model does (against the holder).
+            h = model.health(a)
+            health = ch.health(a)
+            assert (health.maintenance, health.initial) == (h.maintenance, h.initial), f"margin of {a}"
+            assert abs(health.equity - h.equity) <= tolerance, f"equity of {a}"
+            assert ch.equity(a) == health.equity
+            stale = [m for m in range(len(model.markets)) if model.position(a, m).size and not model.fresh(m)]
+            if stale:  # liquidate refuses a stale mark: the lens says so
+                assert not self.lens.is_liquidatable(a)
+                assert all(self.lens.max_liquidation_size(a, m) == 0 for m in range(len(model.markets)))
+            else:
                 # Margin views at the chain's equity equal the model's exactly.
                 with self.model_equity_at(a, health.equity) as at_chain:
                     for market in range(len(model.markets)):

@@ -241,30 +241,3 @@ def test_settle_funding__price_moves__accrues_at_the_mark_of_each_accrual(
     assert accrued.elapsed == receipt.timestamp - start
     assert accrued.long_index == accrued.short_index == RATE * 2_500 * unit * (receipt.timestamp - start)
     mirror.check(long_trader, short_trader)
-
-
-def test_settle_funding__stale_oracle__blocks_accrual(opened, long_trader, short_trader, liquidator):
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
-    start = mirror.set_funding_rate(ETH, RATE).timestamp
-    # The ETH mark was last pushed at deployment; an hour and a bit later it is stale.
-    mirror.wait(3_601)
-    assert not mirror.fresh(ETH)
-    with ape.reverts("oracle: stale price"):
-        ch.settle_funding(long_trader, sender=liquidator)
-    with ape.reverts("oracle: stale price"):
-        ch.set_funding_rate(ETH, 2 * RATE, sender=mirror.system.keeper)
-    with ape.reverts("oracle: stale price"):
-        ch.pending_funding(long_trader, ETH)
-    # Nothing accrued: the index and the clock of the market did not move.
-    assert ch.markets(ETH).last_accrual == start
-    assert (ch.markets(ETH).long_index, ch.markets(ETH).short_index) == (0, 0)
-    assert ch.positions(long_trader, ETH).funding_index == 0
-
-    # A fresh mark (2_100) unblocks it: the whole gap accrues at that mark.
-    mirror.set_mark(ETH, 2_100 * unit)
-    receipt = mirror.settle_funding(long_trader, sender=liquidator)
-    elapsed = receipt.timestamp - start
-    assert elapsed > 3_601
-    (settled,) = ch.FundingSettled.from_receipt(receipt)
-    assert settled.amount == ceil(owed(SIZE, RATE, 2_100 * unit, elapsed))
-    mirror.check(long_trader, short_trader)

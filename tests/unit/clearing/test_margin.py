@@ -6,7 +6,6 @@ import pytest
 from perpclear.model import WAD, ModelError
 
 MAX_INT128 = 2**127 - 1
-ORACLE_MAX_AGE = 3_600
 
 
 # ---------------------------------------------------------------- deposit
@@ -140,27 +139,6 @@ def test_withdraw__with_position__exact_max_above_initial_margin(system, traders
     assert left.equity == left.initial  # exactly at the initial margin
     with ape.reverts("clearing: below initial margin"):
         ch.withdraw(1, sender=trader)
-
-
-def test_withdraw__stale_oracle__blocks_only_accounts_with_positions(system, traders, open_position, chain):
-    ch, u = system.clearing_house, system.unit
-    trader, counterparty, saver = traders[:3]
-    for account in (trader, counterparty, saver):
-        system.fund(account, 10_000 * u)
-    open_position(trader, counterparty, 0, WAD, 2_000 * u)
-
-    chain.pending_timestamp += ORACLE_MAX_AGE + 1  # the marks are now one second too old
-    with ape.reverts("oracle: stale price"):
-        ch.withdraw(1 * u, sender=trader)
-    with ape.reverts("oracle: stale price"):
-        ch.withdraw(1 * u, sender=counterparty)
-    # no position, no price needed: the saver exits in full
-    ch.withdraw(10_000 * u, sender=saver)
-    assert ch.collateral(saver) == 0
-
-    # a fresh mark unblocks the trader
-    system.set_mark(0, 2_000 * u)
-    ch.withdraw(1 * u, sender=trader)
 
 
 # ---------------------------------------------------------------- the lens

@@ -20,7 +20,6 @@ import ape
 from perpclear.model import WAD
 
 MAX_SIZE = MAX_PRICE = 10**30
-ORACLE_MAX_AGE = 3_600
 
 
 def _assert_matches_model(ch, model, accounts, markets=(0, 1)):
@@ -335,20 +334,6 @@ def test_settle__reducing_into_negative_equity__reverts(system, traders, settle,
     health = ch.health(trader)
     assert 0 <= health.equity < health.initial
     assert ch.positions(trader, 0).size == WAD // 2
-
-
-def test_settle__stale_oracle__reverts(system, traders, settle, chain):
-    u = system.unit
-    expiry = chain.blocks.head.timestamp + 10 * ORACLE_MAX_AGE  # the orders outlive the mark
-    bid = system.order(traders[0], 0, True, WAD, 2_000 * u, expiry=expiry)
-    ask = system.order(traders[1], 0, False, WAD, 2_000 * u, expiry=expiry)
-
-    chain.pending_timestamp += ORACLE_MAX_AGE + 1
-    with ape.reverts("oracle: stale price"):
-        settle(bid, ask, WAD, 2_000 * u)
-    system.set_mark(0, 2_000 * u)  # fresh again: the unfunded orders reach the margin check
-    with ape.reverts("clearing: below initial margin"):
-        settle(bid, ask, WAD, 2_000 * u)
 
 
 def test_settle__cap_lowered_below_open_interest__reducing_fill_still_allowed(system, admin, traders, open_position):

@@ -8,7 +8,7 @@ at "clearing: below initial margin" — the positive control, without funding tx
 
 import ape
 
-from perpclear.model import WAD
+from perpclear.model import WAD, MarketParams
 
 
 def _args(maker, taker):
@@ -198,3 +198,55 @@ def test_settle__failed_fill_books_nothing(system, traders, settle):
     settle(bid, ask, WAD, 2_000 * u)
     assert ob.filled(ob.order_hash(bid[0].as_tuple())) == WAD
     assert system.clearing_house.positions(buyer, 0).size == WAD
+
+
+# ---------------------------------------------------------------- fee caps
+
+
+def test_settle__fee_raised_after_signing__order_keeps_its_max(system, traders, settle, admin):
+    """Seen before: an order signed under a 5 bps taker fee filled at whatever
+    fee the owner set later (up to 10 %). Each order now carries `max_fee_bps`:
+    a fill whose fee exceeds it reverts, on either side; an order signed for the
+    new fee fills, and a fee exactly at the cap is accepted."""
+    ch, u = system.clearing_house, system.unit
+    buyer, seller = traders[:2]
+    for account in (buyer, seller):
+        system.fund(account, 10_000 * u)
+    ask = system.order(seller, 0, False, 2 * WAD, 2_000 * u, max_fee_bps=2)  # maker fee today: 2 bps
+    bid = system.order(buyer, 0, True, WAD, 2_000 * u, max_fee_bps=5)  # taker fee today: 5 bps
+    ch.set_market_params(0, MarketParams(taker_fee_bps=100).as_tuple(), sender=admin)  # the owner raises it to 1 %
+    with ape.reverts("orders: fee above the order's max"):
+        settle(ask, bid, WAD, 2_000 * u)
+
+    bid = system.order(buyer, 0, True, WAD, 2_000 * u, max_fee_bps=100)  # signed for the new fee
+    collateral = ch.collateral(buyer), ch.collateral(seller)
+    settle(ask, bid, WAD, 2_000 * u)
+    assert collateral[0] - ch.collateral(buyer) == 20 * u  # 1 % of 2,000: exactly the cap
+    assert collateral[1] - ch.collateral(seller) == 2 * u // 5  # 2 bps
+
+    ch.set_market_params(0, MarketParams(taker_fee_bps=100, maker_fee_bps=3).as_tuple(), sender=admin)
+    bid = system.order(buyer, 0, True, WAD, 2_000 * u, max_fee_bps=100)
+    with ape.reverts("orders: fee above the order's max"):  # now the maker's cap binds
+        settle(ask, bid, WAD, 2_000 * u)
+
+
+def test_settle__fee_cap_rounds_like_the_fee(system, traders, settle, admin):
+    """The cap is ceil(notional x max_fee_bps / 10,000), the clearing house's own
+    rounding of the fee: a fee at the cap's bps never fails on a rounding unit,
+    and a cap of 0 refuses any positive fee (a dust fill's fee rounds up to 1)."""
+    ch, u = system.clearing_house, system.unit
+    buyer, seller = traders[:2]
+    for account in (buyer, seller):
+        system.fund(account, 10_000 * u)
+    dust = WAD // u  # notional 2,000 smallest units: 5 bps = 1 unit (ceil of 1.0), 2 bps = 1 (ceil of 0.4)
+    ask = system.order(seller, 0, False, dust, 2_000 * u, max_fee_bps=2)
+    bid = system.order(buyer, 0, True, dust, 2_000 * u, max_fee_bps=5)
+    before = ch.collateral(buyer), ch.collateral(seller)
+    settle(ask, bid, dust, 2_000 * u)
+    assert (before[0] - ch.collateral(buyer), before[1] - ch.collateral(seller)) == (1, 1)
+    free = system.order(buyer, 0, True, dust, 2_000 * u, max_fee_bps=0)
+    ask = system.order(seller, 0, False, dust, 2_000 * u, max_fee_bps=2)
+    with ape.reverts("orders: fee above the order's max"):
+        settle(ask, free, dust, 2_000 * u)
+    ch.set_market_params(0, MarketParams(taker_fee_bps=0).as_tuple(), sender=admin)
+    settle(ask, free, dust, 2_000 * u)  # a fee-free market fills a cap of 0

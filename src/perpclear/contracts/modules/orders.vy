@@ -11,13 +11,18 @@
         "perpclear", version "1", the chain id and this contract. The type:
             Order(address trader,uint256 market,bool is_buy,uint256 size,
                   uint256 limit_price,uint256 expiry,uint256 nonce,
-                  bool reduce_only)
+                  bool reduce_only,uint256 max_fee_bps)
+        `max_fee_bps` caps the fee the order pays, whatever the fee schedule
+        is when it fills: the owner can change fees after it was signed.
         Signatures: 65 bytes r || s || v with v 27/28 or 0/1, or 64 bytes
         r || vs (EIP-2098); a high s is refused (a malleable copy). Each
         refusal has its own reason; a signature by another key (most often a
         digest built with another domain or type string) is
         "orders: signer is not the trader".
 """
+
+from . import constants as c
+from . import math
 
 # EIP-1271 magic value returned by `isValidSignature`.
 EIP1271_MAGIC: constant(bytes4) = 0x1626ba7e
@@ -30,7 +35,7 @@ DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
 ORDER_TYPEHASH: constant(bytes32) = keccak256(
-    "Order(address trader,uint256 market,bool is_buy,uint256 size,uint256 limit_price,uint256 expiry,uint256 nonce,bool reduce_only)"
+    "Order(address trader,uint256 market,bool is_buy,uint256 size,uint256 limit_price,uint256 expiry,uint256 nonce,bool reduce_only,uint256 max_fee_bps)"
 )
 NAME_HASH: constant(bytes32) = keccak256("perpclear")
 VERSION_HASH: constant(bytes32) = keccak256("1")
@@ -49,6 +54,7 @@ struct Order:
     expiry: uint256
     nonce: uint256
     reduce_only: bool
+    max_fee_bps: uint256
 
 
 # Base amount filled so far per order digest.
@@ -92,6 +98,7 @@ def _order_digest(order: Order) -> bytes32:
             order.expiry,
             order.nonce,
             order.reduce_only,
+            order.max_fee_bps,
         )
     )
     return keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))
@@ -149,6 +156,17 @@ def _fill(order: Order, signature: Bytes[65], amount: uint256) -> bytes32:
     assert total <= order.size, "orders: overfilled"
     self.filled[digest] = total
     return digest
+
+
+@internal
+@pure
+def _fee_cap(size: uint256, price: uint256, max_fee_bps: uint256) -> uint256:
+    """
+    @dev The most an order of `max_fee_bps` pays on a fill of `size` at `price`:
+         ceil(notional x bps / 10,000), the clearing house's rounding of the fee.
+         Caps above 100 % count as 100 % (no overflow on any signed value).
+    """
+    return math._mul_div(size * price // c.WAD, min(max_fee_bps, c.BPS), c.BPS, True)
 
 
 @internal
