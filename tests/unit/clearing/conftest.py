@@ -22,6 +22,8 @@ import pytest
 from perpclear.model import ClearingModel
 from perpclear.system import System
 
+from unit.clearing.helpers import Mirror
+
 
 @pytest.fixture
 def ch(system):
@@ -116,3 +118,9 @@ def direct(system, project, admin, accounts):
         chain_id=system.chain_id,
     )
     return Direct(ch=ch, book=book, system=handle)
+
+
+@pytest.fixture
+def mirror(system, chain):
+    """The system and the exact model in lock step (unit.clearing.helpers.Mirror)."""
+    return Mirror(system, chain)

@@ -15,19 +15,12 @@ import ape
 import pytest
 from perpclear.model import FUNDING_SCALE, WAD
 
-from unit.clearing.helpers import Mirror
-
 ETH = 0
 SOL = 1
 SIZE = 3 * WAD // 2 + 1  # 1.5 ETH and one wei
 # About 0.044% of the mark per hour: 123_456_789 / 10**18 per second.
 RATE = 123_456_789
 MAX_RATE = 10**14  # the default MarketParams.max_funding_rate
-
-
-@pytest.fixture
-def mirror(system, chain):
-    return Mirror(system, chain)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import ape
 import pytest
 from perpclear.model import WAD
 
-from unit.clearing.helpers import Mirror, addr, assert_liquidated
+from unit.clearing.helpers import addr, assert_liquidated
 
 ETH = 0
 SOL = 1
@@ -23,11 +23,6 @@ HUGE = 1_000 * WAD  # far more than any position here
 def near(value, expected):
     """Equal up to the rounding dust of 18-decimal tokens (exact story numbers are for 6)."""
     return abs(value - expected) <= 100
-
-
-@pytest.fixture
-def mirror(system, chain):
-    return Mirror(system, chain)
 
 
 @pytest.fixture

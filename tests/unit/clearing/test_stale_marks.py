@@ -27,16 +27,9 @@ import ape
 import pytest
 from perpclear.model import WAD
 
-from unit.clearing.helpers import Mirror
-
 ETH, SOL = 0, 1
 MAX_AGE = 3_600
 HUGE = 10**30
-
-
-@pytest.fixture
-def mirror(system, chain):
-    return Mirror(system, chain)
 
 
 @pytest.fixture

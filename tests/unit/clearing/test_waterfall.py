@@ -15,16 +15,11 @@ import pytest
 from perpclear.model import EQUITY_SCALE, FUNDING_SCALE, WAD, ceil
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
-from unit.clearing.helpers import Mirror, addr, assert_liquidated
+from unit.clearing.helpers import addr, assert_liquidated
 
 ETH = 0
 HUGE = 1_000 * WAD
 SCALE = EQUITY_SCALE  # EQUITY fixed point: scale K and rate r, 1e27 = 1.0
-
-
-@pytest.fixture
-def mirror(system, chain):
-    return Mirror(system, chain)
 
 
 @pytest.fixture
