@@ -94,8 +94,9 @@ def resolve_role(option: str, value: str, local: bool) -> Any:
         role = ApeSigner(accounts.load(value))
     else:
         fail(f"{option} {value}: neither an address nor an ape account alias (ape accounts list)")
-    if not local and role.address in public_keys():
-        fail(f"{option} {value}: {role.address} is {public_keys()[role.address]}, which anyone can sign with; "
+    known = {} if local else public_keys()
+    if role.address in known:
+        fail(f"{option} {value}: {role.address} is {known[role.address]}, which anyone can sign with; "
              "name a key of your own")
     return role
 
