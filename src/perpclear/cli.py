@@ -3,6 +3,7 @@
     perpclear scenarios                         list the bundled scenarios
     perpclear check FILE                        validate a scenario file
     perpclear run SCENARIO [--network N] ...    run one, print a summary (or --json)
+    perpclear sweep SCENARIO --seeds 1-200 --vault 0,5000 ...   insurance sizing over many runs
 
 Exit codes: 0 done and every invariant held, 1 an invariant failed, 2 bad
 arguments or a bad scenario (one line on stderr), 3 the chain refused a
@@ -189,6 +190,78 @@ def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out
         tmp.replace(out)
     click.echo(result.to_json() if as_json else summary_table(result))
     sys.exit(0 if result.ok else 1)
+
+
+def _grid(option: str, text: str, parse) -> tuple:
+    """"1-20" or "0,5000,20000" (or both, comma-separated) -> the values in order, once each."""
+    values = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            if sep and lo:
+                values += range(int(lo), int(hi) + 1)
+            else:
+                values.append(parse(part.strip()))
+    except ValueError:
+        fail(f"{option} {text!r}: a comma-separated list (ranges as 1-20)")
+    if not values or any(v < 0 for v in values):
+        fail(f"{option} {text!r}: give at least one value, none negative")
+    return tuple(dict.fromkeys(values))
+
+
+@main.command("sweep")
+@click.argument("scenario")
+@click.option("--seeds", default="1-20", show_default=True, help="seeds, e.g. 1-1000 or 1,5,9")
+@click.option("--vault", "vaults", default="0", show_default=True, help="insurance vault sizes in whole tokens, e.g. 0,5000,20000")
+@click.option("--policy", "policies", default="EQUITY,OPEN_INTEREST,ADL", show_default=True, help="loss policies, comma-separated")
+@click.option("--traders", "count", type=click.IntRange(1, 100_000), help="override the number of traders")
+@click.option("--target", default=0.01, show_default=True, type=click.FloatRange(0, 1),
+              help="the probability of socialization the vault must keep below")
+@click.option("--workers", default=0, type=click.IntRange(0, 256), help="worker processes (default: every core)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="directory of the runs and reports "
+              "(default reports/sweep-SCENARIO); a sweep started again there runs only what is missing")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON on stdout")
+def sweep_cmd(scenario, seeds, vaults, policies, count, target, workers, out, as_json) -> None:
+    """Runs a scenario over seeds, vault sizes and policies (revm, every core)
+    and answers: how big must the vault be to keep socialization rare?
+
+    Example: perpclear sweep flash-crash --seeds 1-200 --vault 0,5000,20000 --policy EQUITY,ADL
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from perpclear.sweep import Plan, run_sweep, sizing, summarize, write_outputs
+
+    sc = load_or_fail(scenario, count=count)
+    names = tuple(dict.fromkeys(p.strip().upper() for p in policies.split(",")))
+    unknown = [p for p in names if p not in POLICIES]
+    if unknown:
+        fail(f"--policy: {', '.join(unknown)} unknown (choose from {', '.join(POLICIES)})")
+    plan = Plan(sc, _grid("--seeds", seeds, int), tuple(float(v) for v in _grid("--vault", vaults, float)), names)
+    out = out or Path("reports") / f"sweep-{sc.name}"
+    with progress_bar(as_json) as progress:
+        try:
+            runs = run_sweep(plan, out, workers, reporter(progress))
+        except ValueError as exc:
+            fail(str(exc))
+    summary = summarize(runs)
+    answer = sizing(summary, target)
+    write_outputs(out, runs, summary, answer, target, sc.name)
+    if as_json:
+        click.echo(json.dumps({"out": str(out), "target": target, "sizing": answer, "summary": summary}))
+        return
+    table = Table(title=f"{sc.name}: {len(plan.seeds)} seeds per cell, {len(runs)} runs", title_justify="left")
+    for col in ("policy", "vault", "P(soc.)", "P(bad debt)", "mean resid.", "CVaR99", "med. % eq.", "worst % eq."):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for r in sorted(summary, key=lambda r: (r["policy"], r["vault"])):
+        table.add_row(r["policy"], f"{r['vault']:,.0f}", f"{r['p_socialization']:.1%}", f"{r['p_bad_debt']:.1%}",
+                      f"{r['expected_residual']:,.2f}", f"{r['cvar99_residual']:,.2f}",
+                      f"{r['median_charge_pct_equity']:.3f}", f"{r['worst_charge_pct_equity']:.3f}")
+    Console(width=120).print(table)
+    for policy, vault in answer.items():
+        click.echo(f"{policy}: " + (f"a vault of {vault:,.0f} keeps P(socialization) <= {target:.1%}" if vault is not None
+                                    else f"no vault size swept keeps P(socialization) <= {target:.1%}"))
+    click.echo(f"report: {out / 'sweep.html'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

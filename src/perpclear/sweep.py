@@ -1,0 +1,193 @@
+"""Insurance sizing: one scenario over seeds, vault sizes and policies.
+
+    perpclear sweep flash-crash --seeds 1-200 --vault 0,5000,20000 --policy EQUITY,ADL
+
+Each run is one cascade on revm (``run_cascade``), deterministic per seed, so
+the tables are the same whatever the number of worker processes. Runs are
+kept one JSON line each in ``OUT/runs.jsonl`` as they finish: a sweep that is
+interrupted and started again with the same arguments runs only what is
+missing. Per (policy, vault size) the summary gives the probability of a
+socialization (a residual beyond the vault) and of bad debt, the expected
+residual and its 99 % CVaR (the mean of the worst 1 % of runs, at least one
+run), and the median and worst charge as % of equity; the sizing answer is
+the smallest vault size swept whose probability of socialization is at most
+the target.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+import os
+import statistics
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from perpclear.scenario import Scenario
+
+# One line per run, in this order (the CSV's columns too).
+FIELDS = ("policy", "vault", "seed", "residual", "insurance_paid", "socialized", "bad_debt", "liquidations",
+          "bankruptcies", "median_charge_pct_equity", "max_charge_pct_equity", "ok")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to sweep: the scenario (validated, overrides applied) and the grid."""
+
+    scenario: Scenario
+    seeds: tuple[int, ...]
+    vaults: tuple[float, ...]  # whole tokens in the insurance vault
+    policies: tuple[str, ...]
+
+    def keys(self) -> list[tuple[str, float, int]]:
+        return [(p, v, s) for p in self.policies for v in self.vaults for s in self.seeds]
+
+    def header(self) -> dict:
+        """What makes two sweeps the same sweep (the grid may grow)."""
+        sc = self.scenario.model_dump()
+        for k in ("seed", "loss_policy", "vault"):
+            sc.pop(k)
+        return {"scenario": sc}
+
+
+def run_one(scenario: dict, policy: str, vault: float, seed: int) -> dict:
+    """One cascade of the grid, summarised (top level: it runs in a worker process)."""
+    from perpclear.cascade import run_cascade
+    from perpclear.engine import RevmEngine
+    from perpclear.report import policy_figures
+
+    sc = Scenario.model_validate({**scenario, "seed": seed, "loss_policy": policy, "vault": {"assets": vault}})
+    result = run_cascade(sc, RevmEngine())
+    t, f, unit = result.totals(), policy_figures(result), sc.unit
+    return {
+        "policy": policy, "vault": vault, "seed": seed,
+        # beyond the vault: placed by the policy (ADL: closed against counterparties first)
+        "residual": (t["residual"] + t["adl_residual"]) / unit, "insurance_paid": t["insurance_paid"] / unit,
+        "socialized": t["socialized"] / unit, "bad_debt": t["bad_debt"] / unit,
+        "liquidations": t["liquidations"], "bankruptcies": t["bankruptcies"],
+        "median_charge_pct_equity": f["median_charge_pct_equity"], "max_charge_pct_equity": f["max_charge_pct_equity"],
+        "ok": result.ok,
+    }
+
+
+def run_sweep(plan: Plan, out: Path, workers: int = 0, progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+    """Every run of ``plan``, those stored in ``out`` reused; sorted by (policy, vault, seed)."""
+    progress = progress or (lambda phase, done, total: None)
+    out.mkdir(parents=True, exist_ok=True)
+    header_path, runs_path = out / "sweep-plan.json", out / "runs.jsonl"
+    header = plan.header()
+    if header_path.exists() and json.loads(header_path.read_text()) != header:
+        raise ValueError(f"{out} holds a sweep of another scenario or parameters: choose another --out")
+    header_path.write_text(json.dumps(header, indent=1))
+    done: dict[tuple, dict] = {}
+    if runs_path.exists():
+        for line in runs_path.read_text().splitlines():
+            try:
+                run = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the last line of an interrupted write
+            done[(run["policy"], float(run["vault"]), run["seed"])] = run
+    todo = [k for k in plan.keys() if (k[0], float(k[1]), k[2]) not in done]
+    total = len(plan.keys())
+    progress("sweep", total - len(todo), total)
+    scenario = plan.scenario.model_dump()
+    with runs_path.open("a") as sink:
+        def keep(run: dict) -> None:
+            done[(run["policy"], float(run["vault"]), run["seed"])] = run
+            sink.write(json.dumps(run) + "\n")
+            sink.flush()
+            progress("sweep", total - len(todo) + len(kept), total)
+
+        kept: list[dict] = []
+        workers = workers or os.cpu_count() or 1
+        if workers == 1 or len(todo) <= 1:
+            for key in todo:
+                kept.append(run_one(scenario, *key))
+                keep(kept[-1])
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for future in as_completed([pool.submit(run_one, scenario, *key) for key in todo]):
+                    kept.append(future.result())
+                    keep(kept[-1])
+    return [done[(p, float(v), s)] for p, v, s in plan.keys()]
+
+
+def cvar(values: list[float], level: float = 0.99) -> float:
+    """Mean of the worst (1 - level) share of ``values``, at least one value."""
+    count = math.ceil(round(len(values) * (1 - level), 9))  # 1 - 0.99 is not exactly 0.01
+    worst = sorted(values, reverse=True)[: max(1, count)]
+    return sum(worst) / len(worst)
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+    """Per (policy, vault size): the risk figures over the seeds."""
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["policy"], float(run["vault"])), []).append(run)
+    rows = []
+    for (policy, vault), group in groups.items():
+        residuals = [r["residual"] for r in group]
+        charged = [r for r in group if r["max_charge_pct_equity"] > 0]
+        rows.append({
+            "policy": policy, "vault": vault, "runs": len(group),
+            "p_socialization": sum(1 for r in residuals if r > 0) / len(group),
+            "p_bad_debt": sum(1 for r in group if r["bad_debt"] > 0) / len(group),
+            "expected_residual": sum(residuals) / len(group),
+            "cvar99_residual": cvar(residuals),
+            "median_charge_pct_equity": statistics.median(r["median_charge_pct_equity"] for r in charged) if charged else 0.0,
+            "worst_charge_pct_equity": max((r["max_charge_pct_equity"] for r in charged), default=0.0),
+            "all_invariants_hold": all(r["ok"] for r in group),
+        })
+    return rows
+
+
+def sizing(summary: list[dict], target: float) -> dict[str, float | None]:
+    """Per policy: the smallest vault size swept with P(socialization) <= ``target`` (None: none is enough)."""
+    answer: dict[str, float | None] = {}
+    for row in sorted(summary, key=lambda r: (r["policy"], r["vault"])):
+        answer.setdefault(row["policy"], None)
+        if answer[row["policy"]] is None and row["p_socialization"] <= target:
+            answer[row["policy"]] = row["vault"]
+    return answer
+
+
+def write_outputs(out: Path, runs: list[dict], summary: list[dict], answer: dict, target: float, name: str) -> None:
+    """runs.csv (every run), summary.json and sweep.html, each written whole or not at all."""
+    from perpclear.report import line_chart
+
+    def write(path: Path, text: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+    with (out / "runs.csv.tmp").open("w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(runs)
+    (out / "runs.csv.tmp").replace(out / "runs.csv")
+    write(out / "summary.json", json.dumps({"scenario": name, "target": target, "sizing": answer, "summary": summary}, indent=1))
+    policies = sorted({r["policy"] for r in summary})
+    vaults = sorted({r["vault"] for r in summary})
+    by = {(r["policy"], r["vault"]): r for r in summary}
+    chart = line_chart(
+        f"P(socialization) by insurance vault size ({', '.join(f'{v:,.0f}' for v in vaults)} tokens, left to right)",
+        [(p, [by[(p, v)]["p_socialization"] for v in vaults if (p, v) in by]) for p in policies],
+        "vault size (tokens), one point per size swept",
+    )
+    head = ("policy", "vault", "runs", "p_socialization", "p_bad_debt", "expected_residual", "cvar99_residual",
+            "median_charge_pct_equity", "worst_charge_pct_equity", "all_invariants_hold")
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[h] if not isinstance(r[h], float) else f'{r[h]:,.4g}'))}</td>"
+                                    for h in head) + "</tr>" for r in sorted(summary, key=lambda r: (r["policy"], r["vault"])))
+    answers = "".join(f"<li>{html.escape(p)}: {'no vault size swept is enough' if v is None else f'{v:,.0f} tokens'}</li>"
+                      for p, v in answer.items())
+    write(out / "sweep.html", f"""<!doctype html><html><head><meta charset="utf-8"><title>perpclear sweep: {html.escape(name)}</title>
+<style>body{{font-family:sans-serif;margin:24px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right}}</style>
+</head><body><h1>Sweep of {html.escape(name)}</h1>
+<p>Smallest insurance vault with P(socialization) &le; {target:.2%}:</p><ul id="sizing">{answers}</ul>
+{chart}
+<table id="summary"><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>
+</body></html>""")
