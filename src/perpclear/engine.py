@@ -87,12 +87,13 @@ def _canonical(typ: dict) -> str:
 class Artifact:
     """ABI, bytecode, selectors and event decoders of one compiled contract."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, path: Path | None = None):
+        """``path``: another source for contract ``name`` (e.g. another compiler pipeline's build)."""
         import boa  # compiling goes through titanoboa's cached Vyper front end
         from vyper.compiler.output import build_abi_output
 
         self.name = name
-        self.path = CONTRACTS_DIR / SOURCES[name]
+        self.path = path or CONTRACTS_DIR / SOURCES[name]
         self.deployer = boa.load_partial(str(self.path))
         data = self.deployer.compiler_data
         self.bytecode: bytes = data.bytecode

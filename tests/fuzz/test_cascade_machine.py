@@ -51,6 +51,7 @@ STATS: dict = {}
 class SystemMachine(RuleBasedStateMachine):
     decimals = 6
     policy = POLICY_EQUITY  # both markets' policy at the start (a rule may switch them)
+    engine = RevmEngine  # test_compiler_crosscheck runs the same rules on two builds at once
 
     @initialize(
         vault=st.sampled_from([0, 0, 50, 5_000]),
@@ -60,7 +61,7 @@ class SystemMachine(RuleBasedStateMachine):
         policies = (self.policy, self.policy)
         sc = parse_scenario({**SCENARIO, "decimals": self.decimals})
         self.u = sc.unit
-        self.e = RevmEngine()
+        self.e = self.engine()
         self.r = Roles()
         self.d = deploy(self.e, sc, self.r)
         self.ch = self.d.clearing_house
@@ -248,11 +249,10 @@ class SystemMachine(RuleBasedStateMachine):
 PROFILE = {"quick": dict(max_examples=60, stateful_step_count=30), "ci": dict(max_examples=300, stateful_step_count=50)}
 
 
-@pytest.mark.parametrize("policy", [POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL], ids=["equity", "open_interest", "adl"])
-@pytest.mark.parametrize("decimals", [6, 18])
-def test_system_invariants(decimals, policy, fuzz_profile):
+def run_machine(decimals: int, policy: int, fuzz_profile: str, **attrs) -> None:
+    """Runs the rules for one decimals and starting policy (``attrs``: class overrides)."""
     STATS.clear()
-    machine = type(f"SystemMachine{decimals}_{policy}", (SystemMachine,), {"decimals": decimals, "policy": policy})
+    machine = type(f"SystemMachine{decimals}_{policy}", (SystemMachine,), {"decimals": decimals, "policy": policy, **attrs})
     machine.TestCase.settings = settings(
         **PROFILE[fuzz_profile],
         derandomize=True,
@@ -260,6 +260,12 @@ def test_system_invariants(decimals, policy, fuzz_profile):
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     machine.TestCase().runTest()
+
+
+@pytest.mark.parametrize("policy", [POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL], ids=["equity", "open_interest", "adl"])
+@pytest.mark.parametrize("decimals", [6, 18])
+def test_system_invariants(decimals, policy, fuzz_profile):
+    run_machine(decimals, policy, fuzz_profile)
     for step in ("trade", "liquidate", "withdraw"):
         assert STATS.get((step, True), 0) >= 5, sorted(STATS.items(), key=str)
     # The starting policy placed losses: pro rata, or by deleveraging.
