@@ -18,7 +18,9 @@ computes, and each guarantee of the brief becomes one verdict row:
   own basis to the unit);
 - ``adl``: each ``deleverage`` call: the bankrupt account's equity, the
   insurance and R as the model has them, the bankruptcy price within its
-  formula, every candidate's rank and skip reason, every fill's size and price;
+  formula, every candidate's rank and skip reason, every fill's size and price,
+  and no account the deleverager would have taken at a higher rank than a
+  filled one passed over (the model knows every position at that block);
 - ``charges``: every account's settled charges equal the model's within one unit per settlement;
 - ``completeness``: booked − settled equals the unsettled ``loss_receivable``; no
   bad debt that the logs do not explain;
@@ -202,6 +204,15 @@ class _Replay:
         want_gap = ceil(Fraction(run.residual * WAD, abs(size)))
         v.check("adl", gap == want_gap or (size < 0 and run.price == 1),
                 f"{run_rec.where()}: bankruptcy price {run.price} at mark {run.mark}: gap {gap} != ceil(R·WAD/|s|) {want_gap}")
+        # Everyone on the other side the deleverager would have taken as the
+        # run began, and at what rank: none may rank above a filled one.
+        eligible = {}
+        for (a, market), p in list(m.positions.items()):
+            if market == run.market and p.size and (p.size > 0) != (size > 0):
+                reason, _, rank = m.adl_candidate(run.account, a, run.market, abs(size), gap, None)
+                if reason == 0:
+                    eligible[a] = rank
+        filled: dict[str, int] = {}
         remaining, last = abs(size), None
         try:
             for r in steps:
@@ -214,6 +225,7 @@ class _Replay:
                         f"{r.where()}: (skip, size, rank, price) {(0, e.size, e.rank, e.price)} != model {(reason, amount, rank, run.price)}")
                 b = m.adl_fill(run.account, e.counterparty, run.market, e.size, e.price)
                 last, remaining = rank, remaining - e.size
+                filled[e.counterparty] = rank
                 if b is not None:
                     logged = next((x for x in recs if x.name == "AccountBankrupt" and x.event.account == run.account), None)
                     got_b = (logged.event.deficit, logged.event.insurance_paid, logged.event.residual) if logged else None
@@ -222,6 +234,11 @@ class _Replay:
         except ModelError as exc:
             v.check("adl", False, f"{run_rec.where()}: the model refuses it: {exc}")
         v.check("adl", remaining == run.remaining, f"{run_rec.where()}: remaining {run.remaining} != model {remaining}")
+        if filled:
+            lowest = min(filled.values())
+            passed = sorted((-rank, a) for a, rank in eligible.items() if a not in filled and rank > lowest)
+            v.check("adl", not passed, f"{run_rec.where()}: passed over {passed[0][1] if passed else ''} "
+                                       f"(rank {-passed[0][0] if passed else 0}) for a fill at rank {lowest}")
 
     def _one(self, r: Record, recs: list[Record]) -> None:
         m, v, e = self.m, self.v, r.event

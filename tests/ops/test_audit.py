@@ -81,3 +81,30 @@ def test_doctored_adl_logs_fail_naming_the_event(audited, name, field):
     verdict = audit(doctored(records, name, field, +1), addresses, final)
     assert not verdict.ok
     assert any(f.startswith(f"{name} (block") or f.startswith("DeleverageRun (block") for f in verdict.failures["adl"]), verdict.failures
+
+
+def test_a_keeper_that_passes_over_the_top_of_the_queue_is_caught():
+    """The deleverager checks the candidates it is given (side, profit, rank
+    order, equity), not who was left out: a keeper can hand it a list without
+    the account that ranks first. The audit replays every position at that
+    block and names the account passed over."""
+    from perpclear.case import Case
+
+    case = Case(policy="ADL", engine=ChainEngine.from_ape())
+    case.fund_vault(100)
+    case.deposit("A", 1_100)
+    for name in ("B", "C", "D"):
+        case.deposit(name, 20_000)
+    case.trade(buyer="A", seller="B", market="ETH-PERP", size=5, price=2_000)  # B: short 5, first in the queue
+    case.trade(buyer="D", seller="C", market="ETH-PERP", size=2, price=2_000)  # C: short 2, second
+    case.mark("ETH-PERP", 1_600)
+    assert case.view("adl_indicator", "B", 0, [case.address("C")])[:2][1] == 0  # B is first
+
+    case.deleverage("A", candidates=["C"])  # the keeper leaves B out
+    verdict, _ = run_audit(case.engine, case.d.addresses())
+    (row,) = [r for r in verdict.rows() if r["guarantee"] == "adl"]
+    assert row["result"].startswith("FAILED") and f"passed over {case.address('B')}" in row["first failure"], row
+
+    case.deleverage("A")  # the rest, from the queue: B first; only the first run is flagged
+    verdict, _ = run_audit(case.engine, case.d.addresses())
+    assert len(verdict.failures["adl"]) == 1 and all(not verdict.failures[c] for c in verdict.failures if c != "adl")
