@@ -197,11 +197,14 @@ class Deployment:
 
 
 def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0,
-           fund_gas: bool = True, oracle_max_age: int = ORACLE_MAX_AGE) -> Deployment:
+           fund_gas: bool = True, oracle_max_age: int = ORACLE_MAX_AGE, max_move_bps: int = 0,
+           move_window: int = 0) -> Deployment:
     """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``;
     then, if ``timelock_delay`` > 0, sets that governance delay on the clearing
     house, the oracle and the vault (docs/trust.md). ``fund_gas=False``: the
-    admin pays its own gas (a team's key on a shared chain)."""
+    admin pays its own gas (a team's key on a shared chain). ``max_move_bps``
+    over ``move_window`` seconds bounds the keeper's marks (0: no bound, as the
+    crash scenarios need)."""
     r = roles or Roles()
     if fund_gas:
         engine.fund_gas(r.all())
@@ -225,7 +228,9 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_de
         d.tx(admin, ch, "set_deleverager", adl),
     ]
     for i, m in enumerate(sc.markets):
-        txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, 0, to_units(m.price, sc.unit)))
+        txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, max_move_bps, to_units(m.price, sc.unit)))
+        if move_window > 1:  # add_market starts every market at 1 s (per block)
+            txs.append(d.tx(admin, oracle, "set_move_window", i, move_window))
         txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
     if timelock_delay:
         txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault)]

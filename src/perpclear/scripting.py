@@ -28,6 +28,8 @@ from perpclear.scenario import POLICIES
 ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
 # Off devnets (engine.DEVNET_CHAIN_IDS) the timelock defaults to two days.
 DEFAULT_TIMELOCK_DELAY = 2 * 86_400
+# Off devnets the keeper's marks are bounded by default: 10 % per 5 minutes.
+DEFAULT_MAX_MOVE_BPS, DEFAULT_MOVE_WINDOW = 1_000, 300
 MAX_TIMELOCK_DELAY = 30 * 86_400
 
 
@@ -190,7 +192,7 @@ def named_roles(local: bool, admin: str | None, keeper: str | None, matcher: str
 
 def deploy_command(scenario: str, policy: str | None, force: bool, out: str, timelock_delay: int | None = None,
                    admin: str | None = None, keeper: str | None = None, matcher: str | None = None,
-                   owner: str | None = None) -> None:
+                   owner: str | None = None, max_move_bps: int | None = None, move_window: int | None = None) -> None:
     from perpclear.cascade import deploy
     from perpclear.system import ORACLE_MAX_AGE
 
@@ -204,6 +206,10 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
     new_owner = resolve_role("--owner", owner, local).address if owner else None
     if timelock_delay is None:
         timelock_delay = 0 if local else DEFAULT_TIMELOCK_DELAY
+    if max_move_bps is None:
+        max_move_bps = 0 if local else DEFAULT_MAX_MOVE_BPS
+    if move_window is None:
+        move_window = 1 if local else DEFAULT_MOVE_WINDOW
     path = Path(out) / f"{network_label()}.json"
     if path.exists():
         try:
@@ -220,7 +226,8 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
     try:
         if autosign:
             autosign(True)
-        d = deploy(engine, sc, roles, timelock_delay=timelock_delay, fund_gas=admin is None, oracle_max_age=ORACLE_MAX_AGE)
+        d = deploy(engine, sc, roles, timelock_delay=timelock_delay, fund_gas=admin is None, oracle_max_age=ORACLE_MAX_AGE,
+                   max_move_bps=max_move_bps, move_window=move_window)
         if new_owner:
             engine.send([d.tx(roles.admin, c, "transfer_ownership", new_owner)
                          for c in (d.clearing_house, d.order_book, d.oracle, d.vault)])
@@ -231,7 +238,8 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
     finally:
         if autosign:
             autosign(False)
-    written = {**manifest(d, sc, first), "timelock_delay": timelock_delay, "oracle_max_age": ORACLE_MAX_AGE}
+    written = {**manifest(d, sc, first), "timelock_delay": timelock_delay,
+               "oracle": {"max_age": ORACLE_MAX_AGE, "max_move_bps": max_move_bps, "move_window": move_window}}
     written["roles"]["pending_owner"] = new_owner
     _write_json(path, written)
     table = Table(title=f"perpclear deployed on {network_label()} (chain {engine.chain_id()}), from block {first}", title_justify="left")
@@ -241,6 +249,8 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
         table.add_row(k, c["address"])
     Console().print(table)
     print(f"timelock: {timelock_delay} s (governance calls of the clearing house, oracle and vault wait this long)")
+    print(f"oracle: marks stale after {ORACLE_MAX_AGE} s; a keeper moves them at most "
+          + (f"{max_move_bps / 100:g} % per {move_window} s" if max_move_bps else "without limit (a devnet: crash scenarios)"))
     if new_owner:
         print(f"ownership proposed to {new_owner}: it takes over each contract when it calls accept_ownership() there")
     print(f"manifest: {path}")

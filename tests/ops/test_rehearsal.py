@@ -109,7 +109,9 @@ def test_shared_chain_refuses_public_keys(sepolia, tmp_path, roles, message):
 def test_rehearsal_deploy_with_the_teams_keys_play_and_audit(sepolia, tmp_path):
     w3, env = sepolia
     out = tmp_path / "deployments"
-    p = deploy(env, out, *TEAM, "--owner", SAFE)
+    # A crash rehearsal lifts the keeper's bound on marks (off devnets it is
+    # 10 % per 5 minutes unless given: checked at the end).
+    p = deploy(env, out, *TEAM, "--owner", SAFE, "--max-move-bps", "0")
     assert p.returncode == 0, p.stderr[-3000:]
     (path,) = out.glob("*.json")
     manifest = json.loads(path.read_text())
@@ -130,7 +132,7 @@ def test_rehearsal_deploy_with_the_teams_keys_play_and_audit(sepolia, tmp_path):
     assert engine.call(d.oracle, "keepers", KEEPER.address) and engine.call(d.clearing_house, "is_keeper", KEEPER.address)
     assert engine.call(d.order_book, "is_matcher", MATCHER.address)
     assert not engine.call(d.order_book, "is_matcher", _key("matcher").address)
-    assert engine.call(d.oracle, "max_age", 0) == manifest["oracle_max_age"] == 3_600  # real staleness, not a cascade's
+    assert engine.call(d.oracle, "max_age", 0) == manifest["oracle"]["max_age"] == 3_600  # real staleness, not a cascade's
 
     # A cascade is refused on this chain (its traders' keys are public) ...
     refused = subprocess.run([*APE, "cascade", "flash-crash", "--traders", "5", "--reports", str(tmp_path / "r"), *FOUNDRY],
@@ -155,3 +157,14 @@ def test_rehearsal_deploy_with_the_teams_keys_play_and_audit(sepolia, tmp_path):
     verdict = json.loads(audit.stdout)
     assert verdict["ok"] and verdict["events"] > 50
     assert all(r["result"] == "ok" and r["checked"] > 0 for r in verdict["verdict"] if r["guarantee"] in ("waterfall", "conservation"))
+
+    # Deployed with the defaults, the keeper's marks are bounded.
+    bounded = deploy(env, tmp_path / "bounded", *TEAM)
+    assert bounded.returncode == 0, bounded.stderr[-3000:]
+    (path,) = (tmp_path / "bounded").glob("*.json")
+    oracle = json.loads(path.read_text())["oracle"]
+    assert oracle == {"max_age": 3_600, "max_move_bps": 1_000, "move_window": 300}
+    assert "a keeper moves them at most 10 % per 300 s" in bounded.stdout
+    address = json.loads(path.read_text())["contracts"]["oracle"]["address"]
+    assert engine.call(engine.attach("PriceOracle", address), "max_move_bps", 0) == 1_000
+    assert engine.call(address, "move_window", 0) == 300

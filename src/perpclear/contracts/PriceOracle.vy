@@ -94,7 +94,7 @@ def add_market(market: uint256, max_age: uint256, max_move_bps: uint256, initial
     @notice List a new market with its first price (timestamped now). Owner only.
     @param market Market id (small integer, e.g. 0..7).
     @param max_age Staleness limit in seconds, > 0.
-    @param max_move_bps Max change per update, 100% = 10_000; 0 = no limit.
+    @param max_move_bps Max move from the window's anchor, 100% = 10_000; 0 = no limit.
     @param initial_price First mark, > 0.
     """
     ownership._check_owner()
