@@ -11,6 +11,7 @@ fixture returning one value.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -87,8 +88,15 @@ def vault(project, admin, token):
 from perpclear.system import deploy_system  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def view_batch(compilers, admin):
+    """tests/ViewBatch.vy: the ledger guard's views in one eth_call (see System.read)."""
+    source = (Path(__file__).parent / "ViewBatch.vy").read_text()
+    return compilers.compile_source("vyper", source, contractName="ViewBatch").deploy(sender=admin)
+
+
 @pytest.fixture
-def make_system(project, admin, keeper, matcher, decimals):
+def make_system(project, admin, keeper, matcher, decimals, view_batch):
     """Factory: ``make_system(markets=..., ...)`` deploys a whole system.
 
     Every system it deploys is guarded: the ledger identity is checked after
@@ -99,6 +107,7 @@ def make_system(project, admin, keeper, matcher, decimals):
     def make(**kwargs):
         kwargs.setdefault("decimals", decimals)
         deployed = deploy_system(project, admin, keeper, matcher, **kwargs)
+        deployed.view_batch = view_batch
         _GUARDED.append(deployed)
         deployed_here.append(deployed)
         return deployed
