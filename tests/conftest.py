@@ -117,11 +117,18 @@ def make_system(project, admin, keeper, matcher, decimals, view_batch):
         _GUARDED.remove(deployed)
 
 
-@pytest.fixture
-def system(make_system):
+@pytest.fixture(scope="module")
+def system(project, admin, keeper, matcher, decimals, view_batch):
     """A whole deployed system: token, oracle, vault, clearing house, order
-    book and two markets (`perpclear.system.DEFAULT_MARKETS`), guarded."""
-    return make_system()
+    book and two markets (`perpclear.system.DEFAULT_MARKETS`), guarded.
+
+    Deployed once per module (and decimals): ape's isolation reverts the
+    chain to it after every test, so each test starts from this state."""
+    deployed = deploy_system(project, admin, keeper, matcher, decimals=decimals)
+    deployed.view_batch = view_batch
+    _GUARDED.append(deployed)
+    yield deployed
+    _GUARDED.remove(deployed)
 
 
 _GUARDED: list = []

@@ -22,7 +22,7 @@ ETH = 0
 EXPIRY = 2**40
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_gas__every_operation_matches_the_published_table(system, traders, liquidator, insurer, chain):
     s, ch, u = system, system.clearing_house, system.unit
     alice, bob, carol, dave, erin = traders[:5]

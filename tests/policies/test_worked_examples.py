@@ -34,7 +34,7 @@ def crash(make_system, traders, liquidator, insurer, policy):
     return system, (b, c, d, liquidator), socialized
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_worked_example__equity(make_system, traders, liquidator, insurer):
     system, (b, c, d, keeper), socialized = crash(make_system, traders, liquidator, insurer, POLICY_EQUITY)
     ch = system.clearing_house
@@ -51,7 +51,7 @@ def test_worked_example__equity(make_system, traders, liquidator, insurer):
     assert ch.loss_receivable() == -3
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_worked_example__open_interest(make_system, traders, liquidator, insurer):
     system, (b, c, d, keeper), socialized = crash(make_system, traders, liquidator, insurer, POLICY_OPEN_INTEREST)
     ch, u = system.clearing_house, system.unit
@@ -66,7 +66,7 @@ def test_worked_example__open_interest(make_system, traders, liquidator, insurer
     assert ch.funding_pool() == 0  # advanced 400, paid back 400
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_worked_example__adl(make_system, traders, liquidator, insurer, keeper):
     system = make_system(markets=(MarketSpec("ETH-PERP", 2_000, NO_FEES, POLICY_ADL),))
     ch, adl, vault, u = system.clearing_house, system.deleverager, system.vault, system.unit

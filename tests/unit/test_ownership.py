@@ -24,7 +24,7 @@ def owner_only(system, name, sender):
     }[name]()
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 @pytest.mark.parametrize("name", CONTRACTS)
 def test_ownership__two_steps(system, admin, traders, name):
     c = getattr(system, name)
@@ -58,7 +58,7 @@ def test_ownership__two_steps(system, admin, traders, name):
         c.accept_ownership(sender=new)  # nothing pending any more
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 @pytest.mark.parametrize("name", CONTRACTS)
 def test_ownership__zero_withdraws_a_proposal(system, admin, traders, name):
     c = getattr(system, name)

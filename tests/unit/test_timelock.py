@@ -34,7 +34,7 @@ def gated_calls(system, traders):
     ]
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 @pytest.mark.parametrize("index", range(11))
 def test_timelock__gated_call_runs_once_after_the_delay(system, admin, traders, chain, index):
     contract, name, args, applied = gated_calls(system, traders)[index]
@@ -62,7 +62,7 @@ def test_timelock__gated_call_runs_once_after_the_delay(system, admin, traders, 
         method(*args, sender=admin)  # once
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_timelock__expires_and_cancels(system, admin, traders, chain):
     ch = system.clearing_house
     ch.set_timelock_delay(DELAY, sender=admin)
@@ -87,7 +87,7 @@ def test_timelock__expires_and_cancels(system, admin, traders, chain):
     assert ch.markets(0).loss_policy == 1
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_timelock__lowering_the_delay_waits_raising_does_not(system, admin, chain):
     ch = system.clearing_house
     ch.set_timelock_delay(DELAY, sender=admin)
@@ -104,7 +104,7 @@ def test_timelock__lowering_the_delay_waits_raising_does_not(system, admin, chai
     assert ch.markets(0).loss_policy == 2
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_timelock__emergency_actions_are_never_delayed(system, admin, traders):
     ch, oracle = system.clearing_house, system.oracle
     for contract in (ch, oracle):

@@ -285,7 +285,7 @@ def test_liquidate__max_size__reaches_liquidation_target_up_to_rounding(mirror, 
     assert target - 2 <= h.equity < target
 
 
-@pytest.mark.parametrize("decimals", [6], ids=["dec6"])
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_keeper_cannot_walk_the_mark_into_a_healthy_long(system, traders, chain):
     """A keeper with a 10 % move limit tries to liquidate a healthy 2x long.
     Seen before: one `set_prices` naming ETH eight times moved it -57 % in one
