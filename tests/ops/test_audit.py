@@ -19,7 +19,7 @@ def audited(request):
     """A cascade on the connected chain, its addresses and its decoded logs."""
     name, policy = CASES[request.param]
     sc = load_scenario(name)
-    sc = sc.with_overrides(loss_policy=policy, traders={**sc.traders.model_dump(), "count": 24})
+    sc = sc.with_overrides(loss_policy=policy, traders={**sc.traders.model_dump(), "count": 16})
     engine = ChainEngine.from_ape()
     runner = Cascade(sc, engine)
     result = runner.run()
