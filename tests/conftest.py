@@ -10,6 +10,7 @@ that does not care about decimals overrides `decimals` with a module-scoped
 fixture returning one value.
 """
 
+import itertools
 import os
 from pathlib import Path
 
@@ -132,6 +133,17 @@ def system(project, admin, keeper, matcher, decimals, view_batch):
 
 
 _GUARDED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _system_as_deployed(request):
+    """The module's system starts each test as deployed on the Python side
+    too (the chain is reverted by ape): no accounts seen, order nonces from 1,
+    so calldata, and so gas, never depend on the tests before."""
+    if "system" in request.fixturenames:
+        deployed = request.getfixturevalue("system")
+        deployed.accounts = set()
+        deployed._nonces = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)

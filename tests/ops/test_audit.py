@@ -90,7 +90,10 @@ def test_a_keeper_that_passes_over_the_top_of_the_queue_is_caught():
     block and names the account passed over."""
     from perpclear.case import Case
 
-    case = Case(policy="ADL", engine=ChainEngine.from_ape())
+    engine = ChainEngine.from_ape()
+    if engine.name.endswith(":test"):
+        pytest.skip("runs in the anvil pass of make test: on the embedded chain its two full audits take a minute")
+    case = Case(policy="ADL", engine=engine)
     case.fund_vault(100)
     case.deposit("A", 1_100)
     for name in ("B", "C", "D"):
