@@ -185,6 +185,18 @@ class Deployment:
         contract = self.lens if fn in LENS_VIEWS else self.clearing_house
         return self.engine.call(contract, fn, *args)
 
+    def fund_vault(self, amount: int, backstop: int = 0) -> list[Event]:
+        """The insurer deposits ``amount`` (units) into the vault; the vault's
+        owner moves ``backstop`` of it into the vault's margin account."""
+        e, r = self.engine, self.roles
+        e.fund_gas([r.insurer])
+        txs = [self.tx(r.admin, self.token, "mint", r.insurer.address, amount),
+               self.tx(r.insurer, self.token, "approve", self.vault, amount),
+               self.tx(r.insurer, self.vault, "deposit", amount, r.insurer.address)]
+        if backstop:
+            txs.append(self.tx(r.admin, self.vault, "fund_backstop", backstop))
+        return [ev for evs in e.send(txs) for ev in evs]
+
     def fund(self, accounts: list[tuple[LocalAccount, int]]) -> None:
         """Mints, approves and deposits ``amount`` for each (account, amount)."""
         e, r = self.engine, self.roles
@@ -303,6 +315,12 @@ class CascadeResult:
         }
 
 
+def adl_charge(ev: Event) -> int:
+    """What a ``Deleveraged`` counterparty paid beyond closing at the mark,
+    rounded up (the fill's notional is rounded for the bankrupt account)."""
+    return -(-ev.args["size"] * abs(ev.args["price"] - ev.args["mark"]) // 10**18)
+
+
 def _event_dict(ev: Event, block: int) -> dict:
     d = {"block": block}
     for k, v in ev.args.items():
@@ -417,14 +435,7 @@ class Cascade:
         self.deposits[r.liquidator.address] = liquidator_collateral
         vault_assets = to_units(sc.vault.assets, u)
         if vault_assets:
-            self.engine.fund_gas([r.insurer])
-            self.engine.send(
-                [
-                    d.tx(r.admin, d.token, "mint", r.insurer.address, vault_assets),
-                    d.tx(r.insurer, d.token, "approve", d.vault, vault_assets),
-                    d.tx(r.insurer, d.vault, "deposit", vault_assets, r.insurer.address),
-                ]
-            )
+            d.fund_vault(vault_assets)
         d.fund([(r.market_maker, mm_collateral), (r.liquidator, liquidator_collateral)])
         funded = list(zip(self.traders, (p.collateral for p in self.plans)))
         for i in range(0, len(funded), CHUNK):
@@ -534,8 +545,7 @@ class Cascade:
         for ev in events:
             if ev.name == "Deleveraged":
                 rec = _event_dict(ev, block)
-                # beyond closing at the mark, rounded up (the fill's notional is rounded for the bankrupt)
-                rec["charge"] = -(-ev.size * abs(ev.price - ev.mark) // 10**18)
+                rec["charge"] = adl_charge(ev)
                 self.records["deleveraged"].append(rec)
                 self.watch.forget(ev.counterparty)
                 if not self._has_position(ev.counterparty):

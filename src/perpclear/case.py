@@ -29,7 +29,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from perpclear.adl import MAX_CANDIDATES, queue
-from perpclear.cascade import HUGE, Deployment, Roles, _key, deploy
+from perpclear.cascade import HUGE, Deployment, Roles, _key, adl_charge, deploy
 from perpclear.engine import IN_PROCESS, Engine, Event
 from perpclear.model import WAD
 from perpclear.scenario import Scenario
@@ -120,14 +120,9 @@ class Case:
         """An insurer deposits ``amount`` into the insurance vault; the vault's
         owner moves ``backstop`` of it into the vault's margin account, which
         takes positions over in backstop liquidations."""
-        r, d = self.roles, self.d
-        assets, margin = self.units(amount), self.units(backstop)
-        self.engine.fund_gas([r.insurer])
-        txs = [d.tx(r.admin, d.token, "mint", r.insurer.address, assets), d.tx(r.insurer, d.token, "approve", d.vault, assets),
-               d.tx(r.insurer, d.vault, "deposit", assets, r.insurer.address)]
-        if margin:
-            txs.append(d.tx(r.admin, d.vault, "fund_backstop", margin))
-        return self._send(*txs)
+        events = self.d.fund_vault(self.units(amount), self.units(backstop))
+        self.events += events
+        return events
 
     def trade(self, buyer: str, seller: str, market: str | int, size: float | str, price: float | str) -> list[Event]:
         """``buyer`` buys ``size`` contracts from ``seller`` at ``price`` (two signed orders, the buyer's the maker)."""
@@ -199,8 +194,7 @@ class Case:
             elif ev.name == "FundingSettled":
                 who, kind, amount = ev.args["account"], "open_interest", ev.args["amount"]
             elif ev.name == "Deleveraged":
-                # beyond closing at the mark, rounded up as the clearing house rounds the fill
-                who, kind, amount = ev.args["counterparty"], "adl", -(-ev.args["size"] * abs(ev.args["price"] - ev.args["mark"]) // WAD)
+                who, kind, amount = ev.args["counterparty"], "adl", adl_charge(ev)
             else:
                 continue
             if who in by_address:

@@ -228,7 +228,9 @@ def render_html(results: list[CascadeResult]) -> str:
 # ------------------------------------------------------------------ files
 
 
-def _write(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """``text`` into ``path`` whole or not at all (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
@@ -246,12 +248,12 @@ def write_report(results: list[CascadeResult], root: Path | str = "reports") -> 
     doc = {"runs": [asdict(r) for r in results]}
     if len(results) > 1:
         doc["comparison"] = [policy_figures(r) for r in results]
-    _write(out / "report.json", json.dumps(doc, indent=1))
+    write_atomic(out / "report.json", json.dumps(doc, indent=1))
     buf = io.StringIO()
     rows = [row for r in results for row in charges_rows(r)]
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["policy", "block", "event", "account", "charge"])
     writer.writeheader()
     writer.writerows(rows)
-    _write(out / "charges.csv", buf.getvalue())
-    _write(out / "report.html", render_html(results))
+    write_atomic(out / "charges.csv", buf.getvalue())
+    write_atomic(out / "report.html", render_html(results))
     return out

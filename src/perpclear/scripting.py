@@ -22,7 +22,7 @@ from perpclear.cascade import CONTRACT_NAMES, Cascade, CascadeResult, Deployment
 from perpclear.cli import fail, load_or_fail, progress_bar, refuse_shared_chain, reporter
 from perpclear.engine import ChainEngine, EngineError, NodeError, artifact, as_int
 from perpclear.orders import domain_typed_data
-from perpclear.report import policy_figures, write_report
+from perpclear.report import policy_figures, write_atomic, write_report
 from perpclear.scenario import POLICIES
 
 ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
@@ -154,10 +154,7 @@ def manifest(d: Deployment, sc: Any, first_block: int) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(data, indent=1))
 
 
 def _is_live(engine: ChainEngine, data: dict) -> bool:

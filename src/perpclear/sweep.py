@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 import math
 import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -95,24 +97,15 @@ def run_sweep(plan: Plan, out: Path, workers: int = 0, progress: Callable[[str, 
     total = len(plan.keys())
     progress("sweep", total - len(todo), total)
     scenario = plan.scenario.model_dump()
-    with runs_path.open("a") as sink:
-        def keep(run: dict) -> None:
+    workers = workers or os.cpu_count() or 1
+    with runs_path.open("a") as sink, ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        runs = (run_one(scenario, *key) for key in todo) if pool is None else (
+            f.result() for f in as_completed([pool.submit(run_one, scenario, *key) for key in todo]))
+        for finished, run in enumerate(runs, start=total - len(todo) + 1):  # each kept at once: a restart skips it
             done[(run["policy"], float(run["vault"]), run["seed"])] = run
             sink.write(json.dumps(run) + "\n")
             sink.flush()
-            progress("sweep", total - len(todo) + len(kept), total)
-
-        kept: list[dict] = []
-        workers = workers or os.cpu_count() or 1
-        if workers == 1 or len(todo) <= 1:
-            for key in todo:
-                kept.append(run_one(scenario, *key))
-                keep(kept[-1])
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for future in as_completed([pool.submit(run_one, scenario, *key) for key in todo]):
-                    kept.append(future.result())
-                    keep(kept[-1])
+            progress("sweep", finished, total)
     return [done[(p, float(v), s)] for p, v, s in plan.keys()]
 
 
@@ -157,18 +150,13 @@ def sizing(summary: list[dict], target: float) -> dict[str, float | None]:
 
 def write_outputs(out: Path, runs: list[dict], summary: list[dict], answer: dict, target: float, name: str) -> None:
     """runs.csv (every run), summary.json and sweep.html, each written whole or not at all."""
-    from perpclear.report import line_chart
+    from perpclear.report import line_chart, write_atomic as write
 
-    def write(path: Path, text: str) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-
-    with (out / "runs.csv.tmp").open("w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        writer.writeheader()
-        writer.writerows(runs)
-    (out / "runs.csv.tmp").replace(out / "runs.csv")
+    table = io.StringIO()
+    writer = csv.DictWriter(table, FIELDS)
+    writer.writeheader()
+    writer.writerows(runs)
+    write(out / "runs.csv", table.getvalue())
     write(out / "summary.json", json.dumps({"scenario": name, "target": target, "sizing": answer, "summary": summary}, indent=1))
     policies = sorted({r["policy"] for r in summary})
     vaults = sorted({r["vault"] for r in summary})

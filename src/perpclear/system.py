@@ -9,6 +9,7 @@ traders, moves marks, and checks the ledger identity.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,18 @@ POLICY_NAMES = {POLICY_EQUITY: "EQUITY", POLICY_OPEN_INTEREST: "OPEN_INTEREST", 
 ORACLE_MAX_AGE = 3_600
 VAULT_COOLDOWN = 86_400
 ORDER_TTL = 3_600
+
+
+# `read((address,bytes)[])` of the view batch (System.view_batch).
+READ_SELECTOR = bytes.fromhex("762eaab3")
+
+
+@functools.cache
+def _account_topics() -> frozenset[bytes]:
+    """Topic 0 of the clearing-house events whose first topic is an account with margin or a position."""
+    from perpclear.engine import artifact
+
+    return frozenset(t for t, e in artifact("ClearingHouse").events.items() if e["name"] in ("Deposited", "PositionChanged"))
 
 
 @dataclass(frozen=True)
@@ -128,13 +141,9 @@ class System:
         """Remembers every account that a receipt shows holding margin or a position."""
         from eth_utils import to_checksum_address
 
-        from perpclear.engine import artifact
-
-        events = artifact("ClearingHouse").events  # topic 0 -> ABI; `account` is the first topic of both
-        wanted = {t for t, e in events.items() if e["name"] in ("Deposited", "PositionChanged")}
         for log in receipt.logs:
             topics = [bytes(t) for t in log["topics"]]
-            if log["address"] == self.clearing_house.address and topics and topics[0] in wanted:
+            if log["address"] == self.clearing_house.address and topics and topics[0] in _account_topics():
                 self.accounts.add(to_checksum_address(topics[1][-20:]))
 
     def read(self, calls: list[tuple[Any, str, tuple]]) -> list[Any]:
@@ -144,14 +153,13 @@ class System:
         if len(calls) > 256:  # the batch's bound
             return self.read(calls[:256]) + self.read(calls[256:])
         from eth_abi import decode, encode
-        from eth_utils import keccak
 
         from perpclear.engine import artifact
 
         names = {self.token.address: "MockCollateral", self.clearing_house.address: "ClearingHouse"}
         arts = [artifact(names[c.address]) for c, _, _ in calls]
         batch = [(c.address, a.encode_call(fn, args)) for (c, fn, args), a in zip(calls, arts)]
-        data = keccak(text="read((address,bytes)[])")[:4] + encode(["(address,bytes)[]"], [batch])
+        data = READ_SELECTOR + encode(["(address,bytes)[]"], [batch])
         raw = self.clearing_house.provider.web3.eth.call({"to": self.view_batch.address, "data": data})
         return [a.decode_output(fn, r) for (_, fn, _), a, r in zip(calls, arts, decode(["bytes[]"], bytes(raw))[0])]
 
