@@ -21,8 +21,10 @@ computes, and each guarantee of the brief becomes one verdict row:
   formula, every candidate's rank and skip reason, every fill's size and price,
   and no account the deleverager would have taken at a higher rank than a
   filled one passed over (the model knows every position at that block);
-- ``charges``: every account's settled charges equal the model's within one unit per settlement;
-- ``completeness``: booked − settled equals the unsettled ``loss_receivable``; no
+- ``charges``: every account's settled charges, and the negative shares withheld
+  from it for the insurance fees (no account gains from a socialization), equal
+  the model's within one unit per settlement;
+- ``completeness``: booked − settled (charges less withheld shares) equals the unsettled ``loss_receivable``; no
   bad debt that the logs do not explain;
 - ``conservation``: the ledger identity at the last block, and in the model.
 
@@ -138,6 +140,7 @@ class _Replay:
         self.prices: dict[int, int] = {}
         self.params: dict[int, MarketParams] = {}
         self.charged_chain: dict[str, int] = {}
+        self.withheld_chain: dict[str, int] = {}
         self.settlements: dict[str, int] = {}
         self.booked = 0
         self.settled = 0
@@ -155,8 +158,9 @@ class _Replay:
             e = r.event
             if r.name == "LossSettled":
                 self.charged_chain[e.account] = self.charged_chain.get(e.account, 0) + e.charge
+                self.withheld_chain[e.account] = self.withheld_chain.get(e.account, 0) + e.to_insurance
                 self.settlements[e.account] = self.settlements.get(e.account, 0) + 1
-                self.settled += e.charge
+                self.settled += e.charge - e.to_insurance
             elif r.name == "LossSocialized":
                 self.booked += e.booked if e.loss_policy == POLICY_EQUITY else 0
             elif r.name == "ResidualRecorded":
@@ -358,6 +362,11 @@ def audit(records: list[Record], addresses: dict[str, str], final: dict) -> Verd
         chain, model = replay.charged_chain.get(account, 0), m.loss_charged.get(account, 0)
         verdict.check("charges", abs(chain - model) <= max(1, replay.settlements.get(account, 0)),
                       f"LossSettled of {account}: total {chain} != model {model}")
+    # No account gains: a negative share goes to the insurance fees, as the model has it.
+    for account in sorted(set(replay.withheld_chain) | set(m.loss_withheld)):
+        chain, model = replay.withheld_chain.get(account, 0), m.loss_withheld.get(account, 0)
+        verdict.check("charges", abs(chain - model) <= max(1, replay.settlements.get(account, 0)),
+                      f"LossSettled of {account}: {chain} to insurance != model {model}")
     for account, value in final.get("collateral", {}).items():
         want = m.collateral.get(account, 0)
         verdict.check("charges", abs(value - want) <= max(1, replay.settlements.get(account, 0)),

@@ -312,7 +312,13 @@ class CascadeResult:
             "bad_debt": sum(r["residual"] for r in self.residuals_recorded),
             "charged": sum(a.charged for a in self.accounts),
             "accounts_charged": sum(1 for a in self.accounts if a.charged > 0),
+            "withheld_to_insurance": withheld(self.settlements),
         }
+
+
+def withheld(settlements: list[dict]) -> int:
+    """EQUITY: the negative shares withheld from underwater accounts, paid to the insurance fees."""
+    return sum(s.get("to_insurance", 0) for s in settlements if s["event"] == "LossSettled")
 
 
 def adl_charge(ev: Event) -> int:
@@ -677,7 +683,9 @@ class Cascade:
         booked = sum(s["booked"] for s in self.records["socializations"])
         closed = [run for run in self.records["adl_runs"] if run["remaining"] == 0]
         booked += sum(run["residual"] for run in closed)
-        collected = sum(a.charged for a in results)
+        # What solvent accounts paid beyond the residual for the negative
+        # shares withheld went to the insurance fees, not to the residual.
+        collected = sum(a.charged for a in results) - withheld(self.records["settlements"])
         # Both sides: at least what was socialized, at most that plus the
         # documented rounding (docs/loss-policies.md): under one unit per
         # settled charge or funding payment, two per socialization (the + 1

@@ -176,6 +176,7 @@ class ClearingModel:
     loss_receivable: int = 0
     loss_pending: dict[str, Fraction] = field(default_factory=dict)  # EQUITY, exact, unsettled
     loss_charged: dict[str, int] = field(default_factory=dict)
+    loss_withheld: dict[str, int] = field(default_factory=dict)  # negative shares, to insurance
     equity_scale: Fraction = Fraction(1)  # K, exact
     vault_assets: int = 0  # liquid collateral held by the insurance vault
     token_balance: int = 0  # collateral tokens held by the clearing house
@@ -299,23 +300,32 @@ class ClearingModel:
 
     # ------------------------------------------------------------ margin
 
-    def collateral_now(self, account: str) -> int:
-        """Collateral after pending EQUITY charges, floored (the contract's view)."""
+    def _settled(self, account: str) -> int:
+        """Collateral after the pending EQUITY shares, floored, negative shares included."""
         return floor(self.collateral.get(account, 0) - self.loss_pending.get(account, 0))
 
+    def collateral_now(self, account: str) -> int:
+        """Collateral after pending EQUITY charges (the contract's view): a negative
+        share is withheld, so this never exceeds the stored collateral."""
+        return min(self._settled(account), self.collateral.get(account, 0))
+
     def settle_loss(self, account: str) -> int:
-        """Books the pending EQUITY charges of ``account``; returns the charge."""
+        """Books the pending EQUITY charges of ``account``; returns the charge (>= 0).
+        A negative net share (an account whose equity was negative) is not paid
+        out: it goes to the insurance fees (``loss_withheld`` keeps the total)."""
         if not self.loss_pending.get(account):
             self.loss_pending.pop(account, None)
             return 0
-        stored = self.collateral.get(account, 0)
-        settled = self.collateral_now(account)
-        charge = stored - settled
-        self.collateral[account] = settled
-        self.loss_receivable -= charge
-        self.loss_charged[account] = self.loss_charged.get(account, 0) + charge
+        share = self.collateral.get(account, 0) - self._settled(account)
+        self.loss_receivable -= share
         del self.loss_pending[account]
-        return charge
+        if share < 0:
+            self.insurance_fees -= share
+            self.loss_withheld[account] = self.loss_withheld.get(account, 0) - share
+            return 0
+        self.collateral[account] -= share
+        self.loss_charged[account] = self.loss_charged.get(account, 0) + share
+        return share
 
     def exact_equity(self, account: str) -> Fraction:
         """Equity as a rational: no rounding anywhere (the EQUITY policy's basis)."""

@@ -7,7 +7,8 @@
 - ``charges.csv``: one row per account per settlement of socialized losses
   (``LossSettled`` for EQUITY, ``FundingSettled`` for OPEN_INTEREST); an EQUITY
   row covers every socialization between its ``scale_before`` and
-  ``scale_after`` (the contract settles all pending ones in one step);
+  ``scale_after`` (the contract settles all pending ones in one step), and its
+  ``to_insurance`` is the negative share an underwater account was not paid;
 - ``report.html``: one self-contained file (inline SVG, no script, no network)
   with the price path and its liquidations, the vault over time, the
   cumulative residual, the charges per account as % of equity, and for a
@@ -76,6 +77,7 @@ def charges_rows(r: CascadeResult) -> list[dict]:
                 "account": s["account"],
                 "trader_index": index.get(s["account"], ""),
                 "charge": amount,
+                "to_insurance": s.get("to_insurance", ""),
                 "scale_before": s.get("scale_before", ""),
                 "scale_after": s.get("scale_after", ""),
                 "market": s.get("market", ""),
@@ -86,7 +88,7 @@ def charges_rows(r: CascadeResult) -> list[dict]:
             {
                 "policy": r.policy, "block": f["block"], "event": "Deleveraged", "account": f["counterparty"],
                 "trader_index": index.get(f["counterparty"], ""), "charge": f["charge"],
-                "scale_before": "", "scale_after": "", "market": f["market"],
+                "to_insurance": "", "scale_before": "", "scale_after": "", "market": f["market"],
             }
         )
     return rows

@@ -192,7 +192,7 @@ class SystemMachine(RuleBasedStateMachine):
 
     def fair_liquidation(self, account, market, size):
         others = [a for a in self.accounts if a not in (account, self.r.liquidator.address)]
-        before = {a: (self.view("equity", a), self.sizes(a)) for a in others}
+        before = {a: (self.view("equity", a), self.sizes(a), self._pending_share(a)) for a in others}
         logs = self.attempt("liquidate", self.d.tx(self.r.liquidator, self.ch, "liquidate", account, market, size, False))
         if logs is None:
             return
@@ -204,9 +204,18 @@ class SystemMachine(RuleBasedStateMachine):
         (ev,) = social
         STATS[("socialized", ev.loss_policy)] = STATS.get(("socialized", ev.loss_policy), 0) + 1
         for a in others:
-            equity, sizes = before[a]
+            equity, sizes, pending = before[a]
             if ev.loss_policy == POLICY_EQUITY:
-                expected = Fraction(equity) * (1 - Fraction(ev.rate, EQUITY_SCALE))
+                if pending is None:
+                    # a negative share already withheld: the view shows it as nothing,
+                    # and this socialization can only lower the account's equity
+                    assert self.view("equity", a) <= equity, (a, equity)
+                    continue
+                # The account's pending share P >= 0 is known, its own equity E is the
+                # view's; after a share r * E the view shows E + P - max(P + r * E, 0):
+                # E * (1 - r) when E > 0, a negative share never paid out.
+                share = pending + Fraction(equity) * Fraction(ev.rate, EQUITY_SCALE)
+                expected = equity + pending - max(share, 0)
             else:
                 longs_pay = ev.index_after > ev.index_before
                 s = sizes[ev.market]
@@ -214,6 +223,14 @@ class SystemMachine(RuleBasedStateMachine):
                 expected = Fraction(equity) - (Fraction(abs(s) * ev.rate, 10**36) if pays else 0)
             actual = self.view("equity", a)
             assert abs(actual - expected) <= 1, (ev.loss_policy, a, equity, actual, float(expected))
+
+    def _pending_share(self, account):
+        """The account's pending EQUITY share when it is known to be >= 0 (None: a
+        negative share is pending, which the views do not show)."""
+        pending = self.view("pending_loss_charge", account)
+        if pending > 0 or self.view("loss_snapshot", account) in (0, self.view("scale")):
+            return pending
+        return None
 
     def deleverage(self, account, market):
         """ADL of a bankrupt last position against the queue; a refusal (the vault

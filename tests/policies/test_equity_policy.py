@@ -3,7 +3,8 @@
 Semantics under test (contracts/modules/loss_equity.vy, model.socialize_equity):
 a residual R is charged to every account as r * e_i with r = (R + 1) / D and
 D = sum of ALL accounts' exact equity at the current marks (negative equity
-included: its share is a credit), settled lazily in one step per account;
+included), settled lazily in one step per account; a negative share is never
+paid out: it goes to the insurance fees (no account gains from a socialization);
 ``health(a).equity`` shows pending charges at once. Chain vs model: within one
 unit per account (1e27 fixed point and a conservative D on chain).
 
@@ -35,24 +36,31 @@ def check_pending_views(sim, accounts):
 
 
 def settle_everyone(sim, accounts, exact_charges, rate=None):
-    """Settles every account once; per-account charge vs the model's exact charge.
+    """Settles every account once; per-account share vs the model's exact share.
 
-    Returns the sum of the chain's charges. ``exact_charges`` maps an account
-    to its exact rational charge (sum over the pending socializations).
+    A positive share is charged; a negative one (an underwater account's) is
+    withheld and goes to the insurance fees: no account's collateral rises.
+    Returns the sum of the shares as booked (charges less withheld shares),
+    which is what ``loss_receivable`` counts. ``exact_charges`` maps an account
+    to its exact rational share (sum over the pending socializations).
     """
     total = 0
     for a in accounts:
         exact = exact_charges.get(a, Fraction(0))
+        fees = sim.ch.insurance_fees()
         charge, model_charge, _ = sim.settle(a)
-        # within one unit of the exact rational charge, and rounding favours the system
-        assert abs(charge - exact) <= 1, (a, charge, float(exact))
+        withheld = sim.ch.insurance_fees() - fees
+        assert charge >= 0 and (charge == 0 or withheld == 0), (a, charge, withheld)
+        share = charge - withheld
+        # within one unit of the exact rational share, and rounding favours the system
+        assert abs(share - exact) <= 1, (a, share, float(exact))
         assert abs(charge - model_charge) <= 1, (a, charge, model_charge)
         if rate is not None and exact != 0:
-            # the same rate for everyone: charge / equity = r within 1 unit / equity,
+            # the same rate for everyone: share / equity = r within 1 unit / equity,
             # the equity being the model's basis at the socialization (exact / r)
             basis = exact / rate
-            assert abs(Fraction(charge) / basis - rate) <= Fraction(1) / abs(basis), a
-        total += charge
+            assert abs(Fraction(share) / basis - rate) <= Fraction(1) / abs(basis), a
+        total += share
     return total
 
 
@@ -99,7 +107,7 @@ def test_equity__charges_equal_the_exact_model_for_every_account(populations, h,
             assert b.basis - s.basis <= 4 * len(accounts) + 10, (s.basis, float(b.basis))
             assert Fraction(s.rate, h.SCALE) >= b.rate
             assert s.index_before == h.SCALE and s.index_after == sim.ch.scale()
-            # some accounts are underwater at this gap: their share is a credit
+            # some accounts are underwater at this gap: their share is negative, withheld
             negative = [a for a in accounts if b.charges.get(a, 0) < 0]
             if n >= 100:
                 assert negative, "the population should include underwater accounts"
@@ -209,6 +217,65 @@ def test_equity__no_denominator_records_the_residual_and_liquidates(h, decimals)
 
 
 @pytest.mark.parametrize("decimals", DECIMALS, ids=["dec6", "dec18"])
+@pytest.mark.parametrize("then", ["rebound", "top_up", "liquidated"])
+def test_equity__no_account_gains_from_a_socialization(h, decimals, then):
+    """U is underwater (8x long, 25 % gap) when V goes bankrupt: U's share r * e_U
+    is negative. Whether the mark then rebounds, U tops up, or U is liquidated
+    (not bankrupt after the rebound), U's collateral never rises for it: the
+    share goes to the insurance fees, in the same ledger, and on to the vault
+    with ``sweep_fees``; the solvent accounts paid R + 1 plus that share."""
+    sim = h.Sim(decimals, liquidator_margin=20_000, mm_margin=20_000)
+    u = sim.u
+    with sim.active():
+        victim = sim.victim(VICTIM, h.ETH, 1_000 * u, 950).address
+        under = sim.victim(VICTIM + 1, h.ETH, 10_000 * u, 800).address
+        sim.move(h.ETH, -2_500)
+        assert sim.model.exact_equity(under) < 0
+        liq = sim.liquidate(victim, h.ETH)
+        b = liq.model.bankruptcy
+        assert liq.socialized is not None and b.booked == b.residual > 0
+        share = b.charges[under]
+        assert share < -1, float(share)
+        stored, fees = sim.ch.collateral(under), sim.ch.insurance_fees()
+        # the views never show the negative share as collateral
+        assert sim.lens.pending_loss_charge(under) == 0
+        if then == "rebound":
+            sim.move(h.ETH, 3_500)
+            charge, model_charge, logs = sim.settle(under)
+        elif then == "top_up":
+            sim.mint(under, 5_000 * u)
+            logs = sim.deposit(under, 5_000 * u)
+            stored += 5_000 * u
+            charge, model_charge = h.by_name(logs, "LossSettled")[0].charge, 0
+        else:
+            sim.move(h.ETH, 2_000)
+            assert 0 < sim.model.health(under).equity < sim.model.health(under).maintenance
+            logs = sim.liquidate(under, h.ETH).logs
+            [charge] = [e.charge for e in h.by_name(logs, "LossSettled") if e.account == under]
+            model_charge = 0
+        [settled] = [e for e in h.by_name(logs, "LossSettled") if e.account == under]
+        assert charge == model_charge == 0
+        assert abs(settled.to_insurance + share) <= 1, (settled.to_insurance, float(share))
+        assert sim.ch.loss_charged(under) == 0
+        if then != "liquidated":
+            assert sim.ch.collateral(under) == stored
+        assert sim.ch.insurance_fees() == sim.model.insurance_fees == fees + settled.to_insurance
+        # everyone else settles: what they paid covers R and the withheld share
+        others = [a for a in b.charges if a != under]
+        for a in others:
+            sim.settle(a)
+        paid = sum(sim.ch.loss_charged(a) for a in others)
+        assert paid >= b.residual + settled.to_insurance
+        assert -3 <= sim.ch.loss_receivable() <= 0
+        vault, fees = sim.vault.totalAssets(), sim.ch.insurance_fees()
+        import boa
+
+        with boa.env.prank(sim.keeper):
+            sim.ch.sweep_fees()
+        assert sim.vault.totalAssets() == vault + fees
+
+
+@pytest.mark.parametrize("decimals", DECIMALS, ids=["dec6", "dec18"])
 def test_equity__dust_residual_of_one_unit(populations, h, decimals):
     """The vault covers all but one unit: R = 1. Every positive account pays at most one
     unit (the explicit dust), negative ones are credited nothing, the model agrees."""
@@ -299,10 +366,12 @@ def test_equity__hundreds_of_tiny_bankruptcies_at_one_price(populations, h, deci
                 assert abs(sim.ch.loss_charged(a) - exact[a]) <= count + 1, (sim.ch.loss_charged(a), float(exact[a]))
             else:
                 assert charged_before == 0
-                assert abs(charge - exact[a]) <= 1, (a, charge, float(exact[a]), float(charge - exact[a]))
+                # a negative share is withheld for the insurance fees, never credited
+                share = charge - h.by_name(logs, "LossSettled")[0].to_insurance
+                assert abs(share - exact[a]) <= 1, (a, share, float(exact[a]), float(share - exact[a]))
             total += charge
         # everything charged since the first of these bankruptcies, the victims' own
-        # credits (settled when they were liquidated) and the liquidator's included
+        # shares (settled when they were liquidated) and the liquidator's included
         total = sum(sim.ch.loss_charged(a) for a in accounts + victims)
         assert total >= booked
         receivable = sim.ch.loss_receivable()

@@ -253,7 +253,11 @@ event LossSocialized:
 
 event LossSettled:
     account: indexed(address)
-    charge: int256  # > 0 paid, < 0 credited (an account whose equity was negative)
+    charge: uint256  # what the account paid
+    # A negative share (the account's equity was negative) is never paid out:
+    # it goes to the insurance fees, and what solvent accounts pay beyond the
+    # residual ends in the insurance vault.
+    to_insurance: uint256
     scale_before: uint256
     scale_after: uint256
 
@@ -1258,11 +1262,15 @@ def _loss_terms(account: address) -> (int256, int256, uint256):
 @internal
 @view
 def _collateral_now(account: address) -> int256:
+    """
+    @dev Collateral after the pending EQUITY charges; a negative share is
+         withheld (see `_settle_loss`), so the figure never exceeds the stored one.
+    """
     settled: int256 = 0
     remainder: int256 = 0
     scale: uint256 = 0
     settled, remainder, scale = self._loss_terms(account)
-    return settled
+    return min(settled, self.collateral[account])
 
 
 @internal
@@ -1282,17 +1290,27 @@ def _settle_loss(account: address):
     remainder: int256 = 0
     settled, remainder, scale = self._loss_terms(account)
     self.loss_snapshot[account] = scale
-    charge: int256 = self.collateral[account] - settled
-    self.collateral[account] = settled
-    self.total_collateral -= charge
-    self.loss_receivable -= charge
-    self.loss_charged[account] += charge
+    share: int256 = self.collateral[account] - settled
+    charge: uint256 = 0
+    to_insurance: uint256 = 0
+    if share > 0:
+        charge = convert(share, uint256)
+        self.collateral[account] = settled
+        self.total_collateral -= share
+        self.loss_charged[account] += share
+    else:
+        # No account gains from a socialization: a negative share stays with
+        # the system, as insurance fees, and the account's X drops by it in H.
+        to_insurance = convert(-share, uint256)
+        self.insurance_fees += to_insurance
+    self.loss_receivable -= share
     for m: uint256 in range(c.MAX_MARKETS):
         if m >= self.market_count:
             break
         size: int256 = self.positions[account][m].size
         if size != 0:
             self.positions[account][m].equity_index = loss_equity.side_index[m][size > 0]
-    # X/K equals the old X/k up to the floor just taken: lower H by one unit.
-    loss_equity._add_basis(-1)
-    log LossSettled(account=account, charge=charge, scale_before=snapshot, scale_after=scale)
+    # X/K equals the old X/k up to the floor just taken: lower H by one unit
+    # (and by a withheld share, which the account no longer holds).
+    loss_equity._add_basis(-1 - convert(to_insurance, int256))
+    log LossSettled(account=account, charge=charge, to_insurance=to_insurance, scale_before=snapshot, scale_after=scale)

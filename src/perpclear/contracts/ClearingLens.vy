@@ -34,7 +34,7 @@ MAX_QUEUE: constant(uint256) = 500
 
 struct Charges:
     collateral: int256  # as stored, before the pending charges
-    loss_charge: int256  # pending EQUITY charge: > 0 owed, < 0 credited
+    loss_charge: int256  # pending EQUITY charge, >= 0 (a negative share is withheld)
     funding: int256  # pending funding, OPEN_INTEREST charges included: > 0 owed
     settled: int256  # collateral once both are booked
     equity: int256
