@@ -36,7 +36,7 @@ from eth_account.signers.local import LocalAccount
 
 from perpclear.adl import MAX_CANDIDATES, queue
 from perpclear.engine import Engine, Event, Tx
-from perpclear.model import EQUITY_SCALE
+from perpclear.model import EQUITY_SCALE, POLICY_EQUITY
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -45,6 +45,10 @@ EXPIRY = 2**40  # orders in a cascade do not expire
 ORACLE_MAX_AGE = 10**9  # no staleness in a cascade: blocks are logical steps
 VAULT_COOLDOWN = 86_400
 CHUNK = 500  # transactions per batch: one progress step, and one block (or a few) on anvil
+# Runs with up to this many traders record each account's equity and share at
+# every socialization (``CascadeResult.fairness``): two reads of every account
+# per bankruptcy, which larger runs skip.
+FAIRNESS_MAX_TRADERS = 2_000
 
 
 def _key(label: str) -> LocalAccount:
@@ -90,7 +94,7 @@ CONTRACT_NAMES = {
 # The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
 LENS_VIEWS = frozenset({
     "charges", "settled_collateral", "pending_loss_charge", "max_withdraw", "is_liquidatable", "max_liquidation_size",
-    "adl_indicator",
+    "adl_indicator", "equities",
 })
 
 
@@ -285,6 +289,11 @@ class CascadeResult:
     invariants: dict[str, str]  # name -> "ok" or what failed
     transactions: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    market_names: list[str] = field(default_factory=list)
+    # One entry per socialization (and per ADL run): the block, market and
+    # policy, and [account, equity just before, share] of every account that
+    # paid. Empty above FAIRNESS_MAX_TRADERS traders.
+    fairness: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -422,6 +431,11 @@ class Cascade:
         self.blocks: list[dict] = []
         self.impact = [Fraction(0)] * len(sc.markets)
         self.watch = Watch([m.mmr_bps for m in sc.markets])
+        self.fairness: list[dict] | None = [] if len(self.plans) <= FAIRNESS_MAX_TRADERS else None
+        # Equities read for the fairness record (account -> equity, block read)
+        # and the accounts a transaction has changed since.
+        self._equities: tuple[dict[str, int], int] = ({}, -1)
+        self._touched: set[str] = set()
 
     # -- set-up
     def setup(self) -> Deployment:
@@ -511,7 +525,10 @@ class Cascade:
             return 0
         calls = self._deleverage(account, market, block) if self.sc.loss_policy == "ADL" else 0
         if calls == 0 or self._has_position(account):
-            self._record(d.liquidate(account, market), block)
+            before = self._equities_if_bankrupt(account)
+            events = d.liquidate(account, market)
+            self._record(events, block)
+            self._fairness(before, events, block)
             calls += 1
         self.watch.forget(account)
         if not self._has_position(account):
@@ -539,17 +556,72 @@ class Cascade:
         ranked = [a for a, _ in queue(e, ch, d.deleverager, accounts, market, positions[market][0] < 0)]
         calls = 0
         for i in range(0, len(ranked), MAX_CANDIDATES):
+            before = self._equities_if_bankrupt(account)
             events = d.deleverage(account, market, ranked[i : i + MAX_CANDIDATES])
             calls += 1
             self._record(events, block)
+            self._fairness(before, events, block)
             if next(ev for ev in events if ev.name == "DeleverageRun").args["remaining"] == 0:
                 break
         return calls
+
+    def _accounts(self) -> list[str]:
+        r = self.roles
+        return [t.address for t in self.traders] + [r.market_maker.address, r.liquidator.address]
+
+    def _equities_if_bankrupt(self, account: str) -> dict[str, int] | None:
+        """Before a liquidation that may socialize (the account's equity is
+        negative): every account's equity. Within a block the marks stand
+        still, so the last socialization's reading is reused for the accounts
+        no transaction has touched since."""
+        if self.fairness is None or self.d.view("health", account)[0] >= 0:
+            return None
+        known, block = self._equities
+        stale = [a for a in self._accounts() if block != len(self.blocks) or a not in known or a in self._touched]
+        known.update(zip(stale, self._read_equities(stale)))
+        self._equities, self._touched = (known, len(self.blocks)), set()
+        return dict(known)
+
+    def _read_equities(self, accounts: list[str]) -> list[int]:
+        """The lens's ``equities``, 1,000 accounts per call."""
+        calls = [(self.d.lens, "equities", (accounts[i : i + 1000],)) for i in range(0, len(accounts), 1000)]
+        return [e for part in self.engine.calls(calls) for e in part]
+
+    def _fairness(self, before: dict[str, int] | None, events: list[Event], block: int) -> None:
+        """Records, for the socialization (or ADL run) in ``events``, each paying
+        account's equity just before and its share as the chain booked it: for
+        EQUITY and OPEN_INTEREST what its equity lost in the transaction (no
+        funding runs in a cascade, and the marks stand still within a block),
+        for ADL what its fill cost beyond the mark."""
+        if before is None:
+            return
+        social = next((ev for ev in events if ev.name in ("LossSocialized", "DeleverageRun")), None)
+        if social is None:
+            return
+        shares: dict[str, int] = {}
+        if social.name == "DeleverageRun":
+            for ev in events:
+                if ev.name == "Deleveraged":
+                    shares[ev.counterparty] = shares.get(ev.counterparty, 0) + adl_charge(ev)
+        else:
+            # The taker's equity also rose by its reward; the bankrupt account pays nothing.
+            reward = {ev.liquidator: ev.liquidator_reward for ev in events if ev.name == "PositionLiquidated"}
+            accounts = [a for a in before if a != social.account]
+            after = self._read_equities(accounts)
+            shares = {a: before[a] - now + reward.get(a, 0) for a, now in zip(accounts, after)}
+            shares = {a: s for a, s in shares.items() if s > 0}
+            self._equities = (dict(zip(accounts, after)), len(self.blocks))
+            self._touched = {social.account}
+        self.fairness.append({
+            "block": block, "market": social.market, "event": social.name,
+            "accounts": [[a, before[a], s] for a, s in shares.items() if a in before],
+        })
 
     def _record(self, events: list[Event], block: int) -> None:
         """Keeps what a liquidation or deleveraging emitted."""
         for ev in events:
             if ev.name == "Deleveraged":
+                self._touched |= {ev.account, ev.counterparty}
                 rec = _event_dict(ev, block)
                 rec["charge"] = adl_charge(ev)
                 self.records["deleveraged"].append(rec)
@@ -559,6 +631,7 @@ class Cascade:
             elif ev.name == "DeleverageRun":
                 self.records["adl_runs"].append(_event_dict(ev, block))
             elif ev.name == "PositionLiquidated":
+                self._touched |= {ev.account, ev.liquidator}
                 rec = _event_dict(ev, block)
                 self.records["liquidations"].append(rec)
                 self.liq_count[ev.account] = self.liq_count.get(ev.account, 0) + 1
@@ -605,15 +678,19 @@ class Cascade:
                 queue.pop(a)
                 if not self.liq_count.get(a):
                     skipped += 1
+            *states, vault_assets, bad_debt = e.calls(
+                [(d.clearing_house, "markets", (m,)) for m in range(len(sc.markets))]
+                + [(d.vault, "totalAssets", ()), (d.clearing_house, "bad_debt", ())])
             self.blocks.append(
                 {
                     "block": block,
                     "marks": [self.last_marks[m] for m in range(len(sc.markets))],
+                    "open_interest": [st[4] for st in states],  # MarketState.long_open_interest
                     "oracle_updated": sorted(marks),
                     "liquidations": done,
                     "queued": len(queue),
-                    "vault_assets": e.call(d.vault, "totalAssets"),
-                    "bad_debt": e.call(d.clearing_house, "bad_debt"),
+                    "vault_assets": vault_assets,
+                    "bad_debt": bad_debt,
                 }
             )
             self.progress("cascade", block + 1, total)
@@ -735,14 +812,16 @@ class Cascade:
             accounts=results,
             invariants=invariants,
             transactions=self.engine.tx_count,
+            market_names=[m.name for m in self.sc.markets],
+            fairness=self.fairness or [],
             timings={"setup": round(t1 - t0, 3), "cascade": round(t2 - t1, 3), "settle": round(t3 - t2, 3), "total": round(t3 - t0, 3)},
         )
 
 
 def run_cascade(sc: Scenario, engine: Engine | None = None, progress: Callable[[str, int, int], None] | None = None) -> CascadeResult:
-    """Runs ``sc`` on ``engine`` (default: a fresh fast engine)."""
+    """Runs ``sc`` on ``engine`` (default: a fresh revm engine, as the CLI and the plugin)."""
     if engine is None:
-        from perpclear.engine import BoaEngine
+        from perpclear.engine import RevmEngine
 
-        engine = BoaEngine()
+        engine = RevmEngine()
     return Cascade(sc, engine, progress).run()

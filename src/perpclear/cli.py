@@ -165,7 +165,9 @@ def check_cmd(scenario: str) -> None:
 @click.option("--traders", "count", type=click.IntRange(1, 100_000), help="override the number of traders")
 @click.option("--seed", type=click.IntRange(0), help="override the seed")
 @click.option("--json", "as_json", is_flag=True, help="print the whole result as JSON on stdout")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON result to this file")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="write the report here (report.json, charges.csv, report.html), as the ape scripts do; "
+                   "a new or empty directory")
 def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out: Path | None) -> None:
     """Runs a scenario (a file or a bundled name) and prints what happened.
 
@@ -177,6 +179,8 @@ def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out
     sc = load_or_fail(scenario, loss_policy=policy, seed=seed, count=count)
     if out is not None and not out.parent.is_dir():
         fail(f"--out: directory {out.parent} does not exist")
+    if out is not None and out.is_dir() and any(out.iterdir()):
+        fail(f"--out: {out} is not empty (a report goes into a new or empty directory)")
     with engine_for(network) as engine, progress_bar(as_json) as progress:
         try:
             result = Cascade(sc, engine, reporter(progress)).run()
@@ -185,10 +189,12 @@ def run_cmd(scenario: str, network: str, policy, count, seed, as_json: bool, out
         except EngineError as exc:
             fail(str(exc), code=3)
     if out is not None:
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(result.to_json(indent=1))
-        tmp.replace(out)
+        from perpclear.report import write_report
+
+        write_report([result], folder=out)
     click.echo(result.to_json() if as_json else summary_table(result))
+    if out is not None and not as_json:
+        click.echo(f"report: {out / 'report.html'}")
     sys.exit(0 if result.ok else 1)
 
 

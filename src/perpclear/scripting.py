@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from perpclear.cascade import CONTRACT_NAMES, Cascade, CascadeResult, Deployment
+from perpclear.charts import lost_pcts
 from perpclear.cli import fail, load_or_fail, progress_bar, refuse_shared_chain, reporter
 from perpclear.engine import ChainEngine, EngineError, NodeError, artifact, as_int
 from perpclear.orders import domain_typed_data
@@ -299,16 +300,20 @@ def story(result: CascadeResult, console: Console) -> None:
                       f"{_money(t['adl_residual'], dec)} that the vault could not.")
     payers = sorted((a for a in result.accounts if a.charged > 0), key=lambda a: -a.charged)
     table = Table(title=f"Who paid what under {result.policy}", title_justify="left")
-    for col in ("account", "deposit", "end equity + charge", "charged", "% of that"):
+    lost = lost_pcts(result)
+    for col in ("account", "deposit", "equity now", "charged", "lost, % of equity then"):
         table.add_column(col, justify="left" if col == "account" else "right")
     for a in payers[:15]:
-        before = a.equity + a.charged
-        table.add_row(_who(a.index), _money(a.deposit, dec), _money(before, dec), _money(a.charged, dec),
-                      f"{100 * a.charged / before:.3f} %" if before > 0 else "-")
+        pct = lost.get(a.address)
+        table.add_row(_who(a.index), _money(a.deposit, dec), _money(a.equity, dec), _money(a.charged, dec),
+                      f"{pct:.4f} %" if pct is not None else "-")
     if len(payers) > 15:
         rest = payers[15:]
         table.add_row(f"{len(rest)} more", "", "", _money(sum(a.charged for a in rest), dec), "")
     table.add_row("[bold]total[/]", "", "", f"[bold]{_money(t['charged'], dec)}[/]", "")
+    if t["withheld_to_insurance"]:
+        console.print(f"Negative shares of underwater accounts withheld for the insurance vault: "
+                      f"{_money(t['withheld_to_insurance'], dec)}")
     console.print(table)
     broken = {k: v for k, v in result.invariants.items() if v != "ok"}
     console.print("Invariants: " + ("[green]all hold[/] (" + ", ".join(result.invariants) + ")" if not broken else f"[red]broken[/] {broken}"))
@@ -379,12 +384,14 @@ def comparison_table(name: str, figures: list[dict]) -> Table:
         table.add_column(f["policy"], justify="right")
     rows = [
         ("total charged", "total_charged", "{:,.2f}"), ("accounts charged", "accounts_charged", "{:d}"),
-        ("largest single charge", "largest_charge", "{:,.2f}"), ("median charge, % of equity", "median_charge_pct_equity", "{:.3f} %"),
-        ("largest charge, % of equity", "max_charge_pct_equity", "{:.3f} %"), ("insurance used", "insurance_used", "{:,.2f}"),
-        ("left as bad debt", "bad_debt", "{:,.2f}"), ("fairness: spread of % charged (pp)", "fairness_spread_pp", "{:.4f}"),
+        ("largest single charge", "largest_charge", "{:,.2f}"),
+        ("median loss, % of equity then", "median_charge_pct_equity", "{:.3f} %"),
+        ("largest loss, % of equity then", "max_charge_pct_equity", "{:.3f} %"), ("insurance used", "insurance_used", "{:,.2f}"),
+        ("left as bad debt", "bad_debt", "{:,.2f}"),
+        ("fairness: largest spread of % charged in one event (pp)", "fairness_spread_pp", "{:.4f}"),
     ]
     for label, key, fmt in rows:
-        table.add_row(label, *(fmt.format(f[key]) for f in figures))
+        table.add_row(label, *("n/a" if f[key] is None else fmt.format(f[key]) for f in figures))
     return table
 
 

@@ -124,7 +124,7 @@ def summarize(runs: list[dict]) -> list[dict]:
     rows = []
     for (policy, vault), group in groups.items():
         residuals = [r["residual"] for r in group]
-        charged = [r for r in group if r["max_charge_pct_equity"] > 0]
+        charged = [r for r in group if r["max_charge_pct_equity"]]  # None or 0: nobody charged
         rows.append({
             "policy": policy, "vault": vault, "runs": len(group),
             "p_socialization": sum(1 for r in residuals if r > 0) / len(group),
@@ -150,7 +150,8 @@ def sizing(summary: list[dict], target: float) -> dict[str, float | None]:
 
 def write_outputs(out: Path, runs: list[dict], summary: list[dict], answer: dict, target: float, name: str) -> None:
     """runs.csv (every run), summary.json and sweep.html, each written whole or not at all."""
-    from perpclear.report import line_chart, write_atomic as write
+    from perpclear.charts import sizing_curve
+    from perpclear.report import figure, page, table as html_table, write_atomic as write
 
     table = io.StringIO()
     writer = csv.DictWriter(table, FIELDS)
@@ -158,24 +159,9 @@ def write_outputs(out: Path, runs: list[dict], summary: list[dict], answer: dict
     writer.writerows(runs)
     write(out / "runs.csv", table.getvalue())
     write(out / "summary.json", json.dumps({"scenario": name, "target": target, "sizing": answer, "summary": summary}, indent=1))
-    policies = sorted({r["policy"] for r in summary})
-    vaults = sorted({r["vault"] for r in summary})
-    by = {(r["policy"], r["vault"]): r for r in summary}
-    chart = line_chart(
-        f"P(socialization) by insurance vault size ({', '.join(f'{v:,.0f}' for v in vaults)} tokens, left to right)",
-        [(p, [by[(p, v)]["p_socialization"] for v in vaults if (p, v) in by]) for p in policies],
-        "vault size (tokens), one point per size swept",
-    )
-    head = ("policy", "vault", "runs", "p_socialization", "p_bad_debt", "expected_residual", "cvar99_residual",
-            "median_charge_pct_equity", "worst_charge_pct_equity", "all_invariants_hold")
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[h] if not isinstance(r[h], float) else f'{r[h]:,.4g}'))}</td>"
-                                    for h in head) + "</tr>" for r in sorted(summary, key=lambda r: (r["policy"], r["vault"])))
     answers = "".join(f"<li>{html.escape(p)}: {'no vault size swept is enough' if v is None else f'{v:,.0f} tokens'}</li>"
                       for p, v in answer.items())
-    write(out / "sweep.html", f"""<!doctype html><html><head><meta charset="utf-8"><title>perpclear sweep: {html.escape(name)}</title>
-<style>body{{font-family:sans-serif;margin:24px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right}}</style>
-</head><body><h1>Sweep of {html.escape(name)}</h1>
-<p>Smallest insurance vault with P(socialization) &le; {target:.2%}:</p><ul id="sizing">{answers}</ul>
-{chart}
-<table id="summary"><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{rows}</table>
-</body></html>""")
+    rows = sorted(summary, key=lambda r: (r["policy"], r["vault"]))
+    body = (f"<p>Smallest insurance vault with P(socialization) &le; {target:.2%}:</p><ul id=\"sizing\">{answers}</ul>"
+            + figure(sizing_curve(summary)) + f'<div id="summary">{html_table(rows, sortable=True)}</div>')
+    write(out / "sweep.html", page(f"perpclear sweep: {name}", body))

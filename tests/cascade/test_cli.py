@@ -13,15 +13,21 @@ def run(*args, cwd=None):
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-def test_run_prints_a_summary_and_writes_json(tmp_path):
-    out = tmp_path / "r.json"
+def test_run_prints_a_summary_and_writes_the_report(tmp_path):
+    out = tmp_path / "report"
     p = run("run", "gap-30", "--network", "revm", "--traders", "20", "--out", str(out))
     assert p.returncode == 0, p.stderr
     assert "scenario gap-30 (seed 2) on revm, policy EQUITY" in p.stdout
     assert "invariants: conservation ok" in p.stdout
-    data = json.loads(out.read_text())
-    assert data["scenario"] == "gap-30" and len(data["accounts"]) == 23
-    assert not list(tmp_path.glob("*.tmp"))
+    assert f"report: {out / 'report.html'}" in p.stdout
+    # the same three files as the ape scripts write
+    assert {f.name for f in out.iterdir()} == {"report.json", "charges.csv", "report.html"}
+    (data,) = json.loads((out / "report.json").read_text())["runs"]
+    assert data["scenario"] == "gap-30" and len(data["accounts"]) == 23 and data["fairness"]
+    assert 'class="plotly-graph-div"' in (out / "report.html").read_text()
+    # a directory holding something else is refused before anything runs
+    p = run("run", "gap-30", "--network", "revm", "--traders", "20", "--out", str(out))
+    assert p.returncode == 2 and p.stderr.strip() == f"error: --out: {out} is not empty (a report goes into a new or empty directory)"
 
 
 def test_json_output_for_scripts():
@@ -70,7 +76,7 @@ def test_scenarios_and_check(tmp_path):
         (("run", "gap-30", "--network", "mars:x"), "error: --network: 'mars:x' is not boa, revm or an ape network (No ecosystem named 'mars'.)"),
         (("run", "gap-30", "--traders", "0"), "Invalid value for '--traders'"),
         (("run", "gap-30", "--policy", "PROFIT"), "Invalid value for '--policy'"),
-        (("run", "gap-30", "--out", "/nonexistent/dir/r.json"), "error: --out: directory /nonexistent/dir does not exist"),
+        (("run", "gap-30", "--out", "/nonexistent/dir/report"), "error: --out: directory /nonexistent/dir does not exist"),
         (("check", "BAD"), "error: BAD: no such scenario file"),
     ],
 )

@@ -101,9 +101,12 @@ def test_sweep__cli_json_files_and_bad_arguments(tmp_path):
 def test_sweep__report_renders_in_headless_chromium(one_worker, tmp_path):
     summary = sweep.summarize(one_worker)
     sweep.write_outputs(tmp_path, one_worker, summary, sweep.sizing(summary, 0.01), 0.01, "gap-30")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile")]
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile"),
+             "--virtual-time-budget=20000"]
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", (tmp_path / "sweep.html").resolve().as_uri()],
                          capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count("<polyline") == 2 and dom.stdout.count("<tr>") == 1 + 4
+    errors = dom.stdout.split('id="errors"', 1)[1].split(">", 1)[1].split("<", 1)[0]
+    assert errors.strip() == "" and dom.stdout.count('class="main-svg"') >= 2  # the sizing curve, drawn
+    assert dom.stdout.count('class="scatterlayer') == 1 and dom.stdout.count("<tr>") == 1 + 4
     assert "EQUITY: 1,000,000 tokens" in dom.stdout and "ADL: 1,000,000 tokens" in dom.stdout

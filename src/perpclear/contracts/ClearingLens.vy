@@ -30,6 +30,8 @@ from interfaces import IPriceOracle
 
 # Accounts an ADL indicator compares with, per call.
 MAX_QUEUE: constant(uint256) = 500
+# Accounts `equities` reads per call.
+MAX_ACCOUNTS: constant(uint256) = 1000
 
 
 struct Charges:
@@ -75,7 +77,8 @@ def settled_collateral(account: address) -> int256:
 @view
 def pending_loss_charge(account: address) -> int256:
     """
-    @notice The EQUITY charge the account's next touch books (< 0: a credit).
+    @notice The EQUITY charge the account's next touch books (never < 0: a
+            negative share is withheld, not credited).
     """
     return self._charges(account).loss_charge
 
@@ -87,6 +90,19 @@ def max_withdraw(account: address) -> uint256:
     @notice The largest amount `withdraw` accepts now.
     """
     return self._charges(account).max_withdraw
+
+
+@external
+@view
+def equities(accounts: DynArray[address, MAX_ACCOUNTS]) -> DynArray[int256, MAX_ACCOUNTS]:
+    """
+    @notice The equity of each account (`health(a).equity` of the clearing
+            house), for keepers and reports that read many accounts at once.
+    """
+    result: DynArray[int256, MAX_ACCOUNTS] = []
+    for account: address in accounts:
+        result.append((staticcall clearing_house.health(account)).equity)
+    return result
 
 
 @external
