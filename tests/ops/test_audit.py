@@ -69,6 +69,19 @@ def test_a_doctored_settlement_fails(audited):
     assert verdict.failures["charges"] or verdict.failures["completeness"]
 
 
+@pytest.mark.parametrize("audited", ["equity"], indirect=True)
+def test_a_doctored_withheld_share_fails(audited):
+    """No account gains from a socialization: a negative share the chain says it
+    withheld for the insurance fees is checked against the model's, both ways."""
+    _, addresses, _, records, final = audited
+    settled = [r for r in records if r.name == "LossSettled"]
+    nth = next(i for i, r in enumerate(settled) if r.event.to_insurance > 0)
+    for delta in (+3, -3):
+        verdict = audit(doctored(records, "LossSettled", "to_insurance", delta, nth), addresses, final)
+        assert any(f.startswith("LossSettled of ") and "to insurance" in f for f in verdict.failures["charges"]), verdict.failures
+        assert verdict.failures["completeness"]
+
+
 @pytest.mark.parametrize("audited", ["adl"], indirect=True)
 @pytest.mark.parametrize(
     "name, field",
