@@ -36,7 +36,7 @@ from eth_account.signers.local import LocalAccount
 
 from perpclear.adl import MAX_CANDIDATES, queue
 from perpclear.engine import Engine, Event, Tx
-from perpclear.model import EQUITY_SCALE, POLICY_EQUITY
+from perpclear.model import ADL_SKIP, EQUITY_SCALE, POLICY_EQUITY
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -290,6 +290,13 @@ class CascadeResult:
     transactions: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     market_names: list[str] = field(default_factory=list)
+    # What an auditor needs to replay the run without the chain: the scenario,
+    # the opening fills (OrderFilled: size, price, fees), and the ADL
+    # candidates skipped (with the reason); adl_runs carry the candidates
+    # passed and the surplus, every event its tx and log index.
+    parameters: dict = field(default_factory=dict)
+    openings: list[dict] = field(default_factory=list)
+    adl_skipped: list[dict] = field(default_factory=list)
     # One entry per socialization (and per ADL run): the block, market and
     # policy, and [account, equity just before, share] of every account that
     # paid. Empty above FAIRNESS_MAX_TRADERS traders.
@@ -336,8 +343,11 @@ def adl_charge(ev: Event) -> int:
     return -(-ev.args["size"] * abs(ev.args["price"] - ev.args["mark"]) // 10**18)
 
 
-def _event_dict(ev: Event, block: int) -> dict:
-    d = {"block": block}
+def _event_dict(ev: Event, block: int, tx: int, log: int) -> dict:
+    """An event as a result records it: its fields, the cascade block, and where it
+    was logged: ``tx``, the transaction's ordinal from the start of the play (for
+    the opening fills, among them), ``log`` its place in that transaction's logs."""
+    d = {"block": block, "tx": tx, "log": log}
     for k, v in ev.args.items():
         d[k] = v if not isinstance(v, bytes) else "0x" + v.hex()
     return d
@@ -426,7 +436,8 @@ class Cascade:
         self.index[self.roles.liquidator.address] = -2
         self.liq_count: dict[str, int] = {}
         self.records: dict[str, list[dict]] = {
-            k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements", "deleveraged", "adl_runs")
+            k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements", "deleveraged",
+                            "adl_runs", "adl_skipped", "openings")
         }
         self.blocks: list[dict] = []
         self.impact = [Fraction(0)] * len(sc.markets)
@@ -436,6 +447,7 @@ class Cascade:
         # and the accounts a transaction has changed since.
         self._equities: tuple[dict[str, int], int] = ({}, -1)
         self._touched: set[str] = set()
+        self._tx0 = 0
 
     # -- set-up
     def setup(self) -> Deployment:
@@ -467,8 +479,16 @@ class Cascade:
             for t, p in zip(self.traders, self.plans)
             for m, size in p.legs
         ]
+        self._tx0 = self.engine.tx_count
         for i in range(0, len(fills), CHUNK):
-            self.engine.send(fills[i : i + CHUNK])
+            logs = self.engine.send(fills[i : i + CHUNK])
+            first = self.engine.tx_count - len(logs) - self._tx0
+            for j, evs in enumerate(logs):
+                for log, ev in enumerate(evs):
+                    if ev.name == "OrderFilled":  # without the order hashes (they name the book's address)
+                        rec = _event_dict(ev, -1, first + j, log)
+                        del rec["maker_hash"], rec["taker_hash"]
+                        self.records["openings"].append(rec)
             self.progress("open", min(i + CHUNK, len(fills)), len(fills))
         self.holders = {t.address for t, p in zip(self.traders, self.plans) if p.legs}
         return d
@@ -560,6 +580,11 @@ class Cascade:
             events = d.deleverage(account, market, ranked[i : i + MAX_CANDIDATES])
             calls += 1
             self._record(events, block)
+            run = self.records["adl_runs"][-1]
+            run["candidates"] = ranked[i : i + MAX_CANDIDATES]
+            # what the fills collected beyond R (the bankruptcy price's rounding)
+            fills = [f for f in self.records["deleveraged"] if f["tx"] == run["tx"]]
+            run["surplus"] = sum(f["charge"] for f in fills) - run["residual"] if run["remaining"] == 0 else 0
             self._fairness(before, events, block)
             if next(ev for ev in events if ev.name == "DeleverageRun").args["remaining"] == 0:
                 break
@@ -618,21 +643,26 @@ class Cascade:
         })
 
     def _record(self, events: list[Event], block: int) -> None:
-        """Keeps what a liquidation or deleveraging emitted."""
-        for ev in events:
+        """Keeps what a liquidation or deleveraging (the last transaction sent) emitted."""
+        tx = self.engine.tx_count - 1 - self._tx0
+        for log, ev in enumerate(events):
             if ev.name == "Deleveraged":
                 self._touched |= {ev.account, ev.counterparty}
-                rec = _event_dict(ev, block)
+                rec = _event_dict(ev, block, tx, log)
                 rec["charge"] = adl_charge(ev)
                 self.records["deleveraged"].append(rec)
                 self.watch.forget(ev.counterparty)
                 if not self._has_position(ev.counterparty):
                     self.holders.discard(ev.counterparty)
             elif ev.name == "DeleverageRun":
-                self.records["adl_runs"].append(_event_dict(ev, block))
+                self.records["adl_runs"].append(_event_dict(ev, block, tx, log))
+            elif ev.name == "CandidateSkipped":
+                rec = _event_dict(ev, block, tx, log)
+                rec["reason"] = ADL_SKIP.get(ev.reason, str(ev.reason))
+                self.records["adl_skipped"].append(rec)
             elif ev.name == "PositionLiquidated":
                 self._touched |= {ev.account, ev.liquidator}
-                rec = _event_dict(ev, block)
+                rec = _event_dict(ev, block, tx, log)
                 self.records["liquidations"].append(rec)
                 self.liq_count[ev.account] = self.liq_count.get(ev.account, 0) + 1
                 notional = Fraction(abs(ev.size) * ev.price, 10**18 * self.sc.unit)
@@ -641,17 +671,18 @@ class Cascade:
                 # A liquidated long (size taken over > 0 by the liquidator) is sold: the mark falls.
                 self.impact[ev.market] += -move if ev.size > 0 else move
             elif ev.name == "AccountBankrupt":
-                self.records["bankruptcies"].append(_event_dict(ev, block))
+                self.records["bankruptcies"].append(_event_dict(ev, block, tx, log))
             elif ev.name == "LossSocialized":
-                self.records["socializations"].append(_event_dict(ev, block))
+                self.records["socializations"].append(_event_dict(ev, block, tx, log))
                 self.watch.socialized(ev)
             elif ev.name == "ResidualRecorded":
-                self.records["residuals"].append(_event_dict(ev, block))
+                self.records["residuals"].append(_event_dict(ev, block, tx, log))
             else:
-                self._settled(ev, block)
+                self._settled(ev, block, tx, log)
 
     def play(self) -> None:
         sc, d, e, r = self.sc, self.d, self.engine, self.roles
+        self._tx0 = e.tx_count  # events' tx ordinals count from here (the same on every engine)
         points = [path_points(m.path, m.price) for m in sc.markets]
         length = max(len(p) for p in points)
         self.last_marks = {m: to_units(mk.price, sc.unit) for m, mk in enumerate(sc.markets)}
@@ -691,6 +722,7 @@ class Cascade:
                     "queued": len(queue),
                     "vault_assets": vault_assets,
                     "bad_debt": bad_debt,
+                    "ledger": d.ledger(),  # the clearing house's aggregates and token balance
                 }
             )
             self.progress("cascade", block + 1, total)
@@ -701,15 +733,16 @@ class Cascade:
         accounts = [t.address for t in self.traders] + [r.market_maker.address, r.liquidator.address, d.vault]
         for i in range(0, len(accounts), CHUNK):
             logs = self.engine.send([d.tx(r.keeper, d.clearing_house, "settle_funding", a) for a in accounts[i : i + CHUNK]])
-            for evs in logs:
-                for ev in evs:
-                    self._settled(ev, len(self.blocks))
+            first = self.engine.tx_count - len(logs) - self._tx0
+            for j, evs in enumerate(logs):
+                for log, ev in enumerate(evs):
+                    self._settled(ev, len(self.blocks), first + j, log)
         return accounts
 
-    def _settled(self, ev: Event, block: int) -> None:
+    def _settled(self, ev: Event, block: int, tx: int, log: int) -> None:
         """Records a charge booked into an account (in a liquidation or the final settlement)."""
         if ev.name in ("LossSettled", "FundingSettled"):
-            rec = _event_dict(ev, block)
+            rec = _event_dict(ev, block, tx, log)
             rec["event"] = ev.name
             self.records["settlements"].append(rec)
 
@@ -813,6 +846,9 @@ class Cascade:
             invariants=invariants,
             transactions=self.engine.tx_count,
             market_names=[m.name for m in self.sc.markets],
+            parameters=self.sc.model_dump(mode="json"),
+            openings=self.records["openings"],
+            adl_skipped=self.records["adl_skipped"],
             fairness=self.fairness or [],
             timings={"setup": round(t1 - t0, 3), "cascade": round(t2 - t1, 3), "settle": round(t3 - t2, 3), "total": round(t3 - t0, 3)},
         )

@@ -13,7 +13,7 @@ import pytest
 from perpclear.cascade import run_cascade
 from perpclear.engine import RevmEngine
 from perpclear.report import policy_figures, run_figures, write_report
-from perpclear.scenario import POLICIES, load_scenario
+from perpclear.scenario import POLICIES, load_scenario, plan_traders
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -35,6 +35,19 @@ def test_files(comparison):
     assert [r["policy"] for r in doc["runs"]] == ["EQUITY", "OPEN_INTEREST", "ADL"]
     spread = [c["fairness_spread_pp"] for c in doc["comparison"]]
     assert spread[0] < spread[1] and spread[0] < spread[2]  # pro rata by equity is the even one
+    for run, result in zip(doc["runs"], results):  # what a replay without the chain needs
+        assert run["parameters"]["name"] == "flash-crash" and run["parameters"]["loss_policy"] == run["policy"]
+        assert len(run["openings"]) == sum(len(p.legs) for p in plan_traders(load_scenario("flash-crash")))
+        assert all(o["buyer_fee"] > 0 and o["seller_fee"] > 0 for o in run["openings"])
+        assert all({"loss_receivable", "funding_pool", "insurance_fees", "balance"} <= set(b["ledger"]) for b in run["blocks"])
+        events = [e for k in ("liquidations", "bankruptcies", "socializations", "settlements", "deleveraged", "adl_runs")
+                  for e in run[k]]
+        assert events and all(isinstance(e["tx"], int) and isinstance(e["log"], int) for e in events)
+        order = sorted((e["tx"], e["log"]) for e in events)
+        assert len(set(order)) == len(order)  # each (transaction, log index) names one event
+        assert run["fairness"] and run["market_names"] == ["ETH-PERP"]
+    adl = doc["runs"][2]
+    assert all(len(r["candidates"]) >= 1 and r["surplus"] >= 0 for r in adl["adl_runs"])
     rows = list(csv.DictReader((folder / "charges.csv").open()))
     assert len(rows) == sum(len(r.settlements) + len(r.deleveraged) for r in results)
     for result in results:  # the rows of each policy add up to what its accounts were charged
