@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from perpclear.cascade import CONTRACT_NAMES
+from perpclear.deployment import CONTRACT_NAMES
 from perpclear.engine import ChainEngine, Event, as_bytes, as_int
 from perpclear.model import (
     EQUITY_SCALE,

@@ -24,333 +24,21 @@ every engine (only ``backend`` and ``timings`` differ).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import Callable
 
 from perpclear.adl import MAX_CANDIDATES, queue
-from perpclear.engine import Engine, Event, Tx
-from perpclear.model import ADL_SKIP, EQUITY_SCALE, POLICY_EQUITY
-from perpclear.orders import Order, sign_order
+from perpclear.deployment import CHUNK, Deployment, Roles, deploy, trader_key
+from perpclear.engine import Engine, Event
+from perpclear.model import ADL_SKIP, EQUITY_SCALE
+from perpclear.results import AccountResult, CascadeResult, adl_charge, event_record, withheld
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
-HUGE = 10**30  # "the whole position": the contract clamps a liquidation request
-EXPIRY = 2**40  # orders in a cascade do not expire
-ORACLE_MAX_AGE = 10**9  # no staleness in a cascade: blocks are logical steps
-VAULT_COOLDOWN = 86_400
-CHUNK = 500  # transactions per batch: one progress step, and one block (or a few) on anvil
 # Runs with up to this many traders record each account's equity and share at
 # every socialization (``CascadeResult.fairness``): two reads of every account
 # per bankruptcy, which larger runs skip.
 FAIRNESS_MAX_TRADERS = 2_000
-
-
-def _key(label: str) -> LocalAccount:
-    """A key derived from a public label: for devnets and simulations only."""
-    return Account.from_key(hashlib.sha256(f"perpclear:{label}".encode()).digest())
-
-
-ROLE_LABELS = ("admin", "keeper", "matcher", "insurer", "market-maker", "liquidator")
-
-
-@dataclass
-class Roles:
-    """The system's operators: fixed keys, the same on every engine.
-
-    Each is a signer: an eth-account ``LocalAccount`` or anything with
-    ``address`` and ``sign_transaction(dict)`` (``scripting.ApeSigner`` wraps an
-    ape account); a role held elsewhere (a Safe) needs only ``address``. The
-    default keys are derived from public labels (``sha256("perpclear:<role>")``):
-    anyone can sign with them, so ``ape run deploy`` refuses them off devnets.
-    """
-
-    admin: LocalAccount = field(default_factory=lambda: _key("admin"))
-    keeper: LocalAccount = field(default_factory=lambda: _key("keeper"))
-    matcher: LocalAccount = field(default_factory=lambda: _key("matcher"))
-    insurer: LocalAccount = field(default_factory=lambda: _key("insurer"))
-    market_maker: LocalAccount = field(default_factory=lambda: _key("market-maker"))
-    liquidator: LocalAccount = field(default_factory=lambda: _key("liquidator"))
-
-    def all(self) -> list[LocalAccount]:
-        return [self.admin, self.keeper, self.matcher, self.insurer, self.market_maker, self.liquidator]
-
-
-def trader_key(seed: int, index: int) -> LocalAccount:
-    return _key(f"trader:{seed}:{index}")
-
-
-# Deployment field -> contract name, for manifests and the audit.
-CONTRACT_NAMES = {
-    "token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
-    "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
-    "lens": "ClearingLens",
-}
-# The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
-LENS_VIEWS = frozenset({
-    "charges", "settled_collateral", "pending_loss_charge", "max_withdraw", "is_liquidatable", "max_liquidation_size",
-    "adl_indicator", "equities",
-})
-
-
-@dataclass
-class Deployment:
-    """A deployed system on one engine: addresses and roles."""
-
-    engine: Engine
-    roles: Roles
-    token: str
-    oracle: str
-    vault: str
-    clearing_house: str
-    order_book: str
-    deleverager: str
-    lens: str
-    decimals: int
-    market_count: int
-    nonce: int = 0
-
-    @classmethod
-    def attach(cls, engine: Engine, manifest: dict, roles: Roles) -> "Deployment":
-        """The deployment a manifest records (``ape run deploy``), driven by ``roles``."""
-        addresses = {k: engine.attach(CONTRACT_NAMES[k], c["address"]) for k, c in manifest["contracts"].items()}
-        return cls(engine, roles, **addresses, decimals=manifest["decimals"], market_count=len(manifest["markets"]))
-
-    def addresses(self) -> dict[str, str]:
-        return {role: getattr(self, role) for role in CONTRACT_NAMES}
-
-    def tx(self, sender: LocalAccount, contract: str, fn: str, *args: Any) -> Tx:
-        return Tx(sender, contract, fn, tuple(args))
-
-    def ledger(self) -> dict[str, int]:
-        e, ch = self.engine, self.clearing_house
-        names = ["bad_debt", "loss_receivable", "total_collateral", "total_open_notional", "funding_pool", "protocol_fees", "insurance_fees"]
-        values = e.calls([(ch, n, ()) for n in names] + [(self.token, "balanceOf", (ch,))])
-        out = dict(zip(names, values))
-        out["balance"] = values[-1]
-        return out
-
-    def ledger_gap(self) -> int:
-        """lhs - rhs of the ledger identity; 0 when it balances to the unit."""
-        led = self.ledger()
-        lhs = led["balance"] + led["bad_debt"] + led["loss_receivable"]
-        rhs = led["total_collateral"] - led["total_open_notional"] + led["funding_pool"] + led["protocol_fees"] + led["insurance_fees"]
-        return lhs - rhs
-
-    def order_pair(self, buyer: LocalAccount, seller: LocalAccount, market: int, size: int, price: int, nonce: int) -> Tx:
-        """A signed buy (maker) and sell of ``size`` at ``price``, settled by the matcher."""
-        chain_id = self.engine.chain_id()
-        buy = Order(buyer.address, market, True, size, price, EXPIRY, nonce)
-        sell = Order(seller.address, market, False, size, price, EXPIRY, nonce)
-        return self.tx(
-            self.roles.matcher,
-            self.order_book,
-            "settle",
-            buy.as_tuple(),
-            sign_order(buyer.key, buy, chain_id, self.order_book),
-            sell.as_tuple(),
-            sign_order(seller.key, sell, chain_id, self.order_book),
-            size,
-            price,
-        )
-
-    def open_tx(self, trader: LocalAccount, market: int, size: int, price: int) -> Tx:
-        """A signed fill of ``size`` (> 0 long, < 0 short) for ``trader`` against the market maker."""
-        self.nonce += 1
-        mm = self.roles.market_maker
-        if size > 0:
-            return self.order_pair(trader, mm, market, size, price, self.nonce)
-        return self.order_pair(mm, trader, market, -size, price, self.nonce)
-
-    def open(self, trader: LocalAccount, market: int, size: int, price: int) -> list[Event]:
-        """Opens (or changes) ``trader``'s position by ``size`` at ``price``; returns the events."""
-        return self.engine.send([self.open_tx(trader, market, size, price)])[0]
-
-    def set_marks(self, marks: dict[int, int]) -> None:
-        """The keeper pushes new marks (market -> collateral units per contract)."""
-        self.engine.send([self.tx(self.roles.keeper, self.oracle, "set_prices", list(marks), list(marks.values()))])
-
-    def liquidate(self, account: str, market: int, size: int = HUGE) -> list[Event]:
-        """The liquidator takes over up to ``size`` of ``account``'s position; returns the events."""
-        return self.engine.send([self.tx(self.roles.liquidator, self.clearing_house, "liquidate", account, market, size, False)])[0]
-
-    def deleverage(self, account: str, market: int, candidates: list[str]) -> list[Event]:
-        """The liquidator (a keeper) runs ADL on ``account``'s last position; returns the events."""
-        return self.engine.send([self.tx(self.roles.liquidator, self.deleverager, "deleverage", account, market, candidates)])[0]
-
-    def view(self, fn: str, *args: Any) -> Any:
-        """A view of the clearing house or, for the views that live there, of
-        its lens, e.g. ``view("equity", a)``, ``view("is_liquidatable", a)``."""
-        contract = self.lens if fn in LENS_VIEWS else self.clearing_house
-        return self.engine.call(contract, fn, *args)
-
-    def fund_vault(self, amount: int, backstop: int = 0) -> list[Event]:
-        """The insurer deposits ``amount`` (units) into the vault; the vault's
-        owner moves ``backstop`` of it into the vault's margin account."""
-        e, r = self.engine, self.roles
-        e.fund_gas([r.insurer])
-        txs = [self.tx(r.admin, self.token, "mint", r.insurer.address, amount),
-               self.tx(r.insurer, self.token, "approve", self.vault, amount),
-               self.tx(r.insurer, self.vault, "deposit", amount, r.insurer.address)]
-        if backstop:
-            txs.append(self.tx(r.admin, self.vault, "fund_backstop", backstop))
-        return [ev for evs in e.send(txs) for ev in evs]
-
-    def fund(self, accounts: list[tuple[LocalAccount, int]]) -> None:
-        """Mints, approves and deposits ``amount`` for each (account, amount)."""
-        e, r = self.engine, self.roles
-        e.fund_gas([a for a, _ in accounts])
-        for i in range(0, len(accounts), CHUNK):
-            part = accounts[i : i + CHUNK]
-            e.send([self.tx(r.admin, self.token, "mint", a.address, amt) for a, amt in part])
-            e.send([self.tx(a, self.token, "approve", self.clearing_house, 2**256 - 1) for a, _ in part])
-            e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part])
-
-
-def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0,
-           fund_gas: bool = True, oracle_max_age: int = ORACLE_MAX_AGE, max_move_bps: int = 0,
-           move_window: int = 0) -> Deployment:
-    """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``;
-    then, if ``timelock_delay`` > 0, sets that governance delay on the clearing
-    house, the oracle and the vault (docs/trust.md). ``fund_gas=False``: the
-    admin pays its own gas (a team's key on a shared chain). ``max_move_bps``
-    over ``move_window`` seconds bounds the keeper's marks (0: no bound, as the
-    crash scenarios need)."""
-    r = roles or Roles()
-    if fund_gas:
-        engine.fund_gas(r.all())
-    admin = r.admin
-    token = engine.deploy("MockCollateral", "Mock USD", "mUSD", sc.decimals, sender=admin)
-    oracle = engine.deploy("PriceOracle", sender=admin)
-    vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin)
-    ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, sender=admin)
-    book = engine.deploy("OrderBook", ch, sender=admin)
-    adl = engine.deploy("Deleverager", ch, sender=admin)
-    lens = engine.deploy("ClearingLens", ch, sender=admin)
-    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, sc.decimals, len(sc.markets))
-    txs = [
-        d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
-        d.tx(admin, vault, "set_clearing_house", ch),
-        d.tx(admin, ch, "set_order_book", book),
-        d.tx(admin, book, "set_matcher", r.matcher.address, True),
-        # The liquidator is the protocol's own bot: in ADL markets only keepers
-        # may deleverage, or take a bankrupt position over at the mark.
-        *(d.tx(admin, ch, "set_keeper", k, True) for k in dict.fromkeys([r.keeper.address, r.liquidator.address])),
-        d.tx(admin, ch, "set_deleverager", adl),
-    ]
-    for i, m in enumerate(sc.markets):
-        txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, max_move_bps, to_units(m.price, sc.unit)))
-        if move_window > 1:  # add_market starts every market at 1 s (per block)
-            txs.append(d.tx(admin, oracle, "set_move_window", i, move_window))
-        txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
-    if timelock_delay:
-        txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault)]
-    engine.send(txs)
-    return d
-
-
-# --------------------------------------------------------------------- result
-
-
-@dataclass
-class AccountResult:
-    index: int  # trader index; -1 market maker, -2 liquidator
-    address: str
-    deposit: int
-    equity: int  # final, after settlement
-    collateral: int
-    sizes: list[int]
-    liquidations: int
-    bankrupt: bool
-    charged: int  # EQUITY charges + OPEN_INTEREST index charges settled at the end
-
-
-@dataclass
-class CascadeResult:
-    scenario: str
-    seed: int
-    backend: str
-    policy: str
-    decimals: int
-    blocks: list[dict]  # per block: marks, liquidations, vault assets, bad debt
-    liquidations: list[dict]
-    bankruptcies: list[dict]
-    socializations: list[dict]
-    residuals_recorded: list[dict]
-    settlements: list[dict]
-    deleveraged: list[dict]  # ADL fills, each with the counterparty's charge beyond the mark
-    adl_runs: list[dict]  # one per deleverage call: residual, bankruptcy price, what stayed open
-    accounts: list[AccountResult]
-    invariants: dict[str, str]  # name -> "ok" or what failed
-    transactions: int = 0
-    timings: dict[str, float] = field(default_factory=dict)
-    market_names: list[str] = field(default_factory=list)
-    # What an auditor needs to replay the run without the chain: the scenario,
-    # the opening fills (OrderFilled: size, price, fees), and the ADL
-    # candidates skipped (with the reason); adl_runs carry the candidates
-    # passed and the surplus, every event its tx and log index.
-    parameters: dict = field(default_factory=dict)
-    openings: list[dict] = field(default_factory=list)
-    adl_skipped: list[dict] = field(default_factory=list)
-    # One entry per socialization (and per ADL run): the block, market and
-    # policy, and [account, equity just before, share] of every account that
-    # paid. Empty above FAIRNESS_MAX_TRADERS traders.
-    fairness: list[dict] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(v == "ok" for v in self.invariants.values())
-
-    def outcome(self) -> dict:
-        """Everything but the engine's name and the timings: equal across engines for one scenario."""
-        d = asdict(self)
-        for k in ("backend", "timings", "transactions"):
-            d.pop(k)
-        return d
-
-    def to_json(self, **kw: Any) -> str:
-        return json.dumps(asdict(self), **kw)
-
-    def totals(self) -> dict:
-        return {
-            "liquidations": len(self.liquidations),
-            "bankruptcies": len(self.bankruptcies),
-            "insurance_paid": sum(b["insurance_paid"] for b in self.bankruptcies),
-            "residual": sum(b["residual"] for b in self.bankruptcies),
-            "socialized": sum(s["booked"] for s in self.socializations),
-            "deleveraged": len(self.deleveraged),
-            "adl_residual": sum(run["residual"] for run in self.adl_runs if run["remaining"] == 0),
-            "bad_debt": sum(r["residual"] for r in self.residuals_recorded),
-            "charged": sum(a.charged for a in self.accounts),
-            "accounts_charged": sum(1 for a in self.accounts if a.charged > 0),
-            "withheld_to_insurance": withheld(self.settlements),
-        }
-
-
-def withheld(settlements: list[dict]) -> int:
-    """EQUITY: the negative shares withheld from underwater accounts, paid to the insurance fees."""
-    return sum(s.get("to_insurance", 0) for s in settlements if s["event"] == "LossSettled")
-
-
-def adl_charge(ev: Event) -> int:
-    """What a ``Deleveraged`` counterparty paid beyond closing at the mark,
-    rounded up (the fill's notional is rounded for the bankrupt account)."""
-    return -(-ev.args["size"] * abs(ev.args["price"] - ev.args["mark"]) // 10**18)
-
-
-def _event_dict(ev: Event, block: int, tx: int, log: int) -> dict:
-    """An event as a result records it: its fields, the cascade block, and where it
-    was logged: ``tx``, the transaction's ordinal from the start of the play (for
-    the opening fills, among them), ``log`` its place in that transaction's logs."""
-    d = {"block": block, "tx": tx, "log": log}
-    for k, v in ev.args.items():
-        d[k] = v if not isinstance(v, bytes) else "0x" + v.hex()
-    return d
 
 
 # --------------------------------------------------------------------- runner
@@ -486,7 +174,7 @@ class Cascade:
             for j, evs in enumerate(logs):
                 for log, ev in enumerate(evs):
                     if ev.name == "OrderFilled":  # without the order hashes (they name the book's address)
-                        rec = _event_dict(ev, -1, first + j, log)
+                        rec = event_record(ev, -1, first + j, log)
                         del rec["maker_hash"], rec["taker_hash"]
                         self.records["openings"].append(rec)
             self.progress("open", min(i + CHUNK, len(fills)), len(fills))
@@ -648,21 +336,21 @@ class Cascade:
         for log, ev in enumerate(events):
             if ev.name == "Deleveraged":
                 self._touched |= {ev.account, ev.counterparty}
-                rec = _event_dict(ev, block, tx, log)
+                rec = event_record(ev, block, tx, log)
                 rec["charge"] = adl_charge(ev)
                 self.records["deleveraged"].append(rec)
                 self.watch.forget(ev.counterparty)
                 if not self._has_position(ev.counterparty):
                     self.holders.discard(ev.counterparty)
             elif ev.name == "DeleverageRun":
-                self.records["adl_runs"].append(_event_dict(ev, block, tx, log))
+                self.records["adl_runs"].append(event_record(ev, block, tx, log))
             elif ev.name == "CandidateSkipped":
-                rec = _event_dict(ev, block, tx, log)
+                rec = event_record(ev, block, tx, log)
                 rec["reason"] = ADL_SKIP.get(ev.reason, str(ev.reason))
                 self.records["adl_skipped"].append(rec)
             elif ev.name == "PositionLiquidated":
                 self._touched |= {ev.account, ev.liquidator}
-                rec = _event_dict(ev, block, tx, log)
+                rec = event_record(ev, block, tx, log)
                 self.records["liquidations"].append(rec)
                 self.liq_count[ev.account] = self.liq_count.get(ev.account, 0) + 1
                 notional = Fraction(abs(ev.size) * ev.price, 10**18 * self.sc.unit)
@@ -671,12 +359,12 @@ class Cascade:
                 # A liquidated long (size taken over > 0 by the liquidator) is sold: the mark falls.
                 self.impact[ev.market] += -move if ev.size > 0 else move
             elif ev.name == "AccountBankrupt":
-                self.records["bankruptcies"].append(_event_dict(ev, block, tx, log))
+                self.records["bankruptcies"].append(event_record(ev, block, tx, log))
             elif ev.name == "LossSocialized":
-                self.records["socializations"].append(_event_dict(ev, block, tx, log))
+                self.records["socializations"].append(event_record(ev, block, tx, log))
                 self.watch.socialized(ev)
             elif ev.name == "ResidualRecorded":
-                self.records["residuals"].append(_event_dict(ev, block, tx, log))
+                self.records["residuals"].append(event_record(ev, block, tx, log))
             else:
                 self._settled(ev, block, tx, log)
 
@@ -742,7 +430,7 @@ class Cascade:
     def _settled(self, ev: Event, block: int, tx: int, log: int) -> None:
         """Records a charge booked into an account (in a liquidation or the final settlement)."""
         if ev.name in ("LossSettled", "FundingSettled"):
-            rec = _event_dict(ev, block, tx, log)
+            rec = event_record(ev, block, tx, log)
             rec["event"] = ev.name
             self.records["settlements"].append(rec)
 

@@ -29,7 +29,8 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from perpclear.adl import MAX_CANDIDATES, queue
-from perpclear.cascade import HUGE, Deployment, Roles, _key, adl_charge, deploy
+from perpclear.deployment import HUGE, Deployment, Roles, deploy, labelled_key
+from perpclear.results import adl_charge
 from perpclear.engine import IN_PROCESS, Engine, Event
 from perpclear.model import WAD
 from perpclear.scenario import Scenario
@@ -93,7 +94,7 @@ class Case:
     def account(self, name: str) -> LocalAccount:
         """The trader called ``name`` (a key derived from the name: devnets only)."""
         if name not in self.accounts:
-            self.accounts[name] = _key(f"case:{name}")
+            self.accounts[name] = labelled_key(f"case:{name}")
         return self.accounts[name]
 
     def market(self, name: str | int) -> int:

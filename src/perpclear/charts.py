@@ -13,7 +13,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from perpclear.cascade import CascadeResult
+from perpclear.results import CascadeResult
 
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
 LONG, SHORT = "#dc2626", "#16a34a"

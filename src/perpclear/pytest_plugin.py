@@ -67,14 +67,14 @@ def perpclear_scenario():
 
 @pytest.fixture
 def perpclear_roles():
-    from perpclear.cascade import Roles
+    from perpclear.deployment import Roles
 
     return Roles()
 
 
 @pytest.fixture
 def perpclear_system(perpclear_engine, perpclear_scenario, perpclear_roles):
-    from perpclear.cascade import deploy
+    from perpclear.deployment import deploy
 
     system = deploy(perpclear_engine, perpclear_scenario, perpclear_roles)
     unit = 10**perpclear_scenario.decimals
@@ -84,7 +84,7 @@ def perpclear_system(perpclear_engine, perpclear_scenario, perpclear_roles):
 
 @pytest.fixture
 def perpclear_traders(perpclear_system):
-    from perpclear.cascade import trader_key
+    from perpclear.deployment import trader_key
 
     made = []
 
@@ -116,7 +116,7 @@ def make_cascade(request: pytest.FixtureRequest):
 
 def invariant_errors(target: Any) -> list[str]:
     """Every broken invariant of a ``CascadeResult`` or a deployed system."""
-    from perpclear.cascade import CascadeResult
+    from perpclear.results import CascadeResult
 
     if isinstance(target, CascadeResult):
         return [f"{k}: {v}" for k, v in target.invariants.items() if v != "ok"]

@@ -35,7 +35,8 @@ from plotly import io as pio
 from plotly.offline import get_plotlyjs
 
 from perpclear import charts
-from perpclear.cascade import FAIRNESS_MAX_TRADERS, CascadeResult
+from perpclear.cascade import FAIRNESS_MAX_TRADERS
+from perpclear.results import CascadeResult
 
 
 

@@ -18,7 +18,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from perpclear.cascade import CONTRACT_NAMES, Cascade, CascadeResult, Deployment
+from perpclear.cascade import Cascade
+from perpclear.deployment import CONTRACT_NAMES, Deployment
+from perpclear.results import CascadeResult
 from perpclear.charts import lost_pcts
 from perpclear.cli import fail, load_or_fail, progress_bar, refuse_shared_chain, reporter
 from perpclear.engine import ChainEngine, EngineError, NodeError, artifact, as_int
@@ -69,10 +71,10 @@ def public_keys() -> dict[str, str]:
     """Addresses whose private keys anyone can compute -> where they come from."""
     from ape.utils.testing import DEFAULT_TEST_MNEMONIC, generate_dev_accounts
 
-    from perpclear.cascade import ROLE_LABELS, _key
+    from perpclear.deployment import ROLE_LABELS, labelled_key
 
     known = {a.address: "a key of the standard dev mnemonic" for a in generate_dev_accounts(DEFAULT_TEST_MNEMONIC, 20)}
-    known.update({_key(label).address: f'a key derived from "perpclear:{label}"' for label in ROLE_LABELS})
+    known.update({labelled_key(label).address: f'a key derived from "perpclear:{label}"' for label in ROLE_LABELS})
     return known
 
 
@@ -168,7 +170,7 @@ def _is_live(engine: ChainEngine, data: dict) -> bool:
 def named_roles(local: bool, admin: str | None, keeper: str | None, matcher: str | None) -> Any:
     """The deployment's roles: the named ones, the derived devnet keys for the rest.
     Off devnets every role must be named and none may be a public key."""
-    from perpclear.cascade import Roles
+    from perpclear.deployment import Roles
 
     named = {"--admin": admin, "--keeper": keeper, "--matcher": matcher}
     missing = [k for k, v in named.items() if not v]
@@ -191,7 +193,7 @@ def named_roles(local: bool, admin: str | None, keeper: str | None, matcher: str
 def deploy_command(scenario: str, policy: str | None, force: bool, out: str, timelock_delay: int | None = None,
                    admin: str | None = None, keeper: str | None = None, matcher: str | None = None,
                    owner: str | None = None, max_move_bps: int | None = None, move_window: int | None = None) -> None:
-    from perpclear.cascade import deploy
+    from perpclear.deployment import deploy
     from perpclear.system import ORACLE_MAX_AGE
 
     sc = load_or_fail(scenario, loss_policy=policy)

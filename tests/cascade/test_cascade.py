@@ -98,7 +98,7 @@ def test_policy_override_changes_who_pays(results):
 
 def test_lens_views_are_the_lens_abi():
     """``Deployment.view`` sends these names to the lens: the list is its ABI's views."""
-    from perpclear.cascade import LENS_VIEWS
+    from perpclear.deployment import LENS_VIEWS
     from perpclear.engine import artifact
 
     lens = artifact("ClearingLens")

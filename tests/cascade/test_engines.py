@@ -2,7 +2,7 @@
 
 import pytest
 
-from perpclear.cascade import deploy
+from perpclear.deployment import deploy
 from perpclear.engine import IN_PROCESS, EngineError, Tx
 from perpclear.scenario import load_scenario
 

@@ -1,7 +1,6 @@
 """The pytest plugin, as another repository uses it: a test file that only
 knows the fixtures, run by pytest in a separate process (``pytester``)."""
 
-import pytest
 
 pytest_plugins = ["pytester"]
 

@@ -24,10 +24,10 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from perpclear.adl import queue
-from perpclear.cascade import HUGE, Roles, deploy, trader_key
+from perpclear.deployment import HUGE, Roles, deploy, trader_key
 from perpclear.engine import EngineError, RevmEngine
 from perpclear.model import EQUITY_SCALE, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
 from perpclear.scenario import parse_scenario

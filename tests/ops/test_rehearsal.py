@@ -22,7 +22,8 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from perpclear.cascade import Cascade, Deployment, Roles, _key
+from perpclear.cascade import Cascade
+from perpclear.deployment import Deployment, Roles, labelled_key
 from perpclear.engine import ChainEngine
 from perpclear.scenario import load_scenario
 
@@ -90,7 +91,7 @@ TEAM = ["--admin", "team_admin", "--keeper", KEEPER.address, "--matcher", MATCHE
         (["--admin", "team_admin", "--keeper", KEEPER.address], "name --matcher"),
         (["--admin", "TEST::1", "--keeper", KEEPER.address, "--matcher", MATCHER.address], "--admin TEST::1: ape's test accounts"),
         (["--admin", "team_admin", "--keeper", DEV_0, "--matcher", MATCHER.address], "a key of the standard dev mnemonic"),
-        (["--admin", "team_admin", "--keeper", KEEPER.address, "--matcher", _key("matcher").address],
+        (["--admin", "team_admin", "--keeper", KEEPER.address, "--matcher", labelled_key("matcher").address],
          'a key derived from "perpclear:matcher"'),
         (["--admin", "nobody", "--keeper", KEEPER.address, "--matcher", MATCHER.address],
          "--admin nobody: neither an address nor an ape account alias"),
@@ -131,7 +132,7 @@ def test_rehearsal_deploy_with_the_teams_keys_play_and_audit(sepolia, tmp_path):
         assert Web3.to_checksum_address(engine.call(contract, "pending_owner")) == Web3.to_checksum_address(SAFE)
     assert engine.call(d.oracle, "keepers", KEEPER.address) and engine.call(d.clearing_house, "is_keeper", KEEPER.address)
     assert engine.call(d.order_book, "is_matcher", MATCHER.address)
-    assert not engine.call(d.order_book, "is_matcher", _key("matcher").address)
+    assert not engine.call(d.order_book, "is_matcher", labelled_key("matcher").address)
     assert engine.call(d.oracle, "max_age", 0) == manifest["oracle"]["max_age"] == 3_600  # real staleness, not a cascade's
 
     # A cascade is refused on this chain (its traders' keys are public) ...

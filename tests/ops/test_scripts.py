@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from perpclear.bench import anvil_node
-from perpclear.cascade import _key
+from perpclear.deployment import labelled_key
 
 ROOT = Path(__file__).resolve().parents[2]
 APE = [str(Path(sys.executable).with_name("ape")), "run"]
@@ -90,7 +90,7 @@ def test_deploy_on_the_embedded_chain(tmp_path):
     assert data["timelock_delay"] == 3_600 and "timelock: 3600 s" in p.stdout
     # On a devnet a role may be named (here ape's third test account) and the rest keep their derived keys.
     assert data["roles"]["keeper"] == data["roles"]["liquidator"] == "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
-    assert data["roles"]["admin"] == _key("admin").address and data["roles"]["pending_owner"] is None
+    assert data["roles"]["admin"] == labelled_key("admin").address and data["roles"]["pending_owner"] is None
     assert data["eip712"]["domain"]["verifyingContract"] == data["contracts"]["order_book"]["address"]
     assert data["eip712"]["primaryType"] == "Order" and data["eip712"]["domain"]["chainId"] == data["chain_id"]
 

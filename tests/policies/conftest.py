@@ -24,7 +24,6 @@ import functools
 import copy
 import random
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import boa

@@ -1,0 +1,231 @@
+"""One system deployed on one engine: its keys, its contracts and the calls to drive it.
+
+``deploy(engine, scenario)`` deploys and wires the token, oracle, insurance
+vault, clearing house, order book, deleverager and lens for a scenario and
+returns a ``Deployment``: the addresses, the ``Roles`` that operate them and
+helpers that build, sign and send the usual transactions (fund, open, set
+marks, liquidate, deleverage) and read the views. ``Deployment.attach`` drives
+a system deployed earlier (``ape run deploy`` writes its manifest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from perpclear.engine import Engine, Event, Tx
+from perpclear.orders import Order, sign_order
+from perpclear.scenario import Scenario, to_units
+
+HUGE = 10**30  # "the whole position": the contract clamps a liquidation request
+EXPIRY = 2**40  # orders in a cascade do not expire
+ORACLE_MAX_AGE = 10**9  # no staleness in a cascade: blocks are logical steps
+VAULT_COOLDOWN = 86_400
+CHUNK = 500  # transactions per batch: one progress step, and one block (or a few) on anvil
+
+
+def labelled_key(label: str) -> LocalAccount:
+    """A key derived from a public label: for devnets and simulations only."""
+    return Account.from_key(hashlib.sha256(f"perpclear:{label}".encode()).digest())
+
+
+ROLE_LABELS = ("admin", "keeper", "matcher", "insurer", "market-maker", "liquidator")
+
+
+@dataclass
+class Roles:
+    """The system's operators: fixed keys, the same on every engine.
+
+    Each is a signer: an eth-account ``LocalAccount`` or anything with
+    ``address`` and ``sign_transaction(dict)`` (``scripting.ApeSigner`` wraps an
+    ape account); a role held elsewhere (a Safe) needs only ``address``. The
+    default keys are derived from public labels (``sha256("perpclear:<role>")``):
+    anyone can sign with them, so ``ape run deploy`` refuses them off devnets.
+    """
+
+    admin: LocalAccount = field(default_factory=lambda: labelled_key("admin"))
+    keeper: LocalAccount = field(default_factory=lambda: labelled_key("keeper"))
+    matcher: LocalAccount = field(default_factory=lambda: labelled_key("matcher"))
+    insurer: LocalAccount = field(default_factory=lambda: labelled_key("insurer"))
+    market_maker: LocalAccount = field(default_factory=lambda: labelled_key("market-maker"))
+    liquidator: LocalAccount = field(default_factory=lambda: labelled_key("liquidator"))
+
+    def all(self) -> list[LocalAccount]:
+        return [self.admin, self.keeper, self.matcher, self.insurer, self.market_maker, self.liquidator]
+
+
+def trader_key(seed: int, index: int) -> LocalAccount:
+    return labelled_key(f"trader:{seed}:{index}")
+
+
+# Deployment field -> contract name, for manifests and the audit.
+CONTRACT_NAMES = {
+    "token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
+    "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
+    "lens": "ClearingLens",
+}
+# The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
+LENS_VIEWS = frozenset({
+    "charges", "settled_collateral", "pending_loss_charge", "max_withdraw", "is_liquidatable", "max_liquidation_size",
+    "adl_indicator", "equities",
+})
+
+
+@dataclass
+class Deployment:
+    """A deployed system on one engine: addresses and roles."""
+
+    engine: Engine
+    roles: Roles
+    token: str
+    oracle: str
+    vault: str
+    clearing_house: str
+    order_book: str
+    deleverager: str
+    lens: str
+    decimals: int
+    market_count: int
+    nonce: int = 0
+
+    @classmethod
+    def attach(cls, engine: Engine, manifest: dict, roles: Roles) -> "Deployment":
+        """The deployment a manifest records (``ape run deploy``), driven by ``roles``."""
+        addresses = {k: engine.attach(CONTRACT_NAMES[k], c["address"]) for k, c in manifest["contracts"].items()}
+        return cls(engine, roles, **addresses, decimals=manifest["decimals"], market_count=len(manifest["markets"]))
+
+    def addresses(self) -> dict[str, str]:
+        return {role: getattr(self, role) for role in CONTRACT_NAMES}
+
+    def tx(self, sender: LocalAccount, contract: str, fn: str, *args: Any) -> Tx:
+        return Tx(sender, contract, fn, tuple(args))
+
+    def ledger(self) -> dict[str, int]:
+        e, ch = self.engine, self.clearing_house
+        names = ["bad_debt", "loss_receivable", "total_collateral", "total_open_notional", "funding_pool", "protocol_fees", "insurance_fees"]
+        values = e.calls([(ch, n, ()) for n in names] + [(self.token, "balanceOf", (ch,))])
+        out = dict(zip(names, values))
+        out["balance"] = values[-1]
+        return out
+
+    def ledger_gap(self) -> int:
+        """lhs - rhs of the ledger identity; 0 when it balances to the unit."""
+        led = self.ledger()
+        lhs = led["balance"] + led["bad_debt"] + led["loss_receivable"]
+        rhs = led["total_collateral"] - led["total_open_notional"] + led["funding_pool"] + led["protocol_fees"] + led["insurance_fees"]
+        return lhs - rhs
+
+    def order_pair(self, buyer: LocalAccount, seller: LocalAccount, market: int, size: int, price: int, nonce: int) -> Tx:
+        """A signed buy (maker) and sell of ``size`` at ``price``, settled by the matcher."""
+        chain_id = self.engine.chain_id()
+        buy = Order(buyer.address, market, True, size, price, EXPIRY, nonce)
+        sell = Order(seller.address, market, False, size, price, EXPIRY, nonce)
+        return self.tx(
+            self.roles.matcher,
+            self.order_book,
+            "settle",
+            buy.as_tuple(),
+            sign_order(buyer.key, buy, chain_id, self.order_book),
+            sell.as_tuple(),
+            sign_order(seller.key, sell, chain_id, self.order_book),
+            size,
+            price,
+        )
+
+    def open_tx(self, trader: LocalAccount, market: int, size: int, price: int) -> Tx:
+        """A signed fill of ``size`` (> 0 long, < 0 short) for ``trader`` against the market maker."""
+        self.nonce += 1
+        mm = self.roles.market_maker
+        if size > 0:
+            return self.order_pair(trader, mm, market, size, price, self.nonce)
+        return self.order_pair(mm, trader, market, -size, price, self.nonce)
+
+    def open(self, trader: LocalAccount, market: int, size: int, price: int) -> list[Event]:
+        """Opens (or changes) ``trader``'s position by ``size`` at ``price``; returns the events."""
+        return self.engine.send([self.open_tx(trader, market, size, price)])[0]
+
+    def set_marks(self, marks: dict[int, int]) -> None:
+        """The keeper pushes new marks (market -> collateral units per contract)."""
+        self.engine.send([self.tx(self.roles.keeper, self.oracle, "set_prices", list(marks), list(marks.values()))])
+
+    def liquidate(self, account: str, market: int, size: int = HUGE) -> list[Event]:
+        """The liquidator takes over up to ``size`` of ``account``'s position; returns the events."""
+        return self.engine.send([self.tx(self.roles.liquidator, self.clearing_house, "liquidate", account, market, size, False)])[0]
+
+    def deleverage(self, account: str, market: int, candidates: list[str]) -> list[Event]:
+        """The liquidator (a keeper) runs ADL on ``account``'s last position; returns the events."""
+        return self.engine.send([self.tx(self.roles.liquidator, self.deleverager, "deleverage", account, market, candidates)])[0]
+
+    def view(self, fn: str, *args: Any) -> Any:
+        """A view of the clearing house or, for the views that live there, of
+        its lens, e.g. ``view("equity", a)``, ``view("is_liquidatable", a)``."""
+        contract = self.lens if fn in LENS_VIEWS else self.clearing_house
+        return self.engine.call(contract, fn, *args)
+
+    def fund_vault(self, amount: int, backstop: int = 0) -> list[Event]:
+        """The insurer deposits ``amount`` (units) into the vault; the vault's
+        owner moves ``backstop`` of it into the vault's margin account."""
+        e, r = self.engine, self.roles
+        e.fund_gas([r.insurer])
+        txs = [self.tx(r.admin, self.token, "mint", r.insurer.address, amount),
+               self.tx(r.insurer, self.token, "approve", self.vault, amount),
+               self.tx(r.insurer, self.vault, "deposit", amount, r.insurer.address)]
+        if backstop:
+            txs.append(self.tx(r.admin, self.vault, "fund_backstop", backstop))
+        return [ev for evs in e.send(txs) for ev in evs]
+
+    def fund(self, accounts: list[tuple[LocalAccount, int]]) -> None:
+        """Mints, approves and deposits ``amount`` for each (account, amount)."""
+        e, r = self.engine, self.roles
+        e.fund_gas([a for a, _ in accounts])
+        for i in range(0, len(accounts), CHUNK):
+            part = accounts[i : i + CHUNK]
+            e.send([self.tx(r.admin, self.token, "mint", a.address, amt) for a, amt in part])
+            e.send([self.tx(a, self.token, "approve", self.clearing_house, 2**256 - 1) for a, _ in part])
+            e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part])
+
+
+def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0,
+           fund_gas: bool = True, oracle_max_age: int = ORACLE_MAX_AGE, max_move_bps: int = 0,
+           move_window: int = 0) -> Deployment:
+    """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``;
+    then, if ``timelock_delay`` > 0, sets that governance delay on the clearing
+    house, the oracle and the vault (docs/trust.md). ``fund_gas=False``: the
+    admin pays its own gas (a team's key on a shared chain). ``max_move_bps``
+    over ``move_window`` seconds bounds the keeper's marks (0: no bound, as the
+    crash scenarios need)."""
+    r = roles or Roles()
+    if fund_gas:
+        engine.fund_gas(r.all())
+    admin = r.admin
+    token = engine.deploy("MockCollateral", "Mock USD", "mUSD", sc.decimals, sender=admin)
+    oracle = engine.deploy("PriceOracle", sender=admin)
+    vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin)
+    ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, sender=admin)
+    book = engine.deploy("OrderBook", ch, sender=admin)
+    adl = engine.deploy("Deleverager", ch, sender=admin)
+    lens = engine.deploy("ClearingLens", ch, sender=admin)
+    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, sc.decimals, len(sc.markets))
+    txs = [
+        d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
+        d.tx(admin, vault, "set_clearing_house", ch),
+        d.tx(admin, ch, "set_order_book", book),
+        d.tx(admin, book, "set_matcher", r.matcher.address, True),
+        # The liquidator is the protocol's own bot: in ADL markets only keepers
+        # may deleverage, or take a bankrupt position over at the mark.
+        *(d.tx(admin, ch, "set_keeper", k, True) for k in dict.fromkeys([r.keeper.address, r.liquidator.address])),
+        d.tx(admin, ch, "set_deleverager", adl),
+    ]
+    for i, m in enumerate(sc.markets):
+        txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, max_move_bps, to_units(m.price, sc.unit)))
+        if move_window > 1:  # add_market starts every market at 1 s (per block)
+            txs.append(d.tx(admin, oracle, "set_move_window", i, move_window))
+        txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
+    if timelock_delay:
+        txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault)]
+    engine.send(txs)
+    return d
