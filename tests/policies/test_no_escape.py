@@ -13,6 +13,8 @@ The last test repeats the withdrawal attempt with ape on the embedded chain
 (``system`` fixture, conservation checked after every transaction).
 """
 
+from fractions import Fraction
+
 import ape
 import boa
 import pytest
@@ -186,3 +188,31 @@ def test_no_escape__ape_withdraw_right_after_the_bankruptcy(system, traders, liq
     assert ch.loss_charged(trader) == shown
     with ape.reverts():
         ch.withdraw(1, sender=trader)
+
+
+def test_window__a_flat_depositor_can_leave_before_the_liquidation(h):
+    """What is NOT guaranteed (docs/loss-policies.md, "The window before a
+    bankruptcy"): after the mark that makes V bankrupt and before V's
+    liquidation, a flat depositor C may withdraw everything. No residual is
+    booked yet, so C pays nothing of it and the others pay C's share as well;
+    nothing is lost, it is redistributed. Once the residual is booked, the same
+    withdrawal is refused (the test above)."""
+    sim = h.Sim(6, liquidator_margin=20_000, mm_margin=20_000)
+    u = sim.u
+    with sim.active():
+        victim = sim.victim(VICTIM, h.ETH, 1_000 * u, 950).address
+        depositor = h.key(TRADER + 10).address
+        sim.fund(depositor, 10_000 * u)
+        sim.move(h.ETH, -2_000)
+        with sim.anchor():  # the keeper first: C pays its share
+            stays = sim.liquidate(victim, h.ETH).model.bankruptcy
+        assert stays.charges[depositor] > 0
+        sim.withdraw(depositor, 10_000 * u)  # C first: the window
+        leaves = sim.liquidate(victim, h.ETH).model.bankruptcy
+        assert leaves.residual == stays.residual > 0
+        assert leaves.charges.get(depositor, 0) == 0 and sim.ch.collateral(depositor) == 0
+        payers = [a for a, share in stays.charges.items() if share > 0 and a not in (depositor, sim.liquidator)]
+        assert payers and all(leaves.charges[a] > stays.charges[a] for a in payers)
+        # every other payer's share grows by the same factor: D lost C's equity
+        grown = {a: leaves.charges[a] / stays.charges[a] for a in payers}
+        assert max(grown.values()) - min(grown.values()) < Fraction(1, 10**6), grown
