@@ -5,7 +5,7 @@ reference model beside it, and populations of many accounts.
 ``boa.Env`` (two markets: 0 = ETH at 2_000, 1 = SOL at 30, whole units) and
 mirrors every action into ``perpclear.model.ClearingModel``. Every
 state-changing call made through ``Sim`` is followed by the ledger identity of
-the clearing house, to the unit (BRIEF guarantee 5), except the bulk
+the clearing house, to the unit (docs/loss-policies.md, "Ledger"), except the bulk
 population build (``check=False``), which is checked once at its end.
 
 ``Population`` (one per collateral decimals) builds, once per session and per

@@ -9,7 +9,7 @@ paid out: it goes to the insurance fees (no account gains from a socialization);
 unit per account (1e27 fixed point and a conservative D on chain).
 
 Every chain transaction made through the harness is followed by the ledger
-identity check (BRIEF guarantee 5).
+identity check (docs/loss-policies.md, "Ledger").
 """
 
 import copy

@@ -1,4 +1,4 @@
-"""No escape (issue 3, guarantee 3): the EQUITY charge is effective in the
+"""No escape (docs/loss-policies.md, EQUITY "No escape"): the EQUITY charge is effective in the
 bankruptcy transaction itself.
 
 A trader T who knows the gap holds 10_000 of margin and a short that profits

@@ -1,4 +1,4 @@
-"""Constant gas (issue 3, guarantee 4), measured in titanoboa.
+"""Constant gas (docs/loss-policies.md, "Gas"), measured in titanoboa.
 
 Gas figures are whole-transaction gas as a node would charge it: 21_000 +
 calldata + execution - refund (EIP-3529 cap), from the boa computation of the
