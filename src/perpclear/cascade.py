@@ -418,7 +418,7 @@ class Cascade:
     def settle(self) -> list[str]:
         """Books every account's pending charges, each in its own transaction (events per account)."""
         d, r = self.d, self.roles
-        accounts = [t.address for t in self.traders] + [r.market_maker.address, r.liquidator.address, d.vault]
+        accounts = self._accounts() + [d.vault]
         for i in range(0, len(accounts), CHUNK):
             logs = self.engine.send([d.tx(r.keeper, d.clearing_house, "settle_funding", a) for a in accounts[i : i + CHUNK]])
             first = self.engine.tx_count - len(logs) - self._tx0

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
+from perpclear.model import POLICY_EQUITY
 from perpclear.results import CascadeResult
 
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
@@ -54,13 +55,19 @@ def lost_pcts(r: CascadeResult) -> dict[str, float]:
     equity e at that moment. Under EQUITY it is 1 - prod(1 - r) for every account
     solvent throughout. Accounts under one token of equity at an event are left
     out of that event (one unit of rounding would dominate them)."""
-    unit = 10**r.decimals
     kept: dict[str, float] = {}
     for ev in r.fairness:
-        for a, e, s in ev["accounts"]:
-            if e >= unit and s > 0:
-                kept[a] = kept.get(a, 1.0) * (1 - s / e)
+        for a, pct in event_pcts(r, ev).items():
+            kept[a] = kept.get(a, 1.0) * (1 - pct / 100)
     return {a: 100 * (1 - k) for a, k in kept.items()}
+
+
+def event_pcts(r: CascadeResult, ev: dict) -> dict[str, float]:
+    """One socialization of ``r.fairness``: each paying account's share, % of its
+    equity then (accounts under one token of equity left out: one unit of
+    rounding would dominate them)."""
+    unit = 10**r.decimals
+    return {a: 100 * s / e for a, e, s in ev["accounts"] if e >= unit and s > 0}
 
 
 def marks(r: CascadeResult, m: int) -> go.Figure:
@@ -170,7 +177,7 @@ def rates(r: CascadeResult) -> go.Figure:
     mark = {b["block"]: b["marks"] for b in r.blocks}
     x, y, data = [], [], []
     for i, s in enumerate(r.socializations):
-        if s["loss_policy"] == 1:
+        if s["loss_policy"] == POLICY_EQUITY:
             pct = 100 * s["rate"] / 10**27
         else:
             price = mark.get(s["block"], [1] * (s["market"] + 1))[s["market"]]
@@ -202,12 +209,11 @@ def _quantiles(values: list[float]) -> dict:
 def fairness(r: CascadeResult) -> go.Figure:
     """Per socialization, the spread of the paying accounts' shares as % of their
     equity at that moment: the median, with the range from the least to the most hit."""
-    unit = 10**r.decimals
     index = {a.address: a.index for a in r.accounts}
     bankrupt = {(b["block"], b["account"]) for b in r.bankruptcies}
     x, median, low, high, data = [], [], [], [], []
     for i, ev in enumerate(r.fairness):
-        values = sorted(100 * s / e for _, e, s in ev["accounts"] if e >= unit and s > 0)
+        values = sorted(event_pcts(r, ev).values())
         if not values:
             continue
         mid = values[len(values) // 2]

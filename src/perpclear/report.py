@@ -61,7 +61,7 @@ def policy_figures(r: CascadeResult) -> dict:
     if r.fairness:
         spread = 0.0
         for ev in r.fairness:
-            values = [100 * s / e for _, e, s in ev["accounts"] if e >= unit and s > 0]
+            values = list(charts.event_pcts(r, ev).values())
             if values:
                 spread = max(spread, max(values) - min(values))
     return {
