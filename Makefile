@@ -29,10 +29,11 @@ PIP_VERSION := 26.3
 SETUP_STAMP := $(VENV)/.perpclear-setup.stamp
 NODE_STAMP := $(CURDIR)/node_modules/.perpclear-npm.stamp
 
-.PHONY: help setup test test-local test-anvil demo gas gas-table bench compile clean distclean
+.PHONY: help setup setup-cluster test test-local test-anvil demo gas gas-table bench compile clean distclean
 
 help:
 	@echo "make setup                 create .venv + node_modules (idempotent)"
+	@echo "make setup-cluster         also install the optional Ray extra (perpclear sweep --ray)"
 	@echo "make test [ARGS=...]       all tests on ape's embedded EVM, then the 'anvil'-marked ones on anvil"
 	@echo "make test-local / test-anvil   one half of 'make test'"
 	@echo "make compile               ape compile"
@@ -60,6 +61,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@test -x $(ANVIL_DIR)/anvil || { echo "error: anvil binary missing in $(ANVIL_DIR)" >&2; exit 1; }
 	@anvil --version | head -n1
+	@touch $@
+
+CLUSTER_STAMP := $(VENV)/.perpclear-cluster.stamp
+setup-cluster: $(CLUSTER_STAMP)
+
+$(CLUSTER_STAMP): $(SETUP_STAMP)
+	$(VPY) -m pip install -qq -e ".[cluster]" -c constraints.txt
 	@touch $@
 
 # pytest exit code 5 ("no tests collected") is a failure here on purpose.

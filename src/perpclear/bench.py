@@ -1,6 +1,6 @@
 """Cascade benchmark: how fast the runner plays a flash crash, per engine.
 
-    python -m perpclear.bench [--anvil 1000] [--revm 10000] [--boa 1000]   (make bench)
+    python -m perpclear.bench [--anvil 1000] [--revm 10000] [--boa 1000] [--sweep 40]   (make bench)
 
 For each engine it runs the bundled ``flash-crash`` scenario with N traders
 (impact depth and keeper capacity scaled with N, so the crash keeps its shape),
@@ -8,8 +8,8 @@ then replays the very same transactions, from the same fresh state, with the
 engine's raw API and no runner: signed raw transactions over web3 for anvil,
 ``execute_code`` for titanoboa, ``message_call`` for revm. The ratio of the two
 times is the runner's overhead (its views, event decoding and bookkeeping).
-Targets of the brief: 1,000 traders on anvil in under 60 s, 10,000 traders on
-an in-process engine in under 120 s, overhead under 1.5x.
+Last, the sweep's throughput: cascades per second of a 100-trader flash
+crash on one worker process and on two.
 """
 
 from __future__ import annotations
@@ -154,14 +154,36 @@ def measure(label: str, engine: Engine, n: int, replay) -> dict:
     }
 
 
+def sweep_rates(traders: int, runs: int) -> list[dict]:
+    """Cascades per second of ``perpclear sweep`` (flash crash, ``traders``
+    traders, one policy and vault, ``runs`` seeds) on 1 and on 2 worker
+    processes, start-up included; the two give the same runs."""
+    import tempfile
+    from pathlib import Path
+
+    from perpclear.sweep import Plan, run_sweep
+
+    sc = scaled(traders)
+    plan = Plan(sc, tuple(range(1, runs + 1)), (0.0,), ("EQUITY",))
+    rows, answers = [], []
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as out:
+            t = time.perf_counter()
+            answers.append(run_sweep(plan, Path(out), workers=workers))
+            rows.append({"workers": workers, "runs": runs, "seconds": time.perf_counter() - t})
+    assert answers[0] == answers[1], "the sweep's runs differ between 1 and 2 workers"
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="example: python -m perpclear.bench --anvil 0 --revm 2000 --boa 0")
     parser.add_argument("--anvil", type=int, default=1_000, help="traders on anvil (0: skip)")
     parser.add_argument("--revm", type=int, default=10_000, help="traders on revm (0: skip)")
     parser.add_argument("--boa", type=int, default=1_000, help="traders on titanoboa (0: skip)")
+    parser.add_argument("--sweep", type=int, default=40, help="seeds of a 100-trader sweep on 1 and 2 workers (0: skip)")
     args = parser.parse_args(argv)
-    if min(args.anvil, args.revm, args.boa) < 0:
-        parser.error("trader counts must be >= 0")
+    if min(args.anvil, args.revm, args.boa, args.sweep) < 0:
+        parser.error("counts must be >= 0")
     for name in SOURCES:  # compile once, outside the timings
         artifact(name)
     rows = []
@@ -184,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['runner_s']:9.1f} {r['transactions'] / r['runner_s']:7.0f} {r['raw_s']:7.1f} {r['runner_s'] / r['raw_s']:7.2f}x  "
             f"{'ok' if r['ok'] else 'FAILED'}"
         )
+    if args.sweep:
+        one, two = sweep_rates(100, args.sweep)
+        print(f"perpclear sweep, flash crash with 100 traders, {args.sweep} seeds (revm, start-up included)")
+        for r in (one, two):
+            print(f"  {r['workers']} worker{'s' if r['workers'] > 1 else ' '}: {r['seconds']:6.1f} s  "
+                  f"{r['runs'] / r['seconds']:5.2f} cascades/s")
+        print(f"  speed-up 1 -> 2 workers: {one['seconds'] / two['seconds']:.2f}x (same runs)")
     return 0 if all(r["ok"] for r in rows) else 1
 
 

@@ -224,10 +224,12 @@ def _grid(option: str, text: str, parse) -> tuple:
 @click.option("--target", default=0.01, show_default=True, type=click.FloatRange(0, 1),
               help="the probability of socialization the vault must keep below")
 @click.option("--workers", default=0, type=click.IntRange(0, 256), help="worker processes (default: every core)")
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="run on the Ray cluster at ADDRESS ('local' starts one "
+              "here with --workers CPUs); needs pip install 'perpclear[cluster]'")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="directory of the runs and reports "
               "(default reports/sweep-SCENARIO); a sweep started again there runs only what is missing")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON on stdout")
-def sweep_cmd(scenario, seeds, vaults, policies, count, target, workers, out, as_json) -> None:
+def sweep_cmd(scenario, seeds, vaults, policies, count, target, workers, ray_address, out, as_json) -> None:
     """Runs a scenario over seeds, vault sizes and policies (revm, every core)
     and answers: how big must the vault be to keep socialization rare?
 
@@ -247,7 +249,7 @@ def sweep_cmd(scenario, seeds, vaults, policies, count, target, workers, out, as
     out = out or Path("reports") / f"sweep-{sc.name}"
     with progress_bar(as_json) as progress:
         try:
-            runs = run_sweep(plan, out, workers, reporter(progress))
+            runs = run_sweep(plan, out, workers, reporter(progress), ray=ray_address)
         except ValueError as exc:
             fail(str(exc))
     summary = summarize(runs)

@@ -8,10 +8,11 @@ deployment.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+from dataclasses import asdict, astuple, dataclass
 
+from coincurve import PrivateKey
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 DOMAIN_NAME = "perpclear"
@@ -87,16 +88,50 @@ def typed_data(order: Order, chain_id: int, verifying_contract: str) -> dict:
     return {**data, "message": asdict(order)}
 
 
+ORDER_TYPEHASH = keccak(text=ORDER_TYPE)
+DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+
+
+def _word(value: int | bool | str) -> bytes:
+    """One static EIP-712 field as its 32-byte word (address, bool or uint256)."""
+    if isinstance(value, str):
+        value = int(value, 16)
+    if not 0 <= value < 2**256:
+        raise ValueError(f"orders: {value} is not a uint256")
+    return int(value).to_bytes(32, "big")
+
+
+@functools.lru_cache(maxsize=64)
+def domain_separator(chain_id: int, verifying_contract: str) -> bytes:
+    """hashStruct of the EIP-712 domain (equals the order book's ``DOMAIN_SEPARATOR``)."""
+    return keccak(DOMAIN_TYPEHASH + keccak(text=DOMAIN_NAME) + keccak(text=DOMAIN_VERSION)
+                  + _word(chain_id) + _word(verifying_contract))
+
+
 def order_digest(order: Order, chain_id: int, verifying_contract: str) -> bytes:
-    """The 32-byte digest the trader signs (equals ``OrderBook.order_hash``)."""
-    signable = encode_typed_data(full_message=typed_data(order, chain_id, verifying_contract))
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+    """The 32-byte digest the trader signs (equals ``OrderBook.order_hash``).
+
+    Every field of ``Order`` is static, so hashStruct is the type hash and the
+    fields as 32-byte words; ``test_orders`` checks it against eth-account's
+    general EIP-712 encoder and the contract."""
+    struct_hash = keccak(ORDER_TYPEHASH + b"".join(_word(v) for v in astuple(order)))
+    return keccak(b"\x19\x01" + domain_separator(chain_id, verifying_contract) + struct_hash)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _signer(private_key: str | bytes) -> tuple[str, PrivateKey]:
+    """(address, libsecp256k1 key) of ``private_key``, parsed once."""
+    account = Account.from_key(private_key)
+    return account.address.lower(), PrivateKey(bytes(account.key))
 
 
 def sign_order(private_key: str | bytes, order: Order, chain_id: int, verifying_contract: str) -> bytes:
-    """A 65-byte r || s || v signature of ``order``; the key must be the trader's."""
-    signable = encode_typed_data(full_message=typed_data(order, chain_id, verifying_contract))
-    signed = Account.sign_message(signable, private_key)
-    if Account.from_key(private_key).address.lower() != order.trader.lower():
+    """A 65-byte r || s || v signature of ``order``; the key must be the trader's.
+
+    libsecp256k1 (coincurve) signs the digest directly: RFC 6979 nonces and a
+    low s, the very signature eth-account makes (a test compares them)."""
+    address, key = _signer(private_key)
+    if address != order.trader.lower():
         raise ValueError("orders: key does not belong to the order's trader")
-    return signed.signature
+    rs_recid = key.sign_recoverable(order_digest(order, chain_id, verifying_contract), hasher=None)
+    return rs_recid[:64] + bytes([27 + rs_recid[64]])

@@ -12,6 +12,13 @@ residual and its 99 % CVaR (the mean of the worst 1 % of runs, at least one
 run), and the median and worst charge as % of equity; the sizing answer is
 the smallest vault size swept whose probability of socialization is at most
 the target.
+
+Runs go to a local process pool (``workers``, every core by default) or to a
+Ray cluster (``ray="ADDRESS"``; ``ray="local"`` starts one on this machine
+bound to 127.0.0.1). Ray is the optional ``cluster`` extra
+(``pip install 'perpclear[cluster]'``); each node of a cluster needs the same
+perpclear installed. Either way a run is the same pure function of its
+(policy, vault, seed), so the tables are identical.
 """
 
 from __future__ import annotations
@@ -24,10 +31,9 @@ import math
 import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from perpclear.scenario import Scenario
 
@@ -76,37 +82,89 @@ def run_one(scenario: dict, policy: str, vault: float, seed: int) -> dict:
     }
 
 
-def run_sweep(plan: Plan, out: Path, workers: int = 0, progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
-    """Every run of ``plan``, those stored in ``out`` reused; sorted by (policy, vault, seed)."""
+class SweepError(ValueError):
+    """The sweep cannot run as asked (another sweep in ``out``, Ray missing or unreachable)."""
+
+
+def run_sweep(plan: Plan, out: Path, workers: int = 0, progress: Callable[[str, int, int], None] | None = None,
+              ray: str | None = None) -> list[dict]:
+    """Every run of ``plan``, those stored in ``out`` reused; sorted by (policy, vault, seed).
+
+    ``workers``: processes of the local pool (0: every core); with ``ray``,
+    the CPUs of the Ray instance started for ``ray="local"``."""
     progress = progress or (lambda phase, done, total: None)
-    out.mkdir(parents=True, exist_ok=True)
-    header_path, runs_path = out / "sweep-plan.json", out / "runs.jsonl"
-    header = plan.header()
-    if header_path.exists() and json.loads(header_path.read_text()) != header:
-        raise ValueError(f"{out} holds a sweep of another scenario or parameters: choose another --out")
-    header_path.write_text(json.dumps(header, indent=1))
-    done: dict[tuple, dict] = {}
-    if runs_path.exists():
-        for line in runs_path.read_text().splitlines():
-            try:
-                run = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the last line of an interrupted write
-            done[(run["policy"], float(run["vault"]), run["seed"])] = run
-    todo = [k for k in plan.keys() if (k[0], float(k[1]), k[2]) not in done]
-    total = len(plan.keys())
-    progress("sweep", total - len(todo), total)
-    scenario = plan.scenario.model_dump()
     workers = workers or os.cpu_count() or 1
-    with runs_path.open("a") as sink, ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
-        runs = (run_one(scenario, *key) for key in todo) if pool is None else (
-            f.result() for f in as_completed([pool.submit(run_one, scenario, *key) for key in todo]))
-        for finished, run in enumerate(runs, start=total - len(todo) + 1):  # each kept at once: a restart skips it
-            done[(run["policy"], float(run["vault"]), run["seed"])] = run
-            sink.write(json.dumps(run) + "\n")
-            sink.flush()
-            progress("sweep", finished, total)
+    session = _ray_session(ray, workers) if ray else None  # refused before anything is written
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        header_path, runs_path = out / "sweep-plan.json", out / "runs.jsonl"
+        header = plan.header()
+        if header_path.exists() and json.loads(header_path.read_text()) != header:
+            raise SweepError(f"{out} holds a sweep of another scenario or parameters: choose another --out")
+        header_path.write_text(json.dumps(header, indent=1))
+        done: dict[tuple, dict] = {}
+        if runs_path.exists():
+            for line in runs_path.read_text().splitlines():
+                try:
+                    run = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the last line of an interrupted write
+                done[(run["policy"], float(run["vault"]), run["seed"])] = run
+        todo = [k for k in plan.keys() if (k[0], float(k[1]), k[2]) not in done]
+        total = len(plan.keys())
+        progress("sweep", total - len(todo), total)
+        scenario = plan.scenario.model_dump()
+        runs = _on_ray(session, scenario, todo) if session else _on_pool(scenario, todo, workers)
+        with runs_path.open("a") as sink:
+            for finished, run in enumerate(runs, start=total - len(todo) + 1):  # each kept at once: a restart skips it
+                done[(run["policy"], float(run["vault"]), run["seed"])] = run
+                sink.write(json.dumps(run) + "\n")
+                sink.flush()
+                progress("sweep", finished, total)
+    finally:
+        if session:
+            session.shutdown()
     return [done[(p, float(v), s)] for p, v, s in plan.keys()]
+
+
+def _on_pool(scenario: dict, todo: list[tuple], workers: int) -> Iterator[dict]:
+    """The runs on a local process pool (in this process for one worker), as they finish."""
+    if workers == 1 or len(todo) <= 1:
+        yield from (run_one(scenario, *key) for key in todo)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        for future in as_completed([pool.submit(run_one, scenario, *key) for key in todo]):
+            yield future.result()
+
+
+def _ray_session(address: str, workers: int):
+    """The ``ray`` module, connected to the cluster at ``address`` ("local": a new one here)."""
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("--ray needs the cluster extra: pip install 'perpclear[cluster]'") from None
+    import logging
+
+    options: dict = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address == "local":  # a private instance on 127.0.0.1, sized to the workers asked for
+        options.update(address="local", num_cpus=workers, _node_ip_address="127.0.0.1",
+                       object_store_memory=256 * 2**20)
+    else:
+        options.update(address=address)
+    try:
+        ray.init(**options)
+    except Exception as exc:  # ConnectionError, or Ray's own errors for a bad address
+        raise SweepError(f"--ray {address}: cannot reach a Ray cluster ({str(exc).splitlines()[0]})") from None
+    return ray
+
+
+def _on_ray(ray, scenario: dict, todo: list[tuple]) -> Iterator[dict]:
+    """The runs as Ray tasks, as they finish."""
+    task = ray.remote(run_one)
+    pending = [task.remote(scenario, *key) for key in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
 
 
 def cvar(values: list[float], level: float = 0.99) -> float:

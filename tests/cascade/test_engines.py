@@ -1,9 +1,14 @@
-"""The engines refuse a reverting transaction the same way: EngineError naming the call and the contract's reason."""
+"""The engines refuse a reverting transaction the same way (EngineError naming the call and the
+contract's reason), and their ABI codec agrees with eth-abi's."""
 
+import eth_abi
 import pytest
+from eth_utils import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perpclear.deployment import deploy
-from perpclear.engine import IN_PROCESS, EngineError, Tx
+from perpclear.engine import IN_PROCESS, EngineError, Tx, abi_decode, abi_encode
 from perpclear.scenario import load_scenario
 
 
@@ -16,3 +21,51 @@ def test_a_revert_names_the_call_and_the_reason(name):
     with pytest.raises(EngineError, match=r"^OrderBook\.set_matcher reverted: ownership: not owner$"):
         engine.send([Tx(d.roles.keeper, d.order_book, "set_matcher", (d.roles.keeper.address, True))])
     assert engine.call(d.clearing_house, "market_count") == 1
+
+
+# The engines' ABI codec: word-by-word fast paths must agree with eth-abi's general codec.
+_ELEMENTARY = {
+    "uint256": st.integers(0, 2**256 - 1), "uint64": st.integers(0, 2**64 - 1), "int256": st.integers(-(2**255), 2**255 - 1),
+    "int128": st.integers(-(2**127), 2**127 - 1), "bool": st.booleans(), "bytes32": st.binary(min_size=32, max_size=32),
+    "address": st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
+}
+
+
+@st.composite
+def _values(draw):
+    if draw(st.booleans()):  # static: elementary types and tuples of them
+        types, values = [], []
+        for _ in range(draw(st.integers(1, 6))):
+            inner = draw(st.lists(st.sampled_from(sorted(_ELEMENTARY)), min_size=1, max_size=4))
+            if draw(st.booleans()):
+                types.append(f"({','.join(inner)})")
+                values.append(tuple(draw(_ELEMENTARY[t]) for t in inner))
+            else:
+                types.append(inner[0])
+                values.append(draw(_ELEMENTARY[inner[0]]))
+        return types, values
+    t = draw(st.sampled_from(sorted(_ELEMENTARY)))
+    return [t + "[]"], [draw(st.lists(_ELEMENTARY[t], max_size=20))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values())
+def test_codec__fast_decoding_equals_eth_abi(case):
+    types, values = case
+    raw = abi_encode(types, values)
+    assert raw == eth_abi.encode(types, values)
+
+    def eip55(v):  # eth-abi decodes addresses lower-case; the engines give the EIP-55 form
+        return tuple(map(eip55, v)) if isinstance(v, tuple) else to_checksum_address(v) if isinstance(v, str) else v
+
+    assert abi_decode(types, raw) == eip55(eth_abi.decode(types, raw))
+
+
+def test_codec__refuses_short_data_and_bad_addresses():
+    with pytest.raises(ValueError, match="too short"):
+        abi_decode(["uint256", "bool"], bytes(32))
+    with pytest.raises(ValueError, match="too short"):
+        abi_decode(["int256[]"], abi_encode(["int256[]"], [[1, 2]])[:-32])
+    for bad in ("0x12", "0x" + "zz" * 20, 5, b"\x01" * 19):
+        with pytest.raises(eth_abi.exceptions.EncodingError):
+            abi_encode(["address"], [bad])

@@ -3,6 +3,7 @@ what is missing, the figures follow from the runs, bad arguments get one line,
 and the HTML renders in headless Chromium."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,27 @@ def test_sweep__two_workers_give_the_same_runs(one_worker, tmp_path):
     assert two == one_worker
     assert [(r["policy"], r["vault"], r["seed"]) for r in two] == plan().keys()
     assert all(r["ok"] for r in two)
+
+
+def test_sweep__a_local_ray_gives_the_same_runs(one_worker, tmp_path):
+    pytest.importorskip("ray", reason="Ray is the optional cluster extra: make setup-cluster installs it (.ci/run does)")
+    on_ray = sweep.run_sweep(plan(), tmp_path, workers=2, ray="local")
+    assert on_ray == one_worker
+    assert sweep.summarize(on_ray) == sweep.summarize(one_worker)
+
+
+def test_sweep__ray_missing_or_unreachable_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as without the extra
+    with pytest.raises(sweep.SweepError, match=r"^--ray needs the cluster extra: pip install 'perpclear\[cluster\]'$"):
+        sweep.run_sweep(plan(seeds=(1,)), tmp_path, workers=1, ray="local")
+    hidden = tmp_path / "no-ray" / "ray"  # a `ray` that fails to import, ahead of any installed one
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    p = subprocess.run([*CLI, "sweep", "gap-30", "--traders", "12", "--seeds", "1", "--ray", "local",
+                        "--out", str(tmp_path / "cli")], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(hidden.parent)})
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1] == "error: --ray needs the cluster extra: pip install 'perpclear[cluster]'"
+    assert "Traceback" not in p.stderr and not (tmp_path / "cli").exists()
 
 
 def test_sweep__figures_follow_from_the_runs(one_worker):

@@ -2,7 +2,6 @@
 deployed) fits EIP-170's 24,576 bytes, with 1 KiB to spare so that the next
 check or policy has somewhere to go. Printed per contract by ``-s``."""
 
-import boa
 import pytest
 
 EIP170 = 24_576

@@ -9,13 +9,19 @@ Unfunded traders on purpose: an order that passes every order check stops at
 from dataclasses import replace
 
 import ape
+import pytest
+from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_keys import keys
+from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perpclear.model import WAD
-from perpclear.orders import Order, order_digest, sign_order, typed_data
+from perpclear.orders import Order, domain_separator, order_digest, sign_order, typed_data
 
 SECP256K1N_HALF = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+SECP256K1N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def _recover(digest: bytes, signature: bytes) -> str:
@@ -47,6 +53,36 @@ def test_domain_separator__binds_name_version_chain_and_order_book(system):
     assert bytes(ob.domain_separator()) == expected
     other = encode_typed_data(full_message=typed_data(probe, system.chain_id, str(system.clearing_house.address))).header
     assert expected != other
+
+
+@settings(max_examples=50, deadline=None)
+@given(market=st.integers(0, 2**256 - 1), is_buy=st.booleans(), size=st.integers(0, 2**256 - 1),
+       price=st.integers(0, 2**256 - 1), nonce=st.integers(0, 2**256 - 1), reduce_only=st.booleans(),
+       max_fee=st.integers(0, 2**256 - 1), chain_id=st.integers(1, 2**64))
+def test_order_digest__equals_eth_accounts_general_eip712_encoder(market, is_buy, size, price, nonce, reduce_only,
+                                                                  max_fee, chain_id):
+    """The digest is hand-encoded for speed (every field is static); the general encoder must agree."""
+    book = "0x" + "ab" * 20
+    order = Order("0x" + "12" * 20, market, is_buy, size, price, 2**255, nonce, reduce_only, max_fee)
+    signable = encode_typed_data(full_message=typed_data(order, chain_id, book))
+    assert domain_separator(chain_id, book) == signable.header
+    assert order_digest(order, chain_id, book) == keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+@settings(max_examples=30, deadline=None)
+@given(secret=st.integers(1, SECP256K1N - 1), nonce=st.integers(0, 2**64))
+def test_sign_order__same_signature_as_eth_account(secret, nonce):
+    """Orders are signed with libsecp256k1 directly; eth-account must make the very same bytes."""
+    account = Account.from_key(secret.to_bytes(32, "big"))
+    order = Order(account.address, 1, True, 5, 7, 2**40, nonce)
+    digest = order_digest(order, 31337, "0x" + "ab" * 20)
+    assert sign_order(account.key, order, 31337, "0x" + "ab" * 20) == account.unsafe_sign_hash(digest).signature
+
+
+def test_order_digest__refuses_a_field_out_of_range():
+    order = Order("0x" + "12" * 20, -1, True, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="orders: -1 is not a uint256"):
+        order_digest(order, 1, "0x" + "ab" * 20)
 
 
 def test_eip712_domain__discoverable_as_eip5267(system):

@@ -1,0 +1,243 @@
+"""Signed raw transactions over JSON-RPC to any node."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from perpclear.engine.base import (BATCH, DEPLOY_GAS, TX_GAS, Artifact, Engine, EngineError, NodeError, Tx, abi_decode,
+                                   abi_encode, as_bytes, as_int)
+
+
+# Chain ids of local devnets: ape's embedded chain (1337 or eth-tester's
+# 131277322940537), anvil and hardhat (31337).
+DEVNET_CHAIN_IDS = frozenset({1337, 31337, 131277322940537})
+
+
+class ChainEngine(Engine):
+    """Signed raw transactions over JSON-RPC to any node (ape's embedded chain, anvil, a testnet).
+
+    Transactions of one ``send`` are all submitted first and their receipts
+    collected after, so a node that mines every transaction on arrival (anvil,
+    the embedded chain) is never waited on per call. Requests go straight to
+    the web3 provider (no middleware), views in JSON-RPC batches where the
+    provider supports them.
+    """
+
+    name = "chain"
+
+    def __init__(self, web3: Any, funder: LocalAccount, label: str = "chain"):
+        super().__init__()
+        self.w3 = web3
+        self.funder = funder
+        self.name = label
+        self._nonces: dict[str, int] = {}
+        self._chain_id = web3.eth.chain_id
+        self._batch = False
+        self._http = None
+        uri = getattr(web3.provider, "endpoint_uri", None)
+        if isinstance(uri, str) and uri.startswith("http"):
+            import requests
+
+            # A session of our own that skips the proxy lookups of every request.
+            self._http = requests.Session()
+            self._http.trust_env = False
+            self._uri = uri
+            self._batch = True
+        self._last_block = 0
+        self._anvil = str(self._request("web3_clientVersion", []).get("result", "")).lower().startswith("anvil")
+
+    @classmethod
+    def from_ape(cls) -> "ChainEngine":
+        """The connected ape provider, paying gas from its first test account."""
+        from ape import accounts, chain
+
+        provider = chain.provider
+        funder = Account.from_key(accounts.test_accounts[0].private_key)
+        label = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+        return cls(provider.web3, funder, label)
+
+    def chain_id(self) -> int:
+        return self._chain_id
+
+    @property
+    def devnet(self) -> bool:
+        """A local devnet (by chain id): keys derived from public labels are fine here."""
+        return self._chain_id in DEVNET_CHAIN_IDS
+
+    def _request(self, method: str, params: list) -> dict:
+        if self._http is None:
+            # In-process providers (ape's embedded chain): through web3's
+            # formatters, which give the node's camelCase field names.
+            try:
+                return {"result": self.w3.manager.request_blocking(method, params)}
+            except Exception as exc:  # a revert or a refused transaction
+                return {"error": {"message": str(exc), "data": getattr(exc, "data", None)}}
+        return self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+
+    def _request_batch(self, batch: list[tuple[str, list]]) -> list[dict]:
+        if self._http is None:
+            return [self._request(m, p) for m, p in batch]
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(batch)]
+        return sorted(self._post(payload), key=lambda r: r["id"])
+
+    def _post(self, payload: Any) -> Any:
+        import requests
+
+        try:
+            return self._http.post(self._uri, json=payload).json()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise NodeError(f"the node at {self._uri} stopped answering after block {self._last_block} "
+                            f"({type(exc).__name__})") from None
+
+    def _rpc(self, method: str, params: list) -> Any:
+        response = self._request(method, params)
+        if response.get("error"):
+            raise EngineError(f"{method}: {response['error'].get('message', response['error'])}")
+        return response["result"]
+
+    def _fees(self) -> dict:
+        block = self._rpc("eth_getBlockByNumber", ["latest", False])
+        self._last_block = as_int(block.get("number", 0) or 0)
+        base = as_int(block.get("baseFeePerGas", block.get("base_fee_per_gas", 0)) or 0)  # eth-tester: snake case
+        return {"maxFeePerGas": 2 * base, "maxPriorityFeePerGas": 0}
+
+    def _nonce(self, address: str) -> int:
+        if address not in self._nonces:
+            self._nonces[address] = as_int(self._rpc("eth_getTransactionCount", [address, "pending"]))
+        n = self._nonces[address]
+        self._nonces[address] = n + 1
+        return n
+
+    def _submit(self, sender: LocalAccount, to: str | None, data: bytes, gas: int, fees: dict, value: int = 0) -> str:
+        tx = {"chainId": self._chain_id, "nonce": self._nonce(sender.address), "gas": gas, "value": value,
+              "data": data, "type": 2, **fees}
+        if to is not None:
+            tx["to"] = to
+        raw = sender.sign_transaction(tx).raw_transaction
+        try:
+            return self._rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+        except EngineError as exc:
+            self._nonces.pop(sender.address, None)
+            raise EngineError(f"node refused a transaction: {exc}") from None
+
+    def _receipt(self, tx_hash: str) -> dict:
+        deadline = time.monotonic() + 120
+        while True:
+            receipt = self._rpc("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                raise EngineError(f"no receipt for {tx_hash} after 120 s")
+            time.sleep(0.001)
+
+    def _receipts(self, hashes: list[str]) -> list[dict]:
+        """Every receipt, fetched in batches where the provider allows it."""
+        if not self._batch or len(hashes) < 2:
+            return [self._receipt(h) for h in hashes]
+        found: dict[str, dict] = {}
+        deadline = time.monotonic() + 120
+        while len(found) < len(hashes):
+            missing = [h for h in hashes if h not in found]
+            for h, r in zip(missing, self._request_batch([("eth_getTransactionReceipt", [h]) for h in missing])):
+                if r.get("result") is not None:
+                    found[h] = r["result"]
+            if len(found) < len(hashes):
+                if time.monotonic() > deadline:
+                    raise EngineError(f"{len(hashes) - len(found)} receipts missing after 120 s")
+                time.sleep(0.001)
+        return [found[h] for h in hashes]
+
+    def _mine_batch(self, submit) -> list[str]:
+        """Runs ``submit()`` (which sends transactions) and mines its transactions.
+
+        On anvil, automine is switched off while a batch is submitted and the
+        batch is then mined in as few blocks as the gas limit allows: one
+        block per transaction makes anvil slower with every block (its cost
+        grows with the chain), and a real chain packs many transactions per
+        block anyway. Anvil orders a block by sender and nonce; every batch of
+        the runner that depends on order has a single sender.
+        """
+        if not self._anvil:
+            return submit()
+        self._rpc("evm_setAutomine", [False])
+        try:
+            hashes = submit()
+            while True:
+                self._rpc("evm_mine", [])
+                if not self._rpc("eth_getBlockByNumber", ["pending", False])["transactions"]:
+                    break
+        finally:
+            self._rpc("evm_setAutomine", [True])
+        return hashes
+
+    def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str:
+        data = art.bytecode + abi_encode(art.ctor_types, list(args))
+        receipt = self._receipt(self._submit(sender, None, data, DEPLOY_GAS, self._fees()))
+        if as_int(receipt["status"]) != 1:
+            raise EngineError(f"deploying {art.name} failed")
+        return receipt["contractAddress"]
+
+    def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]:
+        fees = self._fees()
+        hashes = self._mine_batch(
+            lambda: [
+                self._submit(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), TX_GAS, fees)
+                for tx in txs
+            ]
+        )
+        out = []
+        for tx, receipt in zip(txs, self._receipts(hashes)):
+            if as_int(receipt["status"]) != 1:
+                raise EngineError(f"{self.describe(tx)} reverted: {self._revert_reason(tx, receipt)}")
+            out.append(
+                [(log["address"], [as_bytes(t) for t in log["topics"]], as_bytes(log["data"])) for log in receipt["logs"]]
+            )
+        return out
+
+    def _revert_reason(self, tx: Tx, receipt: dict) -> str:
+        call = {"from": tx.sender.address, "to": tx.contract, "data": "0x" + self.kinds[tx.contract].encode_call(tx.fn, tx.args).hex()}
+        response = self._request("eth_call", [call, hex(as_int(receipt["blockNumber"]) - 1)])
+        error = response.get("error") or {}
+        data = error.get("data")
+        if isinstance(data, str) and data.startswith("0x08c379a0"):
+            return abi_decode(["string"], bytes.fromhex(data[10:]))[0]
+        return error.get("message", "unknown reason")
+
+    def _call_params(self, address: str, data: bytes) -> list:
+        return [{"to": address, "data": "0x" + data.hex(), "gas": hex(10**8)}, "latest"]
+
+    def _call(self, address: str, data: bytes) -> bytes:
+        try:
+            return as_bytes(self._rpc("eth_call", self._call_params(address, data)))
+        except EngineError as exc:
+            raise EngineError(f"call to {self.kinds[address].name} reverted: {exc}") from None
+
+    def calls(self, requests: list[tuple[str, str, tuple]]) -> list[Any]:
+        """JSON-RPC batches of up to ``BATCH`` calls where the provider supports them."""
+        if len(requests) < 2 or not self._batch:
+            return super().calls(requests)
+        if len(requests) > BATCH:
+            return [v for i in range(0, len(requests), BATCH) for v in self.calls(requests[i : i + BATCH])]
+        batch = [("eth_call", self._call_params(c, self.kinds[c].encode_call(fn, args))) for c, fn, args in requests]
+        try:
+            responses = self._request_batch(batch)
+        except Exception:
+            self._batch = False  # e.g. the embedded chain: one request at a time
+            return super().calls(requests)
+        if not isinstance(responses, list) or any("error" in r for r in responses):
+            return super().calls(requests)  # raises with the reason of the failing call
+        return [self.kinds[c].decode_output(fn, as_bytes(r["result"])) for (c, fn, _), r in zip(requests, responses)]
+
+    def fund_gas(self, accounts: Iterable[LocalAccount], amount: int = 10**18) -> None:
+        """Gives each account ETH for gas, unless the node charges none (anvil with base fee 0)."""
+        fees = self._fees()
+        if fees["maxFeePerGas"] == 0:
+            return
+        self._receipts(self._mine_batch(lambda: [self._submit(self.funder, a.address, b"", 21_000, fees, value=amount) for a in accounts]))
+
+
+# The in-process engines by name (the CLI's --network and the plugin's option).
