@@ -29,7 +29,8 @@ computes, and each guarantee of the brief becomes one verdict row:
 - ``conservation``: the ledger identity at the last block, and in the model.
 
 Each failure names the event (name, block, transaction) and what differs.
-``fetch_records`` reads the logs with ``eth_getLogs`` through a ``ChainEngine``.
+``fetch_records`` reads the logs through the engine's ``logs`` verb, on any engine:
+a node (``eth_getLogs``) or an in-process one (the logs of the transactions it ran).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from fractions import Fraction
 from typing import Any
 
 from perpclear.deployment import CONTRACT_NAMES
-from perpclear.engine import ChainEngine, Event, as_bytes, as_int
+from perpclear.engine import Engine, Event, Record
 from perpclear.model import (
     EQUITY_SCALE,
     FUNDING_SCALE,
@@ -55,24 +56,6 @@ from perpclear.model import (
 )
 
 CHECKS = ("replay", "waterfall", "atomic", "socialization", "adl", "charges", "completeness", "conservation")
-
-
-@dataclass(frozen=True)
-class Record:
-    """One decoded log with where it happened."""
-
-    event: Event
-    block: int
-    tx: str
-    index: int
-    timestamp: int
-
-    @property
-    def name(self) -> str:
-        return self.event.name
-
-    def where(self) -> str:
-        return f"{self.name} (block {self.block}, tx {self.tx[:10]}…, log {self.index})"
 
 
 @dataclass
@@ -98,28 +81,11 @@ class Verdict:
         ]
 
 
-def fetch_records(engine: ChainEngine, addresses: dict[str, str], from_block: int = 0) -> list[Record]:
+def fetch_records(engine: Engine, addresses: dict[str, str], from_block: int = 0) -> list[Record]:
     """Every log of the deployment's contracts from ``from_block``, decoded, in chain order."""
     for role, name in CONTRACT_NAMES.items():
         engine.attach(name, addresses[role])
-    logs = engine._rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": "latest", "address": [addresses[r] for r in CONTRACT_NAMES]}])
-    blocks = sorted({as_int(log["blockNumber"]) for log in logs})
-    stamps = {}
-    for i in range(0, len(blocks), 500):
-        part = blocks[i : i + 500]
-        requests = [("eth_getBlockByNumber", [hex(b), False]) for b in part]
-        answers = engine._request_batch(requests) if engine._batch else [{"result": engine._rpc(*r)} for r in requests]
-        for b, r in zip(part, answers):
-            stamps[b] = as_int(r["result"]["timestamp"])
-    records = []
-    for log in logs:
-        decoded = engine._decode([(log["address"], [as_bytes(t) for t in log["topics"]], as_bytes(log["data"]))])
-        if decoded:
-            tx = log["transactionHash"]
-            tx = tx if isinstance(tx, str) else "0x" + bytes(tx).hex()
-            records.append(Record(decoded[0], as_int(log["blockNumber"]), tx, as_int(log["logIndex"]), stamps[as_int(log["blockNumber"])]))
-    records.sort(key=lambda r: (r.block, r.index))
-    return records
+    return engine.logs([addresses[r] for r in CONTRACT_NAMES], from_block)
 
 
 def final_views(engine: Any, addresses: dict[str, str], accounts: list[str]) -> dict:
@@ -390,7 +356,7 @@ def accounts_of(records: list[Record]) -> list[str]:
     return seen
 
 
-def run_audit(engine: ChainEngine, addresses: dict[str, str], from_block: int = 0) -> tuple[Verdict, list[Record]]:
+def run_audit(engine: Engine, addresses: dict[str, str], from_block: int = 0) -> tuple[Verdict, list[Record]]:
     records = fetch_records(engine, addresses, from_block)
     return audit(records, addresses, final_views(engine, addresses, accounts_of(records))), records
 

@@ -23,7 +23,7 @@ from perpclear.deployment import CONTRACT_NAMES, Deployment
 from perpclear.results import CascadeResult
 from perpclear.charts import lost_pcts
 from perpclear.cli import fail, load_or_fail, progress_bar, refuse_shared_chain, reporter
-from perpclear.engine import ChainEngine, EngineError, NodeError, artifact, as_int
+from perpclear.engine import ChainEngine, EngineError, NodeError, artifact
 from perpclear.orders import domain_typed_data
 from perpclear.report import policy_figures, write_atomic, write_report
 from perpclear.scenario import POLICIES
@@ -163,8 +163,7 @@ def _write_json(path: Path, data: dict) -> None:
 def _is_live(engine: ChainEngine, data: dict) -> bool:
     if data.get("chain_id") != engine.chain_id():
         return False
-    code = engine._rpc("eth_getCode", [data["contracts"]["clearing_house"]["address"], "latest"])
-    return code not in ("0x", "0x0", None)
+    return bool(engine.code(data["contracts"]["clearing_house"]["address"]))
 
 
 def named_roles(local: bool, admin: str | None, keeper: str | None, matcher: str | None) -> Any:
@@ -219,7 +218,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
             old = {}
         if old and _is_live(engine, old) and not force:
             fail(f"{path}: a live deployment is recorded for this network; pass --force to overwrite it")
-    first = as_int(engine._rpc("eth_blockNumber", [])) + 1
+    first = engine.block_number() + 1
     # A keyfile account asks for its passphrase once (or reads
     # APE_ACCOUNTS_<alias>_PASSPHRASE) and then signs this deployment's transactions.
     autosign = getattr(getattr(roles.admin, "account", None), "set_autosign", None)
@@ -262,7 +261,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
 def run_on_chain(sc: Any, quiet: bool) -> tuple[CascadeResult, dict]:
     engine = ChainEngine.from_ape()
     refuse_shared_chain(engine)
-    first = as_int(engine._rpc("eth_blockNumber", [])) + 1
+    first = engine.block_number() + 1
     runner = Cascade(sc, engine)
     with progress_bar(quiet) as progress:
         runner.progress = reporter(progress)

@@ -14,6 +14,8 @@ same ABI codec (``abi.py``), and expose the same verbs:
 - ``send([Tx, ...])`` -> one list of ``Event`` per transaction (a revert raises
   ``EngineError`` naming the call and its reason)
 - ``call(contract, fn, *args)`` and ``calls([(contract, fn, args), ...])``
+- ``logs(addresses, from_block)`` -> decoded ``Record``s in chain order (what
+  the audit reads), ``block_number()`` and ``code(address)``
 
 so everything built on top (the cascade runner, the pytest plugin) runs
 unchanged on any of them, and gives identical results.
@@ -21,7 +23,7 @@ unchanged on any of them, and gives identical results.
 
 from perpclear.engine.abi import abi_decode, abi_encode, to_checksum_address
 from perpclear.engine.base import (CONTRACTS_DIR, SOURCES, ZERO_CALLER, Artifact, Engine, EngineError, Event, NodeError,
-                                   Tx, _revert_text, artifact, as_bytes, as_int, cache_dir)
+                                   Record, Tx, _revert_text, artifact, as_bytes, as_int, cache_dir)
 from perpclear.engine.boa import BoaEngine
 from perpclear.engine.chain import DEVNET_CHAIN_IDS, ChainEngine
 from perpclear.engine.revm import RevmEngine
@@ -29,5 +31,5 @@ from perpclear.engine.revm import RevmEngine
 IN_PROCESS = {"boa": BoaEngine, "revm": RevmEngine}
 
 __all__ = ["CONTRACTS_DIR", "DEVNET_CHAIN_IDS", "IN_PROCESS", "SOURCES", "ZERO_CALLER", "Artifact", "BoaEngine",
-           "ChainEngine", "Engine", "EngineError", "Event", "NodeError", "RevmEngine", "Tx", "_revert_text",
+           "ChainEngine", "Engine", "EngineError", "Event", "NodeError", "Record", "RevmEngine", "Tx", "_revert_text",
            "abi_decode", "abi_encode", "artifact", "as_bytes", "as_int", "cache_dir", "to_checksum_address"]

@@ -62,6 +62,24 @@ class Event:
             raise AttributeError(item) from None
 
 
+@dataclass(frozen=True)
+class Record:
+    """One decoded log with where it happened (``Engine.logs``)."""
+
+    event: Event
+    block: int
+    tx: str  # transaction hash (in process: the transaction's ordinal, as 32 bytes)
+    index: int  # log index in its block
+    timestamp: int
+
+    @property
+    def name(self) -> str:
+        return self.event.name
+
+    def where(self) -> str:
+        return f"{self.name} (block {self.block}, tx {self.tx[:10]}…, log {self.index})"
+
+
 def _canonical(typ: dict) -> str:
     if typ["type"].startswith("tuple"):
         inner = ",".join(_canonical(c) for c in typ["components"])
@@ -178,11 +196,16 @@ class Engine:
         # When a list: one entry per deployment or ``send``, each a list of
         # (sender, to or None, calldata), for replaying them without the runner (perpclear.bench).
         self.journal: list | None = None
+        # In process: every decoded log of every transaction sent, for ``logs``
+        # (one block per transaction, as a node that mines each on arrival).
+        self._book: list[Record] | None = []
 
     # -- to implement
     def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str: ...
     def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]: ...
     def _call(self, address: str, data: bytes) -> bytes: ...
+    def _timestamp(self) -> int: ...
+    def code(self, address: str) -> bytes: ...
     def fund_gas(self, accounts: Iterable[LocalAccount]) -> None: ...
     def chain_id(self) -> int: ...
 
@@ -214,10 +237,28 @@ class Engine:
     def send(self, txs: list[Tx]) -> list[list[Event]]:
         if not txs:
             return []
-        self.tx_count += len(txs)
         if self.journal is not None:
             self.journal.append([(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args)) for tx in txs])
-        return [self._decode(raw) for raw in self._send(txs)]
+        out = [self._decode(raw) for raw in self._send(txs)]
+        if self._book is not None:
+            now = self._timestamp()
+            for n, events in enumerate(out, start=self.tx_count + 1):
+                tx = "0x" + n.to_bytes(32, "big").hex()
+                self._book.extend(Record(ev, n, tx, i, now) for i, ev in enumerate(events))
+        self.tx_count += len(txs)
+        return out
+
+    def block_number(self) -> int:
+        """The latest block (in process: the number of transactions sent)."""
+        return self.tx_count
+
+    def logs(self, addresses: list[str], from_block: int = 0) -> list[Record]:
+        """Every decoded log that the contracts at ``addresses`` (attached or
+        deployed here) emitted from ``from_block`` on, in chain order. In
+        process: the logs of the transactions sent through this engine (not
+        of constructors)."""
+        wanted = {to_checksum_address(a) for a in addresses}
+        return [r for r in self._book or () if r.block >= from_block and r.event.address in wanted]
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
         art = self.kinds[contract]

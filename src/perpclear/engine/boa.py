@@ -63,6 +63,12 @@ class BoaEngine(Engine):
             raise EngineError(f"call to {self.kinds[address].name} reverted")
         return bytes(comp.output)
 
+    def _timestamp(self) -> int:
+        return self.env.evm.patch.timestamp
+
+    def code(self, address: str) -> bytes:
+        return bytes(self.env.get_code(address))
+
     def fund_gas(self, accounts: Iterable[LocalAccount]) -> None:
         """Nothing to do: no gas price."""
 

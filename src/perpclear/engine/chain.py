@@ -8,8 +8,8 @@ from typing import Any, Iterable
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from perpclear.engine.base import (BATCH, DEPLOY_GAS, TX_GAS, Artifact, Engine, EngineError, NodeError, Tx, abi_decode,
-                                   abi_encode, as_bytes, as_int)
+from perpclear.engine.base import (BATCH, DEPLOY_GAS, TX_GAS, Artifact, Engine, EngineError, NodeError, Record, Tx,
+                                   abi_decode, abi_encode, as_bytes, as_int)
 
 
 # Chain ids of local devnets: ape's embedded chain (1337 or eth-tester's
@@ -34,6 +34,7 @@ class ChainEngine(Engine):
         self.w3 = web3
         self.funder = funder
         self.name = label
+        self._book = None  # the node keeps the logs
         self._nonces: dict[str, int] = {}
         self._chain_id = web3.eth.chain_id
         self._batch = False
@@ -98,6 +99,35 @@ class ChainEngine(Engine):
         if response.get("error"):
             raise EngineError(f"{method}: {response['error'].get('message', response['error'])}")
         return response["result"]
+
+    def block_number(self) -> int:
+        return as_int(self._rpc("eth_blockNumber", []))
+
+    def code(self, address: str) -> bytes:
+        return as_bytes(self._rpc("eth_getCode", [address, "latest"]) or "0x")
+
+    def logs(self, addresses: list[str], from_block: int = 0) -> list[Record]:
+        """``eth_getLogs`` of ``addresses`` from ``from_block``, decoded, with
+        each block's timestamp (``eth_getBlockByNumber``, batched)."""
+        logs = self._rpc("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": "latest", "address": list(addresses)}])
+        blocks = sorted({as_int(log["blockNumber"]) for log in logs})
+        stamps = {}
+        for i in range(0, len(blocks), BATCH):
+            part = blocks[i : i + BATCH]
+            requests = [("eth_getBlockByNumber", [hex(b), False]) for b in part]
+            answers = self._request_batch(requests) if self._batch else [{"result": self._rpc(*r)} for r in requests]
+            for b, r in zip(part, answers):
+                stamps[b] = as_int(r["result"]["timestamp"])
+        records = []
+        for log in logs:
+            decoded = self._decode([(log["address"], [as_bytes(t) for t in log["topics"]], as_bytes(log["data"]))])
+            if decoded:
+                tx = log["transactionHash"]
+                tx = tx if isinstance(tx, str) else "0x" + bytes(tx).hex()
+                block = as_int(log["blockNumber"])
+                records.append(Record(decoded[0], block, tx, as_int(log["logIndex"]), stamps[block]))
+        records.sort(key=lambda r: (r.block, r.index))
+        return records
 
     def _fees(self) -> dict:
         block = self._rpc("eth_getBlockByNumber", ["latest", False])

@@ -50,6 +50,12 @@ class RevmEngine(Engine):
         except RuntimeError as exc:
             raise EngineError(f"call to {self.kinds[address].name} reverted: {_revert_text(str(exc))}") from None
 
+    def _timestamp(self) -> int:
+        return self.evm.env.block.timestamp
+
+    def code(self, address: str) -> bytes:
+        return bytes(self.evm.get_code(address) or b"")
+
     def fund_gas(self, accounts: Iterable[LocalAccount]) -> None:
         """Nothing to do: no gas price."""
 
