@@ -196,21 +196,19 @@ class Cascade:
     def _scan(self, exact: bool = False) -> list[str]:
         """Liquidatable holders, in trader order: ``is_liquidatable`` of every
         holder when ``exact``, else an exact read of those the watch cannot rule out."""
-        ch = self.d.clearing_house
         holders = sorted(self.holders, key=lambda a: self.index[a])
         if exact:
             flags = self.engine.calls([(self.d.lens, "is_liquidatable", (a,)) for a in holders])
             return [a for a, f in zip(holders, flags) if f]
         doubtful = [a for a in holders if self.watch.may_be_liquidatable(a)]
         n = len(self.sc.markets)
-        views = [v for a in doubtful for v in [(ch, "health", (a,))] + [(ch, "positions", (a, m)) for m in range(n)]]
-        values = self.engine.calls(views)
+        states = self.engine.calls([(self.d.lens, "account_states", (doubtful[i : i + 1000],))
+                                    for i in range(0, len(doubtful), 1000)])
         found = []
-        for j, a in enumerate(doubtful):
-            health, *positions = values[j * (n + 1) : (j + 1) * (n + 1)]
-            sizes = [p[0] for p in positions]
-            self.watch.record(a, health[0], sizes)
-            if any(sizes) and health[0] < health[1]:
+        for a, (equity, maintenance, sizes) in zip(doubtful, (row for part in states for row in part)):
+            sizes = list(sizes[:n])
+            self.watch.record(a, equity, sizes)
+            if any(sizes) and equity < maintenance:
                 found.append(a)
         return found
 

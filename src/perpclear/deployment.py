@@ -71,7 +71,7 @@ CONTRACT_NAMES = {
 # The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
 LENS_VIEWS = frozenset({
     "charges", "settled_collateral", "pending_loss_charge", "max_withdraw", "is_liquidatable", "max_liquidation_size",
-    "adl_indicator", "equities",
+    "adl_indicator", "equities", "account_states",
 })
 
 
@@ -129,9 +129,9 @@ class Deployment:
             self.order_book,
             "settle",
             buy.as_tuple(),
-            sign_order(buyer.key, buy, chain_id, self.order_book),
+            sign_order(buyer, buy, chain_id, self.order_book),
             sell.as_tuple(),
-            sign_order(seller.key, sell, chain_id, self.order_book),
+            sign_order(seller, sell, chain_id, self.order_book),
             size,
             price,
         )
@@ -184,9 +184,9 @@ class Deployment:
         e.fund_gas([a for a, _ in accounts])
         for i in range(0, len(accounts), CHUNK):
             part = accounts[i : i + CHUNK]
-            e.send([self.tx(r.admin, self.token, "mint", a.address, amt) for a, amt in part])
-            e.send([self.tx(a, self.token, "approve", self.clearing_house, 2**256 - 1) for a, _ in part])
-            e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part])
+            e.send([self.tx(r.admin, self.token, "mint", a.address, amt) for a, amt in part], decode=False)
+            e.send([self.tx(a, self.token, "approve", self.clearing_house, 2**256 - 1) for a, _ in part], decode=False)
+            e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part], decode=False)
 
 
 def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0,

@@ -9,10 +9,9 @@ deployment.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, dataclass
 
 from coincurve import PrivateKey
-from eth_account import Account
 from eth_utils import keccak
 
 DOMAIN_NAME = "perpclear"
@@ -58,10 +57,11 @@ class Order:
     max_fee_bps: int = MAX_FEE_BPS
 
     def as_tuple(self) -> tuple:
-        """The struct as the contract ABI takes it."""
-        return tuple(asdict(self).values())
+        """The struct as the contract ABI takes it (the fields in the type string's order)."""
+        return tuple(getattr(self, name) for name in ORDER_FIELDS)
 
 
+ORDER_FIELDS = tuple(f["name"] for f in ORDER_TYPES["Order"])
 ORDER_TYPE = "Order(" + ",".join(f"{f['type']} {f['name']}" for f in ORDER_TYPES["Order"]) + ")"
 
 
@@ -114,23 +114,33 @@ def order_digest(order: Order, chain_id: int, verifying_contract: str) -> bytes:
     Every field of ``Order`` is static, so hashStruct is the type hash and the
     fields as 32-byte words; ``test_orders`` checks it against eth-account's
     general EIP-712 encoder and the contract."""
-    struct_hash = keccak(ORDER_TYPEHASH + b"".join(_word(v) for v in astuple(order)))
+    struct_hash = keccak(ORDER_TYPEHASH + b"".join(map(_word, order.as_tuple())))
     return keccak(b"\x19\x01" + domain_separator(chain_id, verifying_contract) + struct_hash)
 
 
 @functools.lru_cache(maxsize=1 << 14)
+def _key(raw: bytes) -> PrivateKey:
+    return PrivateKey(raw)
+
+
+@functools.lru_cache(maxsize=1 << 14)
 def _signer(private_key: str | bytes) -> tuple[str, PrivateKey]:
-    """(address, libsecp256k1 key) of ``private_key``, parsed once."""
-    account = Account.from_key(private_key)
-    return account.address.lower(), PrivateKey(bytes(account.key))
+    """(lower-case address, libsecp256k1 key) of ``private_key``, worked out once."""
+    key = _key(bytes.fromhex(private_key.removeprefix("0x")) if isinstance(private_key, str) else bytes(private_key))
+    return "0x" + keccak(key.public_key.format(compressed=False)[1:])[-20:].hex(), key
 
 
-def sign_order(private_key: str | bytes, order: Order, chain_id: int, verifying_contract: str) -> bytes:
-    """A 65-byte r || s || v signature of ``order``; the key must be the trader's.
+def sign_order(signer, order: Order, chain_id: int, verifying_contract: str) -> bytes:
+    """A 65-byte r || s || v signature of ``order``. ``signer``: the trader's
+    private key, or an eth-account ``LocalAccount`` (its address is then
+    taken as is); the key must be the order's trader's.
 
     libsecp256k1 (coincurve) signs the digest directly: RFC 6979 nonces and a
     low s, the very signature eth-account makes (a test compares them)."""
-    address, key = _signer(private_key)
+    if hasattr(signer, "key") and hasattr(signer, "address"):
+        address, key = signer.address.lower(), _key(bytes(signer.key))
+    else:
+        address, key = _signer(signer)
     if address != order.trader.lower():
         raise ValueError("orders: key does not belong to the order's trader")
     rs_recid = key.sign_recoverable(order_digest(order, chain_id, verifying_contract), hasher=None)

@@ -145,6 +145,7 @@ def _ray_session(address: str, workers: int):
         raise SweepError("--ray needs the cluster extra: pip install 'perpclear[cluster]'") from None
     import logging
 
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPUs here: silences Ray's notice about them
     options: dict = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if address == "local":  # a private instance on 127.0.0.1, sized to the workers asked for
         options.update(address="local", num_cpus=workers, _node_ip_address="127.0.0.1",

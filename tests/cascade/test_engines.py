@@ -45,7 +45,12 @@ def _values(draw):
                 values.append(draw(_ELEMENTARY[inner[0]]))
         return types, values
     t = draw(st.sampled_from(sorted(_ELEMENTARY)))
-    return [t + "[]"], [draw(st.lists(_ELEMENTARY[t], max_size=20))]
+    if draw(st.booleans()):
+        return [t + "[]"], [draw(st.lists(_ELEMENTARY[t], max_size=20))]
+    # an array of tuples with a fixed array inside, as the lens's account_states
+    other = draw(st.sampled_from(sorted(_ELEMENTARY)))
+    row = st.tuples(_ELEMENTARY[t], st.tuples(*[_ELEMENTARY[other]] * 3))
+    return [f"({t},{other}[3])[]"], [draw(st.lists(row, max_size=6))]
 
 
 @settings(max_examples=300, deadline=None)

@@ -30,7 +30,7 @@ from interfaces import IPriceOracle
 
 # Accounts an ADL indicator compares with, per call.
 MAX_QUEUE: constant(uint256) = 500
-# Accounts `equities` reads per call.
+# Accounts `equities` and `account_states` read per call.
 MAX_ACCOUNTS: constant(uint256) = 1000
 
 
@@ -42,6 +42,12 @@ struct Charges:
     equity: int256
     initial: uint256
     max_withdraw: uint256
+
+
+struct AccountState:
+    equity: int256  # as `health`
+    maintenance: uint256  # as `health`
+    sizes: int256[c.MAX_MARKETS]  # position size per market id (0 past `market_count`)
 
 
 clearing_house: public(immutable(IClearingHouse))
@@ -102,6 +108,25 @@ def equities(accounts: DynArray[address, MAX_ACCOUNTS]) -> DynArray[int256, MAX_
     result: DynArray[int256, MAX_ACCOUNTS] = []
     for account: address in accounts:
         result.append((staticcall clearing_house.health(account)).equity)
+    return result
+
+
+@external
+@view
+def account_states(accounts: DynArray[address, MAX_ACCOUNTS]) -> DynArray[AccountState, MAX_ACCOUNTS]:
+    """
+    @notice Each account's equity and maintenance margin (`health`) and its
+            position size in every market: what a keeper scanning for
+            liquidations reads, in one call.
+    """
+    n: uint256 = staticcall clearing_house.market_count()
+    result: DynArray[AccountState, MAX_ACCOUNTS] = []
+    for account: address in accounts:
+        h: IClearingHouse.Health = staticcall clearing_house.health(account)
+        sizes: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
+        for m: uint256 in range(n, bound=c.MAX_MARKETS):
+            sizes[m] = (staticcall clearing_house.positions(account, m)).size
+        result.append(AccountState(equity=h.equity, maintenance=h.maintenance, sizes=sizes))
     return result
 
 

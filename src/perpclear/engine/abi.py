@@ -75,6 +75,14 @@ class _Unfit(Exception):
     """A value the fast encoder does not take: eth-abi's encoder decides (and explains)."""
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _address_word(v: str) -> bytes:
+    """``0x`` and 40 hex digits as its ABI word (cached: the same addresses recur)."""
+    if len(v) == 42 and v[:2] in ("0x", "0X") and _HEX40.fullmatch(v, 2):
+        return b"\0" * 12 + bytes.fromhex(v[2:])
+    raise _Unfit
+
+
 def _word_writer(typ: str):
     """How to write one value of an elementary static type as its 32-byte word (None: not one)."""
     if typ == "bool":
@@ -85,8 +93,8 @@ def _word_writer(typ: str):
         return write
     if typ == "address":
         def write(v):
-            if isinstance(v, str) and len(v) == 42 and v[:2] in ("0x", "0X") and _HEX40.fullmatch(v, 2):
-                return b"\0" * 12 + bytes.fromhex(v[2:])
+            if isinstance(v, str):
+                return _address_word(v)
             raise _Unfit
         return write
     if m := re.fullmatch(r"(u?)int(\d*)", typ):
@@ -199,50 +207,66 @@ def _word_reader(typ: str):
     return None
 
 
-def _static_reader(typ: str):
-    """(words, read) for a static type made of elementary types and tuples of them, else None."""
+def _flat_reader(typ: str):
+    """(word readers, shape) of a static type made of elementary types and
+    tuples of them, else None; ``shape`` is None for one value, else the
+    shapes of the tuple's components."""
     if typ.startswith("(") and typ.endswith(")"):
-        return _sequence_reader(_tuple_parts(typ))
+        parts = [_flat_reader(t) for t in _tuple_parts(typ)]
+    elif fixed := re.fullmatch(r"(.+)\[(\d+)\]", typ):  # T[k]: k values of T, as a tuple
+        parts = [_flat_reader(fixed.group(1))] * int(fixed.group(2))
+    else:
+        parts = None
+    if parts is not None:
+        if not all(parts):
+            return None
+        return [r for readers, _ in parts for r in readers], [shape for _, shape in parts]
     read = _word_reader(typ)
-    return (1, lambda raw, at: read(raw[at : at + 32])) if read else None
+    return ([read], None) if read else None
 
 
-def _sequence_reader(types: list[str]):
-    """(words, read) for consecutive static types, read as one tuple, else None."""
-    parts = [_static_reader(t) for t in types]
-    if not all(parts):
-        return None
-    offsets = [sum(w for w, _ in parts[:i]) for i in range(len(parts))]
-
-    def read(raw: bytes, at: int) -> tuple:
-        return tuple(r(raw, at + 32 * o) for (_, r), o in zip(parts, offsets))
-
-    return sum(w for w, _ in parts), read
+def _build(shape, values):
+    """Regroups the flat ``values`` iterator into the tuples of ``shape``."""
+    return next(values) if shape is None else tuple(_build(s, values) for s in shape)
 
 
 @functools.lru_cache(maxsize=None)
 def _decoder(types: tuple[str, ...]):
     """A decoder for ``types``: word by word when they are static (elementary
-    types and tuples of them), or one array of an elementary type (what the
-    contracts return and log on the hot path, several times faster than
+    types, fixed arrays and tuples of them), or one array of such a type (what
+    the contracts return and log on the hot path, several times faster than
     eth-abi's general decoder); eth-abi's otherwise."""
-    static = _sequence_reader(list(types))
-    if static:
-        size, read = static
+    flat = _flat_reader(f"({','.join(types)})")
+    if flat:
+        readers, shapes = flat
+        plan = [(read, 32 * i, 32 * i + 32) for i, read in enumerate(readers)]
+        nested = any(s is not None for s in shapes)
 
         def words(raw: bytes) -> tuple:
-            if len(raw) < 32 * size:
+            if len(raw) < 32 * len(plan):
                 raise ValueError(f"{len(raw)} bytes is too short for {types}")
-            return read(raw, 0)
+            values = [read(raw[a:b]) for read, a, b in plan]
+            if not nested:
+                return tuple(values)
+            flow = iter(values)
+            return tuple(_build(s, flow) for s in shapes)
 
         return words
-    if len(types) == 1 and types[0].endswith("[]") and (item := _word_reader(types[0][:-2])):
+    if len(types) == 1 and types[0].endswith("[]") and (item := _flat_reader(types[0][:-2])):
+        readers, shape = item
+        size = 32 * len(readers)
+
         def array(raw: bytes) -> tuple:
             start = int.from_bytes(raw[:32], "big") + 32
-            end = start + 32 * int.from_bytes(raw[start - 32 : start], "big")
+            end = start + size * int.from_bytes(raw[start - 32 : start], "big")
             if end > len(raw):
                 raise ValueError(f"{len(raw)} bytes is too short for {types}")
-            return (tuple(item(raw[i : i + 32]) for i in range(start, end, 32)),)
+            if shape is None:  # an elementary type
+                read = readers[0]
+                return (tuple(read(raw[i : i + 32]) for i in range(start, end, 32)),)
+            flow = iter([read(raw[j : j + 32]) for i in range(start, end, size)
+                         for j, read in zip(range(i, i + size, 32), readers)])
+            return (tuple(_build(shape, flow) for _ in range(start, end, size)),)
 
         return array
     return functools.partial(_codec.decode, list(types))

@@ -196,9 +196,10 @@ class Engine:
         # When a list: one entry per deployment or ``send``, each a list of
         # (sender, to or None, calldata), for replaying them without the runner (perpclear.bench).
         self.journal: list | None = None
-        # In process: every decoded log of every transaction sent, for ``logs``
-        # (one block per transaction, as a node that mines each on arrival).
-        self._book: list[Record] | None = []
+        # In process: (transaction ordinal, timestamp, raw logs) of every
+        # transaction sent, for ``logs`` (one block per transaction, as a node
+        # that mines each on arrival).
+        self._book: list[tuple] | None = []
 
     # -- to implement
     def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str: ...
@@ -234,19 +235,19 @@ class Engine:
                     events.append(ev)
         return events
 
-    def send(self, txs: list[Tx]) -> list[list[Event]]:
+    def send(self, txs: list[Tx], decode: bool = True) -> list[list[Event]]:
+        """Runs ``txs`` in order; the events of each (``decode=False``: none,
+        for callers that do not read them; ``logs`` still has them)."""
         if not txs:
             return []
         if self.journal is not None:
             self.journal.append([(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args)) for tx in txs])
-        out = [self._decode(raw) for raw in self._send(txs)]
-        if self._book is not None:
+        raw = self._send(txs)
+        if self._book is not None:  # kept raw: decoded when ``logs`` asks
             now = self._timestamp()
-            for n, events in enumerate(out, start=self.tx_count + 1):
-                tx = "0x" + n.to_bytes(32, "big").hex()
-                self._book.extend(Record(ev, n, tx, i, now) for i, ev in enumerate(events))
+            self._book.extend((n, now, logs) for n, logs in enumerate(raw, start=self.tx_count + 1))
         self.tx_count += len(txs)
-        return out
+        return [self._decode(logs) for logs in raw] if decode else [[] for _ in raw]
 
     def block_number(self) -> int:
         """The latest block (in process: the number of transactions sent)."""
@@ -258,7 +259,15 @@ class Engine:
         process: the logs of the transactions sent through this engine (not
         of constructors)."""
         wanted = {to_checksum_address(a) for a in addresses}
-        return [r for r in self._book or () if r.block >= from_block and r.event.address in wanted]
+        records = []
+        for n, now, logs in self._book or ():
+            if n < from_block:
+                continue
+            tx = "0x" + n.to_bytes(32, "big").hex()
+            for i, (address, topics, data) in enumerate(logs):
+                if to_checksum_address(address) in wanted:
+                    records.extend(Record(ev, n, tx, i, now) for ev in self._decode([(address, topics, data)]))
+        return records
 
     def call(self, contract: str, fn: str, *args: Any) -> Any:
         art = self.kinds[contract]

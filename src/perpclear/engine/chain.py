@@ -143,16 +143,28 @@ class ChainEngine(Engine):
         return n
 
     def _submit(self, sender: LocalAccount, to: str | None, data: bytes, gas: int, fees: dict, value: int = 0) -> str:
-        tx = {"chainId": self._chain_id, "nonce": self._nonce(sender.address), "gas": gas, "value": value,
-              "data": data, "type": 2, **fees}
-        if to is not None:
-            tx["to"] = to
-        raw = sender.sign_transaction(tx).raw_transaction
-        try:
-            return self._rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
-        except EngineError as exc:
-            self._nonces.pop(sender.address, None)
-            raise EngineError(f"node refused a transaction: {exc}") from None
+        return self._submit_all([(sender, to, data, gas, value)], fees)[0]
+
+    def _submit_all(self, txs: list[tuple], fees: dict) -> list[str]:
+        """Signs each (sender, to, data, gas, value) and sends them, in
+        JSON-RPC batches where the provider allows it; returns the hashes."""
+        raws = []
+        for sender, to, data, gas, value in txs:
+            tx = {"chainId": self._chain_id, "nonce": self._nonce(sender.address), "gas": gas, "value": value,
+                  "data": data, "type": 2, **fees}
+            if to is not None:
+                tx["to"] = to
+            raws.append(("eth_sendRawTransaction", ["0x" + bytes(sender.sign_transaction(tx).raw_transaction).hex()]))
+        if self._batch and len(raws) > 1:
+            answers = [a for i in range(0, len(raws), BATCH) for a in self._request_batch(raws[i : i + BATCH])]
+        else:
+            answers = [self._request(*r) for r in raws]
+        refused = next((a["error"] for a in answers if a.get("error")), None)
+        if refused is not None:
+            for sender, *_ in txs:  # read again from the node next time
+                self._nonces.pop(sender.address, None)
+            raise EngineError(f"node refused a transaction: eth_sendRawTransaction: {refused.get('message', refused)}")
+        return [a["result"] for a in answers]
 
     def _receipt(self, tx_hash: str) -> dict:
         deadline = time.monotonic() + 120
@@ -213,12 +225,8 @@ class ChainEngine(Engine):
 
     def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]:
         fees = self._fees()
-        hashes = self._mine_batch(
-            lambda: [
-                self._submit(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), TX_GAS, fees)
-                for tx in txs
-            ]
-        )
+        hashes = self._mine_batch(lambda: self._submit_all(
+            [(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), TX_GAS, 0) for tx in txs], fees))
         out = []
         for tx, receipt in zip(txs, self._receipts(hashes)):
             if as_int(receipt["status"]) != 1:
@@ -267,7 +275,7 @@ class ChainEngine(Engine):
         fees = self._fees()
         if fees["maxFeePerGas"] == 0:
             return
-        self._receipts(self._mine_batch(lambda: [self._submit(self.funder, a.address, b"", 21_000, fees, value=amount) for a in accounts]))
+        self._receipts(self._mine_batch(lambda: self._submit_all([(self.funder, a.address, b"", 21_000, amount) for a in accounts], fees)))
 
 
 # The in-process engines by name (the CLI's --network and the plugin's option).

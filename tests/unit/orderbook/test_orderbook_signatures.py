@@ -77,6 +77,16 @@ def test_sign_order__same_signature_as_eth_account(secret, nonce):
     order = Order(account.address, 1, True, 5, 7, 2**40, nonce)
     digest = order_digest(order, 31337, "0x" + "ab" * 20)
     assert sign_order(account.key, order, 31337, "0x" + "ab" * 20) == account.unsafe_sign_hash(digest).signature
+    assert sign_order(account, order, 31337, "0x" + "ab" * 20) == account.unsafe_sign_hash(digest).signature
+
+
+def test_sign_order__refuses_another_traders_key():
+    alice, bob = Account.from_key(b"\x01" * 32), Account.from_key(b"\x02" * 32)
+    order = Order(alice.address, 0, True, 1, 1, 2**40, 1)
+    for wrong in (bob, bob.key, "0x" + bytes(bob.key).hex()):
+        with pytest.raises(ValueError, match="^orders: key does not belong to the order's trader$"):
+            sign_order(wrong, order, 1, "0x" + "ab" * 20)
+    assert sign_order("0x" + bytes(alice.key).hex(), order, 1, "0x" + "ab" * 20) == sign_order(alice, order, 1, "0x" + "ab" * 20)
 
 
 def test_order_digest__refuses_a_field_out_of_range():
