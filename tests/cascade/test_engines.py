@@ -3,12 +3,14 @@ contract's reason), and their ABI codec agrees with eth-abi's."""
 
 import eth_abi
 import pytest
+from eth_account import Account
 from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpclear.deployment import deploy
 from perpclear.engine import IN_PROCESS, EngineError, Tx, abi_decode, abi_encode
+from perpclear.engine.chain import sign_1559
 from perpclear.scenario import load_scenario
 
 
@@ -74,3 +76,18 @@ def test_codec__refuses_short_data_and_bad_addresses():
     for bad in ("0x12", "0x" + "zz" * 20, 5, b"\x01" * 19):
         with pytest.raises(eth_abi.exceptions.EncodingError):
             abi_encode(["address"], [bad])
+
+
+@settings(max_examples=60, deadline=None)
+@given(secret=st.integers(1, 2**255), nonce=st.integers(0, 2**64 - 1), fee=st.integers(0, 10**12),
+       tip=st.integers(0, 10**9), value=st.integers(0, 10**24), data=st.binary(max_size=300),
+       to=st.none() | st.binary(min_size=20, max_size=20).map(to_checksum_address))
+def test_sign_1559__same_raw_transaction_as_eth_account(secret, nonce, fee, tip, value, data, to):
+    """The chain engine signs its own transactions (libsecp256k1); eth-account must make the very same bytes."""
+    account = Account.from_key(secret.to_bytes(32, "big"))
+    tx = {"chainId": 31337, "nonce": nonce, "gas": 3_000_000, "value": value, "data": data, "type": 2,
+          "maxFeePerGas": fee + tip, "maxPriorityFeePerGas": tip}
+    if to is not None:
+        tx["to"] = to
+    expected = bytes(account.sign_transaction(tx).raw_transaction)
+    assert sign_1559(account.key, 31337, nonce, tip, fee + tip, 3_000_000, to, value, data) == expected
