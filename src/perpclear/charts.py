@@ -273,10 +273,13 @@ def compare(results: Sequence[CascadeResult]) -> go.Figure:
 
 
 def sizing_curve(summary: list[dict]) -> go.Figure:
-    """A sweep's insurance-sizing curve: P(socialization) against the vault size, per policy."""
+    """A sweep's insurance-sizing curve: P(socialization) against the vault
+    size, per setting (the policy and any other swept axis)."""
+    from perpclear.sweep import setting
+
     fig = go.Figure()
-    for k, policy in enumerate(sorted({r["policy"] for r in summary})):
-        rows = sorted((r for r in summary if r["policy"] == policy), key=lambda r: r["vault"])
+    for k, policy in enumerate(sorted({setting(r) for r in summary})):
+        rows = sorted((r for r in summary if setting(r) == policy), key=lambda r: r["vault"])
         fig.add_trace(go.Scatter(
             x=[r["vault"] for r in rows], y=[100 * r["p_socialization"] for r in rows], mode="lines+markers",
             name=policy, line={"color": COLORS[k % len(COLORS)]},

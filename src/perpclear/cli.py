@@ -221,6 +221,9 @@ def _grid(option: str, text: str, parse) -> tuple:
 @click.option("--vault", "vaults", default="0", show_default=True, help="insurance vault sizes in whole tokens, e.g. 0,5000,20000")
 @click.option("--policy", "policies", default="EQUITY,OPEN_INTEREST,ADL", show_default=True, help="loss policies, comma-separated")
 @click.option("--traders", "count", type=click.IntRange(1, 100_000), help="override the number of traders")
+@click.option("--keeper-delay", "delays", help="keeper delays in blocks to sweep, e.g. 0,2,5 (default: the scenario's)")
+@click.option("--impact", "impacts", help="impact_bps of every market to sweep, e.g. 0,10,25 (default: the scenario's)")
+@click.option("--leverage", "leverages", help="traders' maximum leverage to sweep, e.g. 3,5,8 (default: the scenario's)")
 @click.option("--target", default=0.01, show_default=True, type=click.FloatRange(0, 1),
               help="the probability of socialization the vault must keep below")
 @click.option("--workers", default=0, type=click.IntRange(0, 256), help="worker processes (default: every core)")
@@ -229,7 +232,8 @@ def _grid(option: str, text: str, parse) -> tuple:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="directory of the runs and reports "
               "(default reports/sweep-SCENARIO); a sweep started again there runs only what is missing")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON on stdout")
-def sweep_cmd(scenario, seeds, vaults, policies, count, target, workers, ray_address, out, as_json) -> None:
+def sweep_cmd(scenario, seeds, vaults, policies, count, delays, impacts, leverages, target, workers, ray_address, out,
+              as_json) -> None:
     """Runs a scenario over seeds, vault sizes and policies (revm, every core)
     and answers: how big must the vault be to keep socialization rare?
 
@@ -238,14 +242,21 @@ def sweep_cmd(scenario, seeds, vaults, policies, count, target, workers, ray_add
     from rich.console import Console
     from rich.table import Table
 
-    from perpclear.sweep import Plan, run_sweep, sizing, summarize, write_outputs
+    from perpclear.sweep import Plan, run_sweep, setting, sizing, summarize, write_outputs
 
     sc = load_or_fail(scenario, count=count)
     names = tuple(dict.fromkeys(p.strip().upper() for p in policies.split(",")))
     unknown = [p for p in names if p not in POLICIES]
     if unknown:
         fail(f"--policy: {', '.join(unknown)} unknown (choose from {', '.join(POLICIES)})")
-    plan = Plan(sc, _grid("--seeds", seeds, int), tuple(float(v) for v in _grid("--vault", vaults, float)), names)
+    axes = {"keeper_delays": (None,) if delays is None else _grid("--keeper-delay", delays, int),
+            "impacts": (None,) if impacts is None else tuple(float(v) for v in _grid("--impact", impacts, float)),
+            "leverages": (None,) if leverages is None else tuple(float(v) for v in _grid("--leverage", leverages, float))}
+    plan = Plan(sc, _grid("--seeds", seeds, int), tuple(float(v) for v in _grid("--vault", vaults, float)), names, **axes)
+    try:
+        plan.check()
+    except ScenarioError as exc:
+        fail(f"a swept value does not fit {sc.name}: {exc}")
     out = out or Path("reports") / f"sweep-{sc.name}"
     with progress_bar(as_json) as progress:
         try:
@@ -259,10 +270,10 @@ def sweep_cmd(scenario, seeds, vaults, policies, count, target, workers, ray_add
         click.echo(json.dumps({"out": str(out), "target": target, "sizing": answer, "summary": summary}))
         return
     table = Table(title=f"{sc.name}: {len(plan.seeds)} seeds per cell, {len(runs)} runs", title_justify="left")
-    for col in ("policy", "vault", "P(soc.)", "P(bad debt)", "mean resid.", "CVaR99", "med. % eq.", "worst % eq."):
-        table.add_column(col, justify="left" if col == "policy" else "right")
-    for r in sorted(summary, key=lambda r: (r["policy"], r["vault"])):
-        table.add_row(r["policy"], f"{r['vault']:,.0f}", f"{r['p_socialization']:.1%}", f"{r['p_bad_debt']:.1%}",
+    for col in ("setting", "vault", "P(soc.)", "P(bad debt)", "mean resid.", "CVaR99", "med. % eq.", "worst % eq."):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for r in sorted(summary, key=lambda r: (setting(r), r["vault"])):
+        table.add_row(setting(r), f"{r['vault']:,.0f}", f"{r['p_socialization']:.1%}", f"{r['p_bad_debt']:.1%}",
                       f"{r['expected_residual']:,.2f}", f"{r['cvar99_residual']:,.2f}",
                       f"{r['median_charge_pct_equity']:.3f}", f"{r['worst_charge_pct_equity']:.3f}")
     Console(width=120).print(table)

@@ -23,6 +23,7 @@ perpclear installed. Either way a run is the same pure function of its
 
 from __future__ import annotations
 
+import copy
 import csv
 import html
 import io
@@ -35,24 +36,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from perpclear.scenario import Scenario
+from perpclear.scenario import Scenario, parse_scenario
 
+# Axes swept besides policy, vault and seed; None in a run: as in the scenario.
+AXES = ("keeper_delay", "impact_bps", "leverage")
 # One line per run, in this order (the CSV's columns too).
-FIELDS = ("policy", "vault", "seed", "residual", "insurance_paid", "socialized", "bad_debt", "liquidations",
+FIELDS = ("policy", "vault", *AXES, "seed", "residual", "insurance_paid", "socialized", "bad_debt", "liquidations",
           "bankruptcies", "median_charge_pct_equity", "max_charge_pct_equity", "ok")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What to sweep: the scenario (validated, overrides applied) and the grid."""
+    """What to sweep: the scenario (validated, overrides applied) and the grid.
+
+    ``keeper_delays`` sets the keeper's ``delay_blocks``, ``impacts`` every
+    market's ``impact_bps``, ``leverages`` the traders' maximum leverage (the
+    minimum is lowered to it if above); ``(None,)``: as in the scenario."""
 
     scenario: Scenario
     seeds: tuple[int, ...]
     vaults: tuple[float, ...]  # whole tokens in the insurance vault
     policies: tuple[str, ...]
+    keeper_delays: tuple[int | None, ...] = (None,)
+    impacts: tuple[float | None, ...] = (None,)
+    leverages: tuple[float | None, ...] = (None,)
 
-    def keys(self) -> list[tuple[str, float, int]]:
-        return [(p, v, s) for p in self.policies for v in self.vaults for s in self.seeds]
+    def keys(self) -> list[tuple]:
+        """(policy, vault, keeper delay, impact, leverage, seed) of every run."""
+        return [(p, float(v), d, i, lev, s) for p in self.policies for v in self.vaults for d in self.keeper_delays
+                for i in self.impacts for lev in self.leverages for s in self.seeds]
 
     def header(self) -> dict:
         """What makes two sweeps the same sweep (the grid may grow)."""
@@ -61,18 +73,44 @@ class Plan:
             sc.pop(k)
         return {"scenario": sc}
 
+    def check(self) -> None:
+        """Raises ScenarioError (one line) for a grid value the scenario refuses, before anything runs."""
+        for d, i, lev in {k[2:5] for k in self.keys()}:
+            configured(self.scenario.model_dump(), d, i, lev)
 
-def run_one(scenario: dict, policy: str, vault: float, seed: int) -> dict:
+
+def configured(scenario: dict, keeper_delay: int | None, impact_bps: float | None, leverage: float | None) -> Scenario:
+    """The scenario with the swept axes applied (validated)."""
+    data = copy.deepcopy(scenario)
+    if keeper_delay is not None:
+        data["keeper"]["delay_blocks"] = keeper_delay
+    if impact_bps is not None:
+        for market in data["markets"]:
+            market["impact_bps"] = impact_bps
+    if leverage is not None:
+        data["traders"]["leverage"] = {"min": min(data["traders"]["leverage"]["min"], leverage), "max": leverage}
+    return parse_scenario(data, origin=data["name"])
+
+
+def run_key(run: dict) -> tuple:
+    """The grid key of a stored run (runs stored before the extra axes: None)."""
+    return (run["policy"], float(run["vault"]), *(run.get(a) for a in AXES), run["seed"])
+
+
+def run_one(scenario: dict, policy: str, vault: float, keeper_delay: int | None, impact_bps: float | None,
+            leverage: float | None, seed: int) -> dict:
     """One cascade of the grid, summarised (top level: it runs in a worker process)."""
     from perpclear.cascade import run_cascade
     from perpclear.engine import RevmEngine
     from perpclear.report import policy_figures
 
-    sc = Scenario.model_validate({**scenario, "seed": seed, "loss_policy": policy, "vault": {"assets": vault}})
+    sc = configured(scenario, keeper_delay, impact_bps, leverage)
+    sc = sc.with_overrides(seed=seed, loss_policy=policy, vault={"assets": vault})
     result = run_cascade(sc, RevmEngine())
     t, f, unit = result.totals(), policy_figures(result), sc.unit
     return {
-        "policy": policy, "vault": vault, "seed": seed,
+        "policy": policy, "vault": vault, "keeper_delay": keeper_delay, "impact_bps": impact_bps, "leverage": leverage,
+        "seed": seed,
         # beyond the vault: placed by the policy (ADL: closed against counterparties first)
         "residual": (t["residual"] + t["adl_residual"]) / unit, "insurance_paid": t["insurance_paid"] / unit,
         "socialized": t["socialized"] / unit, "bad_debt": t["bad_debt"] / unit,
@@ -94,6 +132,7 @@ def run_sweep(plan: Plan, out: Path, workers: int = 0, progress: Callable[[str, 
     the CPUs of the Ray instance started for ``ray="local"``."""
     progress = progress or (lambda phase, done, total: None)
     workers = workers or os.cpu_count() or 1
+    plan.check()
     session = _ray_session(ray, workers) if ray else None  # refused before anything is written
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -109,22 +148,22 @@ def run_sweep(plan: Plan, out: Path, workers: int = 0, progress: Callable[[str, 
                     run = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # the last line of an interrupted write
-                done[(run["policy"], float(run["vault"]), run["seed"])] = run
-        todo = [k for k in plan.keys() if (k[0], float(k[1]), k[2]) not in done]
+                done[run_key(run)] = run
+        todo = [k for k in plan.keys() if k not in done]
         total = len(plan.keys())
         progress("sweep", total - len(todo), total)
         scenario = plan.scenario.model_dump()
         runs = _on_ray(session, scenario, todo) if session else _on_pool(scenario, todo, workers)
         with runs_path.open("a") as sink:
             for finished, run in enumerate(runs, start=total - len(todo) + 1):  # each kept at once: a restart skips it
-                done[(run["policy"], float(run["vault"]), run["seed"])] = run
+                done[run_key(run)] = run
                 sink.write(json.dumps(run) + "\n")
                 sink.flush()
                 progress("sweep", finished, total)
     finally:
         if session:
             session.shutdown()
-    return [done[(p, float(v), s)] for p, v, s in plan.keys()]
+    return [done[k] for k in plan.keys()]
 
 
 def _on_pool(scenario: dict, todo: list[tuple], workers: int) -> Iterator[dict]:
@@ -162,7 +201,7 @@ def _ray_session(address: str, workers: int):
 def _on_ray(ray, scenario: dict, todo: list[tuple]) -> Iterator[dict]:
     """The runs as Ray tasks, as they finish."""
     task = ray.remote(run_one)
-    pending = [task.remote(scenario, *key) for key in todo]
+    pending = [task.remote(scenario, *key) for key in todo]  # key: (policy, vault, axes..., seed)
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         yield ray.get(ready[0])
@@ -175,17 +214,23 @@ def cvar(values: list[float], level: float = 0.99) -> float:
     return sum(worst) / len(worst)
 
 
+def setting(row: dict) -> str:
+    """A grid cell's name without its vault: the policy and each swept axis."""
+    names = {"keeper_delay": "keeper delay {:g} blocks", "impact_bps": "impact {:g} bps", "leverage": "leverage {:g}x"}
+    return ", ".join([row["policy"]] + [names[a].format(row[a]) for a in AXES if row.get(a) is not None])
+
+
 def summarize(runs: list[dict]) -> list[dict]:
-    """Per (policy, vault size): the risk figures over the seeds."""
-    groups: dict[tuple[str, float], list[dict]] = {}
+    """Per grid cell (policy, vault size and any swept axis): the risk figures over the seeds."""
+    groups: dict[tuple, list[dict]] = {}
     for run in runs:
-        groups.setdefault((run["policy"], float(run["vault"])), []).append(run)
+        groups.setdefault(run_key(run)[:-1], []).append(run)
     rows = []
-    for (policy, vault), group in groups.items():
+    for (policy, vault, *axes), group in groups.items():
         residuals = [r["residual"] for r in group]
         charged = [r for r in group if r["max_charge_pct_equity"]]  # None or 0: nobody charged
         rows.append({
-            "policy": policy, "vault": vault, "runs": len(group),
+            "policy": policy, "vault": vault, **dict(zip(AXES, axes)), "runs": len(group),
             "p_socialization": sum(1 for r in residuals if r > 0) / len(group),
             "p_bad_debt": sum(1 for r in group if r["bad_debt"] > 0) / len(group),
             "expected_residual": sum(residuals) / len(group),
@@ -198,12 +243,13 @@ def summarize(runs: list[dict]) -> list[dict]:
 
 
 def sizing(summary: list[dict], target: float) -> dict[str, float | None]:
-    """Per policy: the smallest vault size swept with P(socialization) <= ``target`` (None: none is enough)."""
+    """Per setting (policy and swept axes): the smallest vault size swept with
+    P(socialization) <= ``target`` (None: none is enough)."""
     answer: dict[str, float | None] = {}
-    for row in sorted(summary, key=lambda r: (r["policy"], r["vault"])):
-        answer.setdefault(row["policy"], None)
-        if answer[row["policy"]] is None and row["p_socialization"] <= target:
-            answer[row["policy"]] = row["vault"]
+    for row in sorted(summary, key=lambda r: (setting(r), r["vault"])):
+        answer.setdefault(setting(row), None)
+        if answer[setting(row)] is None and row["p_socialization"] <= target:
+            answer[setting(row)] = row["vault"]
     return answer
 
 
@@ -220,7 +266,9 @@ def write_outputs(out: Path, runs: list[dict], summary: list[dict], answer: dict
     write(out / "summary.json", json.dumps({"scenario": name, "target": target, "sizing": answer, "summary": summary}, indent=1))
     answers = "".join(f"<li>{html.escape(p)}: {'no vault size swept is enough' if v is None else f'{v:,.0f} tokens'}</li>"
                       for p, v in answer.items())
-    rows = sorted(summary, key=lambda r: (r["policy"], r["vault"]))
+    swept = [a for a in AXES if any(r.get(a) is not None for r in summary)]
+    rows = [{k: v for k, v in r.items() if k not in AXES or k in swept}
+            for r in sorted(summary, key=lambda r: (setting(r), r["vault"]))]
     body = (f"<p>Smallest insurance vault with P(socialization) &le; {target:.2%}:</p><ul id=\"sizing\">{answers}</ul>"
             + figure(sizing_curve(summary)) + f'<div id="summary">{html_table(rows, sortable=True)}</div>')
     write(out / "sweep.html", page(f"perpclear sweep: {name}", body))

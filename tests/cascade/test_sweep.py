@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import perpclear.sweep as sweep
-from perpclear.scenario import load_scenario
+from perpclear.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "perpclear.cli"]
@@ -33,7 +33,7 @@ def one_worker(tmp_path_factory):
 def test_sweep__two_workers_give_the_same_runs(one_worker, tmp_path):
     two = sweep.run_sweep(plan(), tmp_path, workers=2)
     assert two == one_worker
-    assert [(r["policy"], r["vault"], r["seed"]) for r in two] == plan().keys()
+    assert [sweep.run_key(r) for r in two] == plan().keys()
     assert all(r["ok"] for r in two)
 
 
@@ -90,11 +90,33 @@ def test_sweep__a_restart_runs_only_what_is_missing(one_worker, tmp_path, monkey
     real = sweep.run_one
     monkeypatch.setattr(sweep, "run_one", lambda *a: calls.append(a[1:]) or real(*a))
     again = sweep.run_sweep(plan(), tmp_path, workers=1)  # seeds 1-3 now: only 2 and 3 run
-    assert sorted(calls) == sorted(k for k in plan().keys() if k[2] != 1)
+    assert sorted(calls) == sorted(k for k in plan().keys() if k[-1] != 1)
     assert again == one_worker
     other = load_scenario("flash-crash")
     with pytest.raises(ValueError, match="holds a sweep of another scenario"):
         sweep.run_sweep(sweep.Plan(other, (1,), (0.0,), ("EQUITY",)), tmp_path, workers=1)
+
+
+def test_sweep__keeper_delay_impact_and_leverage_are_axes(tmp_path):
+    """Each extra axis changes the scenario it names, and is a cell of its own in the summary and the sizing."""
+    base = plan()
+    grid = sweep.Plan(base.scenario, (1, 2), (0.0,), ("EQUITY",), keeper_delays=(0, 3), impacts=(0.0, 40.0),
+                      leverages=(2.0, 6.0))
+    assert len(grid.keys()) == 2 * 2 * 2 * 2
+    sc = sweep.configured(base.scenario.model_dump(), 3, 40.0, 2.0)
+    assert sc.keeper.delay_blocks == 3 and all(m.impact_bps == 40.0 for m in sc.markets)
+    assert sc.traders.leverage.max == 2.0 and sc.traders.leverage.min <= 2.0
+    assert sweep.configured(base.scenario.model_dump(), None, None, None) == base.scenario
+    runs = sweep.run_sweep(grid, tmp_path, workers=1)
+    summary = sweep.summarize(runs)
+    assert len(summary) == 8 and all(r["runs"] == 2 for r in summary)
+    cell = {(r["keeper_delay"], r["impact_bps"], r["leverage"]): r for r in summary}
+    # more leverage: more is lost beyond the margin in the same gap
+    assert cell[(0, 0.0, 6.0)]["expected_residual"] > cell[(0, 0.0, 2.0)]["expected_residual"]
+    answer = sweep.sizing(summary, 1.0)
+    assert set(answer) == {sweep.setting(r) for r in summary} and "EQUITY, keeper delay 3 blocks, impact 40 bps, leverage 6x" in answer
+    with pytest.raises(ScenarioError, match="leverage"):  # 1 / imr of the market is the ceiling
+        sweep.Plan(base.scenario, (1,), (0.0,), ("EQUITY",), leverages=(50.0,)).check()
 
 
 def test_sweep__cli_json_files_and_bad_arguments(tmp_path):
@@ -111,6 +133,8 @@ def test_sweep__cli_json_files_and_bad_arguments(tmp_path):
         (["--seeds", "a-b"], "error: --seeds 'a-b': a comma-separated list"),
         (["--vault", "-5"], "error: --vault '-5': give at least one value, none negative"),
         (["--policy", "EQUITY,PROFITS"], "error: --policy: PROFITS unknown"),
+        (["--leverage", "50"], "error: a swept value does not fit gap-30: "),
+        (["--keeper-delay", "x"], "error: --keeper-delay 'x': a comma-separated list"),
     ]:
         bad = subprocess.run([*CLI, "sweep", "gap-30", *args, "--out", str(tmp_path / "bad")], capture_output=True,
                              text=True, cwd=ROOT, timeout=120)
