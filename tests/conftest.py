@@ -170,6 +170,16 @@ def ledger_guard(chain, monkeypatch):
     yield
 
 
+def pytest_collection_modifyitems(config, items):
+    """``ci_scale`` tests run in .ci/run (PERPCLEAR_FUZZ_PROFILE=ci); make test runs each check at a smaller size."""
+    if os.environ.get("PERPCLEAR_FUZZ_PROFILE", "quick") == "ci":
+        return
+    skip = pytest.mark.skip(reason="the same check at a larger size: .ci/run runs it (PERPCLEAR_FUZZ_PROFILE=ci)")
+    for item in items:
+        if item.get_closest_marker("ci_scale"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def fuzz_profile():
     """Size of the stateful fuzzing: "quick" (make test) or "ci" (.ci/run), from PERPCLEAR_FUZZ_PROFILE."""

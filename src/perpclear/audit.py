@@ -115,7 +115,7 @@ class _Replay:
 
     # one transaction at a time: its records in log order
     def tx(self, recs: list[Record]) -> None:
-        m, v = self.m, self.v
+        m = self.m
         ts = recs[0].timestamp
         if ts > m.now:
             m.set_time(ts)
@@ -212,7 +212,6 @@ class _Replay:
 
     def _one(self, r: Record, recs: list[Record]) -> None:
         m, v, e = self.m, self.v, r.event
-        ch = self.a["clearing_house"]
         try:
             if r.name == "PriceUpdated":
                 m.set_price(e.market, e.price)

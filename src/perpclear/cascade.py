@@ -367,7 +367,7 @@ class Cascade:
                 self._settled(ev, block, tx, log)
 
     def play(self) -> None:
-        sc, d, e, r = self.sc, self.d, self.engine, self.roles
+        sc, d, e = self.sc, self.d, self.engine
         self._tx0 = e.tx_count  # events' tx ordinals count from here (the same on every engine)
         points = [path_points(m.path, m.price) for m in sc.markets]
         length = max(len(p) for p in points)
