@@ -234,8 +234,9 @@ def _grid(option: str, text: str, parse) -> tuple:
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON on stdout")
 def sweep_cmd(scenario, seeds, vaults, policies, count, delays, impacts, leverages, target, workers, ray_address, out,
               as_json) -> None:
-    """Runs a scenario over seeds, vault sizes and policies (revm, every core)
-    and answers: how big must the vault be to keep socialization rare?
+    """Runs a scenario over seeds, vault sizes and policies, and optionally
+    keeper delays, impacts and leverages (revm, on every core or a Ray
+    cluster), and answers: how big must the vault be to keep socialization rare?
 
     Example: perpclear sweep flash-crash --seeds 1-200 --vault 0,5000,20000 --policy EQUITY,ADL
     """
