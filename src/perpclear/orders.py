@@ -119,14 +119,15 @@ def order_digest(order: Order, chain_id: int, verifying_contract: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _key(raw: bytes) -> PrivateKey:
+def secp256k1_key(raw: bytes) -> PrivateKey:
+    """libsecp256k1's key for 32 raw bytes, parsed once (orders and transactions are signed with it)."""
     return PrivateKey(raw)
 
 
 @functools.lru_cache(maxsize=1 << 14)
 def _signer(private_key: str | bytes) -> tuple[str, PrivateKey]:
     """(lower-case address, libsecp256k1 key) of ``private_key``, worked out once."""
-    key = _key(bytes.fromhex(private_key.removeprefix("0x")) if isinstance(private_key, str) else bytes(private_key))
+    key = secp256k1_key(bytes.fromhex(private_key.removeprefix("0x")) if isinstance(private_key, str) else bytes(private_key))
     return "0x" + keccak(key.public_key.format(compressed=False)[1:])[-20:].hex(), key
 
 
@@ -138,7 +139,7 @@ def sign_order(signer, order: Order, chain_id: int, verifying_contract: str) -> 
     libsecp256k1 (coincurve) signs the digest directly: RFC 6979 nonces and a
     low s, the very signature eth-account makes (a test compares them)."""
     if hasattr(signer, "key") and hasattr(signer, "address"):
-        address, key = signer.address.lower(), _key(bytes(signer.key))
+        address, key = signer.address.lower(), secp256k1_key(bytes(signer.key))
     else:
         address, key = _signer(signer)
     if address != order.trader.lower():

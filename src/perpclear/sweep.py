@@ -104,8 +104,8 @@ def run_one(scenario: dict, policy: str, vault: float, keeper_delay: int | None,
     from perpclear.engine import RevmEngine
     from perpclear.report import policy_figures
 
-    sc = configured(scenario, keeper_delay, impact_bps, leverage)
-    sc = sc.with_overrides(seed=seed, loss_policy=policy, vault={"assets": vault})
+    sc = configured({**scenario, "seed": seed, "loss_policy": policy, "vault": {"assets": vault}},
+                    keeper_delay, impact_bps, leverage)
     result = run_cascade(sc, RevmEngine())
     t, f, unit = result.totals(), policy_figures(result), sc.unit
     return {

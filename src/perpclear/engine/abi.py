@@ -33,11 +33,12 @@ class _Address(AddressEncoder):
 
     @classmethod
     def validate_value(cls, value):
-        if isinstance(value, str) and len(value) == 42 and value[:2] in ("0x", "0X") and _HEX40.fullmatch(value, 2):
-            return
         if isinstance(value, (bytes, bytearray)) and len(value) == 20:
             return
-        cls.invalidate_value(value)
+        try:
+            _address_word(value)  # the fast path's check: one rule for both
+        except (_Unfit, TypeError):
+            cls.invalidate_value(value)
 
     @staticmethod
     def encode_fn(value):
