@@ -77,14 +77,17 @@ def _by_name(logs, name):
 
 class Sim:
     def __init__(self, decimals: int, policies=(POLICY_EQUITY, POLICY_EQUITY), vault_assets: int = 0,
-                 liquidator_margin: int = 10**9, mm_margin: int = 10**7):
+                 liquidator_margin: int = 10**9, mm_margin: int = 10**7, idle_markets: int = 0):
+        """``idle_markets``: more markets listed after ETH and SOL (priced, never traded)."""
+        markets = MARKETS + ((100, MarketParams()),) * idle_markets
+        policies = tuple(policies) + (POLICY_EQUITY,) * idle_markets
         self.decimals = decimals
         self.u = 10**decimals
         self.env = boa.Env()
         with boa.swap_env(self.env):
-            self._deploy(policies)
+            self._deploy(markets, policies)
         self.model = ClearingModel(now=self.env.evm.patch.timestamp)
-        for (price, params), policy in zip(MARKETS, policies):
+        for (price, params), policy in zip(markets, policies):
             self.model.add_market(params, price * self.u, policy)
         self.nonce = 0
         self.mm = key(7_000_001)
@@ -99,7 +102,7 @@ class Sim:
 
     # ------------------------------------------------------------ set-up
 
-    def _deploy(self, policies):
+    def _deploy(self, markets, policies):
         env = boa.env
         self.admin, self.keeper, self.matcher, self.insurer = (env.generate_address() for _ in range(4))
         with env.prank(self.admin):
@@ -118,7 +121,7 @@ class Sim:
             self.adl = deployer("Deleverager.vy").deploy(self.ch.address)
             self.lens = deployer("ClearingLens.vy").deploy(self.ch.address)
             self.ch.set_deleverager(self.adl.address)
-            for market, ((price, params), policy) in enumerate(zip(MARKETS, policies)):
+            for market, ((price, params), policy) in enumerate(zip(markets, policies)):
                 self.oracle.add_market(market, 10**9, 0, price * 10**self.decimals)
                 self.ch.add_market(params.as_tuple(), policy)
 
@@ -213,13 +216,14 @@ class Sim:
             self.check()
         return logs
 
-    def withdraw(self, account: str, amount: int):
+    def withdraw(self, account: str, amount: int, check: bool = True):
         with boa.env.prank(account):
             self.ch.withdraw(amount)
         logs = self.ch.get_logs()
         self.sync()
         self.model.withdraw(account, amount)
-        self.check()
+        if check:
+            self.check()
         return logs
 
     def trade(self, buyer, seller, market: int, size: int, price: int, check: bool = True):

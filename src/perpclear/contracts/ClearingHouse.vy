@@ -108,7 +108,10 @@ is_keeper: public(HashMap[address, bool])
 # The one contract allowed to close positions at a bankruptcy price (ADL).
 deleverager: public(address)
 
-market_count: public(uint256)
+# The number of listed markets (low bits) and the set of markets with open
+# interest (bit OPEN_BIT + m): one read gives both, and market-wide loops
+# visit only markets with open interest.
+market_word: uint256
 market_params: public(HashMap[uint256, MarketParams])
 markets: public(HashMap[uint256, MarketState])
 
@@ -128,8 +131,12 @@ loss_receivable: public(int256)
 # ADL: the bankruptcy price of each account, fixed at its first fill in a
 # transaction and cleared when the transaction ends.
 adl_price: transient(HashMap[address, uint256])
-# EQUITY scale K at each account's last settlement (0: never settled).
-loss_snapshot: public(HashMap[address, uint256])
+# Per account, one word: the EQUITY scale K at its last settlement (low bits;
+# 0: never settled, K <= 10**27 < 2**128) and the set of markets where it has
+# a position (bit OPEN_BIT + m): per-account loops never read an empty position.
+account_word: HashMap[address, uint256]
+OPEN_BIT: constant(uint256) = 128
+LOW_BITS: constant(uint256) = (1 << OPEN_BIT) - 1
 # Total EQUITY charges settled per account (negative: net credit).
 loss_charged: public(HashMap[address, int256])
 
@@ -358,12 +365,12 @@ def add_market(params: MarketParams, loss_policy: uint8) -> uint256:
     @return The new market id.
     """
     ownership._check_owner()
-    market: uint256 = self.market_count
+    market: uint256 = self.market_word & LOW_BITS
     assert market < c.MAX_MARKETS, "clearing: too many markets"
     self._check_params(params)
     self._check_policy(loss_policy)
     assert staticcall oracle.price(market) > 0  # reverts unless the oracle prices it
-    self.market_count = market + 1
+    self.market_word += 1
     self.market_params[market] = params
     self.markets[market].last_accrual = block.timestamp
     self.markets[market].loss_policy = loss_policy
@@ -714,6 +721,33 @@ def health(account: address) -> Health:
 
 @external
 @view
+def market_count() -> uint256:
+    """
+    @notice The number of listed markets (ids 0 to market_count - 1).
+    """
+    return self.market_word & LOW_BITS
+
+
+@external
+@view
+def loss_snapshot(account: address) -> uint256:
+    """
+    @notice The EQUITY scale K at the account's last settlement (0: never settled).
+    """
+    return self.account_word[account] & LOW_BITS
+
+
+@external
+@view
+def open_markets(account: address) -> uint256:
+    """
+    @notice The markets where the account has a position: bit m for market m.
+    """
+    return self.account_word[account] >> OPEN_BIT
+
+
+@external
+@view
 def pending_funding(account: address, market: uint256) -> int256:
     """
     @notice Funding the account would pay (> 0) or receive (< 0) if settled now
@@ -725,7 +759,9 @@ def pending_funding(account: address, market: uint256) -> int256:
     mark, fresh = staticcall oracle.mark(market)
     if not fresh:
         mark = 0  # nothing accrues over a stale interval until the next fresh mark
-    return self._pending_funding(account, market, mark)
+    return self._pending_funding(
+        market, mark, self.positions[account][market].size, self.positions[account][market].funding_index
+    )
 
 
 
@@ -737,7 +773,7 @@ def pending_funding(account: address, market: uint256) -> int256:
 @internal
 @view
 def _check_market(market: uint256):
-    assert market < self.market_count, "clearing: unknown market"
+    assert market < self.market_word & LOW_BITS, "clearing: unknown market"
 
 
 @internal
@@ -774,12 +810,7 @@ def _transfer_out(to: address, amount: uint256):
 @internal
 @view
 def _has_position(account: address) -> bool:
-    for m: uint256 in range(c.MAX_MARKETS):
-        if m >= self.market_count:
-            break
-        if self.positions[account][m].size != 0:
-            return True
-    return False
+    return self.account_word[account] >> OPEN_BIT != 0
 
 
 @internal
@@ -836,13 +867,9 @@ def _accrue(market: uint256) -> bool:
 
 @internal
 @view
-def _pending_funding(account: address, market: uint256, mark: uint256) -> int256:
+def _pending_funding(market: uint256, mark: uint256, size: int256, funding_index: int256) -> int256:
     # Rounded up: a payer pays the extra unit, a receiver receives one less.
-    position: Position = self.positions[account][market]
-    return math._div_ceil(
-        position.size * (self._index_now(market, mark, position.size > 0) - position.funding_index),
-        c.FUNDING_SCALE,
-    )
+    return math._div_ceil(size * (self._index_now(market, mark, size > 0) - funding_index), c.FUNDING_SCALE)
 
 
 @internal
@@ -850,14 +877,15 @@ def _settle_funding(account: address, market: uint256):
     """
     @dev Books pending funding of one position; the market must be accrued.
     """
-    position: Position = self.positions[account][market]
-    if position.size == 0:
+    size: int256 = self.positions[account][market].size
+    if size == 0:
         return
-    index: int256 = self._side_index(market, position.size > 0)
-    if position.funding_index == index:
+    index: int256 = self._side_index(market, size > 0)
+    snapshot: int256 = self.positions[account][market].funding_index
+    if snapshot == index:
         return
     self.positions[account][market].funding_index = index
-    accrued: int256 = position.size * (index - position.funding_index)
+    accrued: int256 = size * (index - snapshot)
     # X moves by the exact accrued amount; the collateral by its ceiling.
     loss_equity._add_basis(math._div_floor(accrued, c.FUNDING_SCALE))
     owed: int256 = math._div_ceil(accrued, c.FUNDING_SCALE)
@@ -875,10 +903,11 @@ def _touch(account: address):
          and books its funding: after it, stored state equals current state.
     """
     self._settle_loss(account)
+    held: uint256 = self.account_word[account] >> OPEN_BIT
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= self.market_count:
+        if held >> m == 0:
             break
-        if self.positions[account][m].size != 0:
+        if (held >> m) & 1 != 0:
             self._accrue(m)
             self._settle_funding(account, m)
 
@@ -896,12 +925,13 @@ def _health(account: address, strict: bool) -> Health:
     result: Health = Health(
         equity=self._collateral_now(account), maintenance=0, initial=0
     )
+    held: uint256 = self.account_word[account] >> OPEN_BIT
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= self.market_count:
+        if held >> m == 0:
             break
-        position: Position = self.positions[account][m]
-        if position.size == 0:
+        if (held >> m) & 1 == 0:
             continue
+        size: int256 = self.positions[account][m].size
         mark: uint256 = 0
         fresh: bool = False
         mark, fresh = staticcall oracle.mark(m)
@@ -909,10 +939,14 @@ def _health(account: address, strict: bool) -> Health:
         if not fresh:
             assert not strict, "oracle: stale price"
             accrual_mark = 0  # funding over the stale interval accrues at the next fresh mark
-            mark = valuation._stale_mark(mark, position.size, self.market_params[m].imr_bps)
-        value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
-        result.equity += value - position.open_notional - self._pending_funding(account, m, accrual_mark)
-        exposure: uint256 = convert(abs(position.size), uint256) * mark
+            mark = valuation._stale_mark(mark, size, self.market_params[m].imr_bps)
+        value: int256 = math._div_floor(size * convert(mark, int256), c.WAD_INT)
+        result.equity += (
+            value
+            - self.positions[account][m].open_notional
+            - self._pending_funding(m, accrual_mark, size, self.positions[account][m].funding_index)
+        )
+        exposure: uint256 = convert(abs(size), uint256) * mark
         result.maintenance += math._mul_div(
             exposure, self.market_params[m].mmr_bps, c.WAD * c.BPS, True
         )
@@ -978,10 +1012,13 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
     )
     if realized != 0:
         self._credit(account, realized)
+    if (old_size == 0) != (new_size == 0):
+        self.account_word[account] ^= 1 << (OPEN_BIT + market)
     oi: uint256 = self.markets[market].long_open_interest
-    self.markets[market].long_open_interest = (
-        oi + convert(max(new_size, 0), uint256) - convert(max(old_size, 0), uint256)
-    )
+    new_oi: uint256 = oi + convert(max(new_size, 0), uint256) - convert(max(old_size, 0), uint256)
+    self.markets[market].long_open_interest = new_oi
+    if (oi == 0) != (new_oi == 0):
+        self.market_word ^= 1 << (OPEN_BIT + market)
     log PositionChanged(
         account=account,
         market=market,
@@ -1103,12 +1140,13 @@ def _equity_marks() -> (
     q_long: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
     q_short: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
     correction: int256 = 0
+    active: uint256 = self.market_word >> OPEN_BIT
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= self.market_count:
+        if active >> m == 0:
             break
-        open_interest: int256 = convert(self.markets[m].long_open_interest, int256)
-        if open_interest == 0:
+        if (active >> m) & 1 == 0:
             continue
+        open_interest: int256 = convert(self.markets[m].long_open_interest, int256)
         markets.append(m)
         mark: uint256 = 0
         fresh: bool = False
@@ -1237,18 +1275,20 @@ def _loss_terms(account: address) -> (int256, int256, uint256):
          remainder of its floor, and the current scale.
     """
     scale: uint256 = loss_equity.scale
-    snapshot: uint256 = self.loss_snapshot[account]
+    word: uint256 = self.account_word[account]
+    snapshot: uint256 = word & LOW_BITS
     stored: int256 = self.collateral[account]
     if snapshot == scale or snapshot == 0:
         return stored, 0, scale
     x_w2: int256 = stored * c.FUNDING_SCALE
     tail_w2: int256 = 0
+    held: uint256 = word >> OPEN_BIT
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= self.market_count:
+        if held >> m == 0:
             break
-        position: Position = self.positions[account][m]
-        if position.size == 0:
+        if (held >> m) & 1 == 0:
             continue
+        position: Position = self.positions[account][m]
         x_w2 += position.size * (position.funding_index + position.equity_index) - position.open_notional * c.FUNDING_SCALE
         tail_w2 += position.open_notional * c.FUNDING_SCALE - position.size * (
             position.funding_index + loss_equity.side_index[m][position.size > 0]
@@ -1279,17 +1319,18 @@ def _settle_loss(account: address):
     @dev Books the account's pending EQUITY charges (all socializations since
          its last touch, in one step) into its collateral.
     """
-    snapshot: uint256 = self.loss_snapshot[account]
+    word: uint256 = self.account_word[account]
+    snapshot: uint256 = word & LOW_BITS
     scale: uint256 = loss_equity.scale
     if snapshot == scale:
         return
     if snapshot == 0:
-        self.loss_snapshot[account] = scale
+        self.account_word[account] = word | scale
         return  # a new account: nothing to settle
     settled: int256 = 0
     remainder: int256 = 0
     settled, remainder, scale = self._loss_terms(account)
-    self.loss_snapshot[account] = scale
+    self.account_word[account] = word - snapshot + scale
     share: int256 = self.collateral[account] - settled
     charge: uint256 = 0
     to_insurance: uint256 = 0
@@ -1304,12 +1345,14 @@ def _settle_loss(account: address):
         to_insurance = convert(-share, uint256)
         self.insurance_fees += to_insurance
     self.loss_receivable -= share
+    held: uint256 = word >> OPEN_BIT
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= self.market_count:
+        if held >> m == 0:
             break
-        size: int256 = self.positions[account][m].size
-        if size != 0:
-            self.positions[account][m].equity_index = loss_equity.side_index[m][size > 0]
+        if (held >> m) & 1 != 0:
+            self.positions[account][m].equity_index = loss_equity.side_index[m][
+                self.positions[account][m].size > 0
+            ]
     # X/K equals the old X/k up to the floor just taken: lower H by one unit
     # (and by a withheld share, which the account no longer holds).
     loss_equity._add_basis(-1 - convert(to_insurance, int256))

@@ -206,6 +206,8 @@ class Mirror:
             assert abs(collateral - model.collateral.get(a, 0)) <= tolerance, f"collateral of {a}"
             assert abs(ch.loss_charged(a) - model.loss_charged.get(a, 0)) <= tolerance, f"loss charged to {a}"
             settled = ch.loss_snapshot(a) in (0, scale)
+            held = sum(1 << m for m in range(len(model.markets)) if model.position(a, m).size)
+            assert ch.open_markets(a) == held, f"open markets of {a}"
             for market in range(len(model.markets)):
                 chain_position = ch.positions(a, market)
                 p = model.position(a, market)

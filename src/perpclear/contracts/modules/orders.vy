@@ -57,10 +57,10 @@ struct Order:
     max_fee_bps: uint256
 
 
-# Base amount filled so far per order digest.
-filled: public(HashMap[bytes32, uint256])
-# Orders cancelled one by one, by digest.
-cancelled: public(HashMap[bytes32, bool])
+# Per order digest, one word: the base amount filled so far, and CANCELLED
+# set when the trader cancelled the order (one storage read per fill).
+fill_state: HashMap[bytes32, uint256]
+CANCELLED: constant(uint256) = 1 << 255
 # Every order of a trader with a lower nonce is void.
 min_nonce: public(HashMap[address, uint256])
 
@@ -119,26 +119,34 @@ def eip712Domain() -> (bytes1, String[9], String[1], uint256, address, bytes32, 
 def _check_signature(signer: address, digest: bytes32, signature: Bytes[65]):
     """
     @dev Reverts with the reason a signature is refused (see the module notice).
+         A valid ECDSA signature by the trader's key is accepted before any
+         code lookup: only a refused one asks whether the trader is a contract.
     """
+    r: uint256 = 0
+    s: uint256 = 0
+    v: uint256 = 0
+    if len(signature) == 64 or len(signature) == 65:
+        r = extract32(signature, 0, output_type=uint256)
+        s = extract32(signature, 32, output_type=uint256)
+        if len(signature) == 64:
+            # EIP-2098: the top bit of the second word is v - 27.
+            v = 27 + (s >> 255)
+            s = s & (max_value(uint256) >> 1)
+        else:
+            v = convert(slice(signature, 64, 1), uint256)
+            if v < 2:
+                v += 27  # some signers give the recovery id 0/1
+        if (v == 27 or v == 28) and s <= SECP256K1N_HALF:
+            recovered: address = ecrecover(digest, v, r, s)
+            if recovered != empty(address) and recovered == signer:
+                return
     if signer.is_contract:
         assert staticcall IERC1271(signer).isValidSignature(digest, signature) == EIP1271_MAGIC, "orders: contract signature refused"
         return
     assert len(signature) == 65 or len(signature) == 64, "orders: signature length not 64 or 65"
-    r: uint256 = extract32(signature, 0, output_type=uint256)
-    s: uint256 = extract32(signature, 32, output_type=uint256)
-    v: uint256 = 0
-    if len(signature) == 64:
-        # EIP-2098: the top bit of the second word is v - 27.
-        v = 27 + (s >> 255)
-        s = s & (max_value(uint256) >> 1)
-    else:
-        v = convert(slice(signature, 64, 1), uint256)
-        if v < 2:
-            v += 27  # some signers give the recovery id 0/1
     assert v == 27 or v == 28, "orders: signature v not 27/28 or 0/1"
     assert s <= SECP256K1N_HALF, "orders: signature s too high (malleable)"
-    recovered: address = ecrecover(digest, v, r, s)
-    assert recovered != empty(address) and recovered == signer, "orders: signer is not the trader"
+    raise "orders: signer is not the trader"
 
 
 @internal
@@ -150,12 +158,32 @@ def _fill(order: Order, signature: Bytes[65], amount: uint256) -> bytes32:
     assert order.expiry >= block.timestamp, "orders: expired"
     assert order.nonce >= self.min_nonce[order.trader], "orders: nonce cancelled"
     digest: bytes32 = self._order_digest(order)
-    assert not self.cancelled[digest], "orders: cancelled"
+    state: uint256 = self.fill_state[digest]
+    assert state & CANCELLED == 0, "orders: cancelled"
     self._check_signature(order.trader, digest, signature)
-    total: uint256 = self.filled[digest] + amount
-    assert total <= order.size, "orders: overfilled"
-    self.filled[digest] = total
+    total: uint256 = state + amount
+    # Below CANCELLED too: no order fills that far (sizes are at most 1e30 per fill).
+    assert total <= order.size and total < CANCELLED, "orders: overfilled"
+    self.fill_state[digest] = total
     return digest
+
+
+@external
+@view
+def filled(order_hash: bytes32) -> uint256:
+    """
+    @notice Base amount filled so far of the order with this EIP-712 digest.
+    """
+    return self.fill_state[order_hash] & (CANCELLED - 1)
+
+
+@external
+@view
+def cancelled(order_hash: bytes32) -> bool:
+    """
+    @notice Whether the trader cancelled the order with this EIP-712 digest.
+    """
+    return self.fill_state[order_hash] & CANCELLED != 0
 
 
 @internal
@@ -173,7 +201,7 @@ def _fee_cap(size: uint256, price: uint256, max_fee_bps: uint256) -> uint256:
 def _cancel(order: Order):
     assert order.trader == msg.sender, "orders: not trader"
     digest: bytes32 = self._order_digest(order)
-    self.cancelled[digest] = True
+    self.fill_state[digest] |= CANCELLED
     log OrderCancelled(trader=msg.sender, order_hash=digest)
 
 
