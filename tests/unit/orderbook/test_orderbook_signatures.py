@@ -171,6 +171,10 @@ def test_settle__forged_signatures__reverts(system, traders, settle, sign_with, 
         settle((bid, b""), ask, WAD, 2_000 * u)
     with ape.reverts("orders: signer is not the trader"):
         settle((bid, b"\x01" * 65), ask, WAD, 2_000 * u)
+    # an order in the zero address's name with a signature ecrecover fails on (it returns zero)
+    nobody = replace(bid, trader="0x" + "00" * 20)
+    with ape.reverts("orders: signer is not the trader"):
+        settle((nobody, bytes(32) + (1).to_bytes(32, "big") + bytes([27])), ask, WAD, 2_000 * u)
     assert ob.filled(ob.order_hash(bid.as_tuple())) == 0
 
     # the genuine signature settles
