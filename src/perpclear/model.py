@@ -91,7 +91,6 @@ class Market:
     short_index: int = 0
     last_accrual: int = 0
     long_open_interest: int = 0
-    socialized: int = 0
     max_age: int = 10**18  # the oracle's staleness limit (seconds)
     updated_at: int = 0  # when the mark was last pushed
 
@@ -615,7 +614,6 @@ class ClearingModel:
                 result = self.socialize_equity(result)
             elif policy == POLICY_OPEN_INTEREST:
                 result = self.socialize_open_interest(result, was_long, open_interest, taker, closing)
-            self.markets[market].socialized += result.booked
             self.bad_debt += residual - result.booked
         return result
 

@@ -211,7 +211,6 @@ def test_equity__no_denominator_records_the_residual_and_liquidates(h, decimals)
         assert sim.ch.bad_debt() == b.residual == sim.model.bad_debt
         assert sim.ch.scale() == h.SCALE and sim.ch.loss_receivable() == 0
         assert sim.ch.positions(victim, h.ETH)[0] == 0 and sim.ch.collateral(victim) == 0
-        assert sim.ch.markets(h.ETH).socialized == 0
         for a in accounts:
             charge, model_charge, _ = sim.settle(a)
             assert charge == model_charge == 0

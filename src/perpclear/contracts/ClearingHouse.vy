@@ -82,7 +82,7 @@ struct MarketState:
     long_open_interest: uint256  # equals the short open interest
     reduce_only: bool
     loss_policy: uint8
-    socialized: uint256  # residuals handed to the loss policy so far
+    # (What each loss policy booked is in `LossSocialized`: the audit sums it.)
 
 
 struct Position:
@@ -1112,7 +1112,6 @@ def _run_waterfall(
         booked = self._socialize_open_interest(
             account, market, residual, was_long, mark, open_interest, taker, closing
         )
-    self.markets[market].socialized += booked
     unplaced: uint256 = residual - booked
     self.bad_debt += unplaced
     if unplaced > 0:

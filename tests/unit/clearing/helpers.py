@@ -249,7 +249,6 @@ class Mirror:
                 m.last_accrual,
             ), f"market {market} funding state"
             assert state.long_open_interest == m.long_open_interest
-            assert state.socialized == m.socialized, f"market {market} socialized"
         if not self.equity_socializations:
             assert scale == EQUITY_SCALE
         assert abs(ch.total_collateral() - model.total_collateral) <= self.settled_tolerance

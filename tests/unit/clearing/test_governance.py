@@ -83,7 +83,7 @@ def test_add_market__next_id_with_params_and_events(system, admin, chain):
     assert state.loss_policy == POLICY_ADL
     assert state.last_accrual == chain.blocks[tx.block_number].timestamp
     assert (state.funding_rate, state.long_index, state.short_index) == (0, 0, 0)
-    assert (state.long_open_interest, state.reduce_only, state.socialized) == (0, False, 0)
+    assert (state.long_open_interest, state.reduce_only) == (0, False)
     assert [(e.market, e.loss_policy) for e in tx.decode_logs(ch.MarketAdded)] == [(2, POLICY_ADL)]
     logged = tx.decode_logs(ch.MarketParamsSet)
     assert [(e.market, tuple(e.params)) for e in logged] == [(2, params.as_tuple())]

@@ -107,7 +107,7 @@ def test_liquidate__bankrupt__vault_covers_deficit(opened, trader, insurer, liqu
     )
     assert ch.ResidualRecorded.from_receipt(receipt) == []
     assert ch.LossSocialized.from_receipt(receipt) == []
-    assert (ch.bad_debt(), ch.loss_receivable(), ch.markets(ETH).socialized) == (0, 0, 0)
+    assert (ch.bad_debt(), ch.loss_receivable()) == (0, 0)
     # The liquidator took 1 ETH at 1_700 and gained nothing yet.
     assert ch.positions(liquidator, ETH).size == WAD
     assert ch.collateral(liquidator) == 10_000 * unit
@@ -149,7 +149,7 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
         assert (recorded.account, recorded.market, recorded.loss_policy) == (bankruptcy.account, ETH, POLICY_ADL)
         assert recorded.residual == recorded.bad_debt == residual
         assert ch.LossSocialized.from_receipt(receipt) == []
-        assert bankruptcy.booked == 0 and state.socialized == 0
+        assert bankruptcy.booked == 0
         assert (ch.bad_debt(), ch.loss_receivable()) == (residual, 0)
         assert equities(mirror, *before) == before  # nobody has been charged
         mirror.check(*before)
@@ -159,7 +159,6 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
     (event,) = ch.LossSocialized.from_receipt(receipt)
     assert (event.account, event.market, event.loss_policy) == (bankruptcy.account, ETH, policy)
     assert event.residual == event.booked == bankruptcy.booked == residual
-    assert state.socialized == residual
     assert ch.ResidualRecorded.from_receipt(receipt) == []
     assert ch.bad_debt() == 0
     collateral_before = ch.collateral(counterparty)
