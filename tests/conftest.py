@@ -10,11 +10,32 @@ that does not care about decimals overrides `decimals` with a module-scoped
 fixture returning one value.
 """
 
+import hashlib
 import itertools
 import os
 from pathlib import Path
 
 import pytest
+
+
+def _drop_stale_build() -> None:
+    """ape's build cache keys each contract on its own file, so a change to an
+    imported module or interface alone leaves stale bytecode. When any contract
+    source changed since the last run, the cache goes and ape rebuilds all."""
+    root = Path(__file__).resolve().parents[1]
+    sources = root / "src" / "perpclear" / "contracts"
+    digest = hashlib.sha256()
+    for source in sorted(sources.rglob("*.vy*")):
+        digest.update(source.relative_to(sources).as_posix().encode() + b"\0" + source.read_bytes())
+    stamp = root / ".build" / "perpclear-sources.sha256"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return
+    (root / ".build" / "__local__.json").unlink(missing_ok=True)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.write_text(digest.hexdigest())
+
+
+_drop_stale_build()
 
 # Oracle markets deployed by the `oracle` fixture: id -> price in whole units.
 MARKET_PRICES = {0: 2_000, 1: 30}
