@@ -79,6 +79,7 @@ class Sim:
     def __init__(self, decimals: int, policies=(POLICY_EQUITY, POLICY_EQUITY), vault_assets: int = 0,
                  liquidator_margin: int = 10**9, mm_margin: int = 10**7, idle_markets: int = 0):
         """``idle_markets``: more markets listed after ETH and SOL (priced, never traded)."""
+        self.charged: dict[str, int] = {}  # EQUITY charges settled per account, from LossSettled
         markets = MARKETS + ((100, MarketParams()),) * idle_markets
         policies = tuple(policies) + (POLICY_EQUITY,) * idle_markets
         self.decimals = decimals
@@ -134,12 +135,12 @@ class Sim:
     def anchor(self):
         """Runs the body on a snapshot of chain and model, both restored after."""
         model = copy.deepcopy(self.model)
-        nonce = self.nonce
+        nonce, charged = self.nonce, dict(self.charged)
         with boa.swap_env(self.env), self.env.anchor():
             try:
                 yield self
             finally:
-                self.model, self.nonce = model, nonce
+                self.model, self.nonce, self.charged = model, nonce, charged
 
     def new_transaction(self):
         """Makes the next call price storage like the first call of a transaction.
@@ -157,6 +158,17 @@ class Sim:
         """Ends a transaction's EIP-1153 storage (the clearing house's
         per-transaction bankruptcy price): boa keeps it across calls."""
         self.env.evm.vm.state.clear_transient_storage()
+
+    def _logs(self, contract) -> list:
+        """The last call's logs; its EQUITY settlements are added to ``charged``."""
+        logs = contract.get_logs()
+        for settled in _by_name(logs, "LossSettled"):
+            self.charged[settled.account] = self.charged.get(settled.account, 0) + settled.charge
+        return logs
+
+    def loss_charged(self, account: str) -> int:
+        """EQUITY charges settled into ``account`` so far (the sum of its LossSettled)."""
+        return self.charged.get(account, 0)
 
     @property
     def now(self) -> int:
@@ -209,7 +221,7 @@ class Sim:
     def deposit(self, account: str, amount: int, check: bool = True):
         with boa.env.prank(account):
             self.ch.deposit(amount)
-        logs = self.ch.get_logs()
+        logs = self._logs(self.ch)
         self.sync()
         self.model.deposit(account, amount)
         if check:
@@ -219,7 +231,7 @@ class Sim:
     def withdraw(self, account: str, amount: int, check: bool = True):
         with boa.env.prank(account):
             self.ch.withdraw(amount)
-        logs = self.ch.get_logs()
+        logs = self._logs(self.ch)
         self.sync()
         self.model.withdraw(account, amount)
         if check:
@@ -235,7 +247,7 @@ class Sim:
         sell_sig = sign_order(seller.key, sell, self.chain_id, self.book.address)
         with boa.env.prank(self.matcher):
             self.book.settle(buy.as_tuple(), buy_sig, sell.as_tuple(), sell_sig, size, price)
-        logs = self.book.get_logs()
+        logs = self._logs(self.book)
         self.sync()
         self.model.trade(buyer.address, seller.address, market, size, price, maker=buyer.address)
         if check:
@@ -268,7 +280,7 @@ class Sim:
         with boa.env.prank(liquidator):
             self.ch.liquidate(account, market, size, False)
         computation = self.ch._computation
-        logs = self.ch.get_logs()
+        logs = self._logs(self.ch)
         self.sync()
         result = self.model.liquidate(account, market, size, liquidator, keeper=by_keeper)
         self.check()
@@ -281,7 +293,7 @@ class Sim:
             self.adl.deleverage(account, market, candidates)
         self.end_transaction()
         computation = self.adl._computation
-        logs = self.adl.get_logs()
+        logs = self._logs(self.adl)
         self.sync()
         result = self.model.deleverage(account, market, list(candidates))
         self.check()
@@ -294,7 +306,7 @@ class Sim:
         with boa.env.prank(self.keeper):
             self.ch.settle_funding(account)
         self.last_computation = self.ch._computation
-        logs = self.ch.get_logs()
+        logs = self._logs(self.ch)
         self.sync()
         settled = _by_name(logs, "LossSettled")
         assert len(settled) <= 1

@@ -256,7 +256,7 @@ def test_equity__no_account_gains_from_a_socialization(h, decimals, then):
         [settled] = [e for e in h.by_name(logs, "LossSettled") if e.account == under]
         assert charge == model_charge == 0
         assert abs(settled.to_insurance + share) <= 1, (settled.to_insurance, float(share))
-        assert sim.ch.loss_charged(under) == 0
+        assert sim.loss_charged(under) == 0
         if then != "liquidated":
             assert sim.ch.collateral(under) == stored
         assert sim.ch.insurance_fees() == sim.model.insurance_fees == fees + settled.to_insurance
@@ -264,7 +264,7 @@ def test_equity__no_account_gains_from_a_socialization(h, decimals, then):
         others = [a for a in b.charges if a != under]
         for a in others:
             sim.settle(a)
-        paid = sum(sim.ch.loss_charged(a) for a in others)
+        paid = sum(sim.loss_charged(a) for a in others)
         assert paid >= b.residual + settled.to_insurance
         assert -3 <= sim.ch.loss_receivable() <= 0
         vault, fees = sim.vault.totalAssets(), sim.ch.insurance_fees()
@@ -297,7 +297,7 @@ def test_equity__dust_residual_of_one_unit(populations, h, decimals):
         assert total >= 1
         for a in accounts:
             # no one is credited out of dust: a negative share of 2 / D rounds to 0
-            assert 0 <= sim.ch.loss_charged(a) <= math.ceil(b.charges.get(a, 0)), a
+            assert 0 <= sim.loss_charged(a) <= math.ceil(b.charges.get(a, 0)), a
         receivable = sim.ch.loss_receivable()
         assert -(len(accounts) + 1) <= receivable <= 0
 
@@ -358,13 +358,13 @@ def test_equity__hundreds_of_tiny_bankruptcies_at_one_price(populations, h, deci
         # one step per account, whatever the number of pending socializations
         total = 0
         for a in accounts:
-            charged_before = sim.ch.loss_charged(a)
+            charged_before = sim.loss_charged(a)
             charge, model_charge, logs = sim.settle(a)
             assert len(h.by_name(logs, "LossSettled")) == 1
             assert abs(charge - model_charge) <= 1
             if a == sim.liquidator:
                 # touched (settled) at every liquidation it made: one rounding per settlement
-                assert abs(sim.ch.loss_charged(a) - exact[a]) <= count + 1, (sim.ch.loss_charged(a), float(exact[a]))
+                assert abs(sim.loss_charged(a) - exact[a]) <= count + 1, (sim.loss_charged(a), float(exact[a]))
             else:
                 assert charged_before == 0
                 # a negative share is withheld for the insurance fees, never credited
@@ -373,7 +373,7 @@ def test_equity__hundreds_of_tiny_bankruptcies_at_one_price(populations, h, deci
             total += charge
         # everything charged since the first of these bankruptcies, the victims' own
         # shares (settled when they were liquidated) and the liquidator's included
-        total = sum(sim.ch.loss_charged(a) for a in accounts + victims)
+        total = sum(sim.loss_charged(a) for a in accounts + victims)
         assert total >= booked
         receivable = sim.ch.loss_receivable()
         # the dust sink: at most one unit per settlement (every account once, every

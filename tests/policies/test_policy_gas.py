@@ -88,7 +88,7 @@ def test_gas__bankrupt_liquidation_is_independent_of_the_number_of_accounts(liqu
 @pytest.mark.xfail(strict=True, reason=(
     "BUG (gas target of issue 3): a bankrupt liquidation with insurance draw and EQUITY socialization "
     "costs 370,793 gas as the first socialization of a fresh system (side indexes, scale and "
-    "receivable set from zero) and 288,137 for the next one (10 other accounts, clean transactions), "
+    "receivable set from zero) and 265,927 for the next one (10 other accounts, clean transactions), "
     "above the 250,000 target."))
 def test_gas__bankrupt_liquidation_with_equity_within_target(liquidation_gas):
     figures = {w: liquidation_gas[("EQUITY", w)] for w in ("first", "next")}
@@ -145,9 +145,9 @@ LAZY = {}
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "BUG (gas target of issue 3): the one settlement step costs 107,359 gas (clean transaction, an "
-    "account in two markets, first charge: loss_charged set from zero), i.e. 53,680 per pending "
-    "socialization at 2 pending, above the 15,000 target until 8 are pending."))
+    "BUG (gas target of issue 3): the one settlement step costs 85,149 gas (clean transaction, an "
+    "account in two markets, first charge: EQUITY snapshots set from zero), i.e. 42,575 per pending "
+    "socialization at 2 pending, above the 15,000 target until 6 are pending."))
 def test_gas__lazy_settlement_within_target_per_pending_socialization(h):
     if not LAZY:
         test_gas__lazy_settlement_is_one_step_whatever_is_pending(h)

@@ -137,8 +137,6 @@ adl_price: transient(HashMap[address, uint256])
 account_word: HashMap[address, uint256]
 OPEN_BIT: constant(uint256) = 128
 LOW_BITS: constant(uint256) = (1 << OPEN_BIT) - 1
-# Total EQUITY charges settled per account (negative: net credit).
-loss_charged: public(HashMap[address, int256])
 
 
 event Deposited:
@@ -1337,7 +1335,6 @@ def _settle_loss(account: address):
         charge = convert(share, uint256)
         self.collateral[account] = settled
         self.total_collateral -= share
-        self.loss_charged[account] += share
     else:
         # No account gains from a socialization: a negative share stays with
         # the system, as insurance fees, and the account's X drops by it in H.

@@ -189,7 +189,6 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
         assert (settled.account, settled.charge) == (addr(counterparty), drop)
         assert (settled.scale_before, settled.scale_after) == (SCALE, ch.scale())
         assert ch.collateral(counterparty) == collateral_before - drop
-        assert ch.loss_charged(counterparty) == drop
         assert ch.loss_receivable() == residual - drop
         assert ch.equity(counterparty) == before[addr(counterparty)] - drop
     else:
