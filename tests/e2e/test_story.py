@@ -255,4 +255,4 @@ def unpaid_equity(story, account):
     ch = story.ch
     position = ch.positions(account, ETH)
     value = position.size * story.system.oracle.price(ETH) // WAD
-    return ch.collateral(account) + value - position.open_notional - ch.pending_funding(account, ETH)
+    return ch.collateral(account) + value - position.open_notional - story.lens.pending_funding(account, ETH)

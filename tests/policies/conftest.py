@@ -77,11 +77,11 @@ def _by_name(logs, name):
 
 class Sim:
     def __init__(self, decimals: int, policies=(POLICY_EQUITY, POLICY_EQUITY), vault_assets: int = 0,
-                 liquidator_margin: int = 10**9, mm_margin: int = 10**7, idle_markets: int = 0):
-        """``idle_markets``: more markets listed after ETH and SOL (priced, never traded)."""
+                 liquidator_margin: int = 10**9, mm_margin: int = 10**7, extra_markets: tuple = ()):
+        """``extra_markets``: (whole price, MarketParams) of EQUITY markets listed after ETH and SOL."""
         self.charged: dict[str, int] = {}  # EQUITY charges settled per account, from LossSettled
-        markets = MARKETS + ((100, MarketParams()),) * idle_markets
-        policies = tuple(policies) + (POLICY_EQUITY,) * idle_markets
+        markets = MARKETS + tuple(extra_markets)
+        policies = tuple(policies) + (POLICY_EQUITY,) * len(extra_markets)
         self.decimals = decimals
         self.u = 10**decimals
         self.env = boa.Env()

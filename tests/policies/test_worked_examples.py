@@ -59,7 +59,7 @@ def test_worked_example__open_interest(make_system, traders, liquidator, insurer
     assert socialized.basis == 5 * WAD
     expected = {b: 240 * u, c: 160 * u, d: 0, keeper: 0}
     for account, charge in expected.items():
-        assert ch.pending_funding(account, 0) == (charge if account in (b, c) else 0)
+        assert system.lens.pending_funding(account, 0) == (charge if account in (b, c) else 0)
         before = ch.collateral(account)
         ch.settle_funding(account, sender=account)
         assert before - ch.collateral(account) == charge

@@ -26,6 +26,7 @@ from .modules import loss_equity
 from .modules import bankruptcy
 from .modules import liquidation
 from .modules import valuation
+from .modules import funding
 from .modules import ownership
 from .modules import timelock
 
@@ -92,6 +93,13 @@ struct Position:
     equity_index: int256  # its side's EQUITY index when last settled
 
 
+# A position as stored: size and open notional share one word (see _pack).
+struct StoredPosition:
+    base: uint256
+    funding_index: int256
+    equity_index: int256
+
+
 struct Health:
     equity: int256
     maintenance: uint256
@@ -115,7 +123,13 @@ market_word: uint256
 market_params: public(HashMap[uint256, MarketParams])
 markets: public(HashMap[uint256, MarketState])
 
-positions: public(HashMap[address, HashMap[uint256, Position]])
+stored_positions: HashMap[address, HashMap[uint256, StoredPosition]]
+# Widths of the packed base word. |size| <= MAX_SIZE = 10**30 < 2**103 (the
+# open-interest cap bounds every position) and |open notional| <= MAX_SIZE *
+# MAX_PRICE / WAD = 10**42 < 2**151: two's complement in 104 and 152 bits.
+SIZE_BITS: constant(uint256) = 104
+SIZE_LIMIT: constant(int256) = 2**103
+NOTIONAL_LIMIT: constant(int256) = 2**151
 collateral: public(HashMap[address, int256])
 
 # Aggregates of the ledger identity (see the contract docstring).
@@ -550,7 +564,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     self._touch(account)
     self._settle_loss(taker)
     self._settle_funding(taker, market)
-    size: int256 = self.positions[account][market].size
+    size: int256 = self._size(account, market)
     assert size != 0, "clearing: no position"
     health: Health = self._health(account, True)
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
@@ -576,7 +590,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     # Who pays a residual is fixed by the state before the bankrupt position
     # moves: a taker holding the opposite side (the side OPEN_INTEREST charges)
     # takes a bankrupt position whole and pays for what it closes of its own.
-    taker_size: int256 = self.positions[taker][market].size
+    taker_size: int256 = self._size(taker, market)
     closing: uint256 = 0
     if taker_size != 0 and (taker_size > 0) != (size > 0):
         closing = min(amount, convert(abs(taker_size), uint256))
@@ -611,7 +625,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
         penalty=penalty,
         liquidator_reward=reward,
         insurance_reward=insurance_reward,
-        remaining_size=self.positions[account][market].size,
+        remaining_size=self._size(account, market),
     )
     if self.collateral[account] < 0 and not self._has_position(account):
         self._run_waterfall(account, market, size > 0, mark, open_interest, taker, closing)
@@ -634,8 +648,8 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     assert self.markets[market].loss_policy == c.POLICY_ADL, "clearing: not an ADL market"
     self._touch(bankrupt)
     self._touch(account)
-    size: int256 = self.positions[bankrupt][market].size
-    other: int256 = self.positions[account][market].size
+    size: int256 = self._size(bankrupt, market)
+    other: int256 = self._size(account, market)
     was_long: bool = size > 0
     assert (
         size != 0
@@ -719,6 +733,15 @@ def health(account: address) -> Health:
 
 @external
 @view
+def positions(account: address, market: uint256) -> Position:
+    """
+    @notice The position of `account` in `market`, as last settled.
+    """
+    return self._position(account, market)
+
+
+@external
+@view
 def market_count() -> uint256:
     """
     @notice The number of listed markets (ids 0 to market_count - 1).
@@ -742,24 +765,6 @@ def open_markets(account: address) -> uint256:
     @notice The markets where the account has a position: bit m for market m.
     """
     return self.account_word[account] >> OPEN_BIT
-
-
-@external
-@view
-def pending_funding(account: address, market: uint256) -> int256:
-    """
-    @notice Funding the account would pay (> 0) or receive (< 0) if settled now
-            (with a stale mark: what is accrued so far).
-    """
-    self._check_market(market)
-    mark: uint256 = 0
-    fresh: bool = False
-    mark, fresh = staticcall oracle.mark(market)
-    if not fresh:
-        mark = 0  # nothing accrues over a stale interval until the next fresh mark
-    return self._pending_funding(
-        market, mark, self.positions[account][market].size, self.positions[account][market].funding_index
-    )
 
 
 
@@ -809,6 +814,51 @@ def _transfer_out(to: address, amount: uint256):
 @view
 def _has_position(account: address) -> bool:
     return self.account_word[account] >> OPEN_BIT != 0
+
+
+@internal
+@pure
+def _pack(size: int256, open_notional: int256) -> uint256:
+    assert abs(size) < SIZE_LIMIT and abs(open_notional) < NOTIONAL_LIMIT, "clearing: position out of range"
+    low: uint256 = convert(convert(size, bytes32), uint256) & convert(2 * SIZE_LIMIT - 1, uint256)
+    return low | (convert(convert(open_notional, bytes32), uint256) << SIZE_BITS)
+
+
+@internal
+@view
+def _base(account: address, market: uint256) -> (int256, int256):
+    """
+    @dev Size and open notional of a position, from its one packed word
+         (an arithmetic right shift restores each sign).
+    """
+    word: bytes32 = convert(self.stored_positions[account][market].base, bytes32)
+    return self._size_of(word), convert(word, int256) >> SIZE_BITS
+
+
+@internal
+@pure
+def _size_of(word: bytes32) -> int256:
+    return convert(convert(convert(word, uint256) << (256 - SIZE_BITS), bytes32), int256) >> (256 - SIZE_BITS)
+
+
+@internal
+@view
+def _position(account: address, market: uint256) -> Position:
+    size: int256 = 0
+    open_notional: int256 = 0
+    size, open_notional = self._base(account, market)
+    return Position(
+        size=size,
+        open_notional=open_notional,
+        funding_index=self.stored_positions[account][market].funding_index,
+        equity_index=self.stored_positions[account][market].equity_index,
+    )
+
+
+@internal
+@view
+def _size(account: address, market: uint256) -> int256:
+    return self._size_of(convert(self.stored_positions[account][market].base, bytes32))
 
 
 @internal
@@ -866,8 +916,7 @@ def _accrue(market: uint256) -> bool:
 @internal
 @view
 def _pending_funding(market: uint256, mark: uint256, size: int256, funding_index: int256) -> int256:
-    # Rounded up: a payer pays the extra unit, a receiver receives one less.
-    return math._div_ceil(size * (self._index_now(market, mark, size > 0) - funding_index), c.FUNDING_SCALE)
+    return funding._owed(size, funding_index, self._index_now(market, mark, size > 0))
 
 
 @internal
@@ -875,14 +924,14 @@ def _settle_funding(account: address, market: uint256):
     """
     @dev Books pending funding of one position; the market must be accrued.
     """
-    size: int256 = self.positions[account][market].size
+    size: int256 = self._size(account, market)
     if size == 0:
         return
     index: int256 = self._side_index(market, size > 0)
-    snapshot: int256 = self.positions[account][market].funding_index
+    snapshot: int256 = self.stored_positions[account][market].funding_index
     if snapshot == index:
         return
-    self.positions[account][market].funding_index = index
+    self.stored_positions[account][market].funding_index = index
     accrued: int256 = size * (index - snapshot)
     # X moves by the exact accrued amount; the collateral by its ceiling.
     loss_equity._add_basis(math._div_floor(accrued, c.FUNDING_SCALE))
@@ -929,7 +978,9 @@ def _health(account: address, strict: bool) -> Health:
             break
         if (held >> m) & 1 == 0:
             continue
-        size: int256 = self.positions[account][m].size
+        size: int256 = 0
+        open_notional: int256 = 0
+        size, open_notional = self._base(account, m)
         mark: uint256 = 0
         fresh: bool = False
         mark, fresh = staticcall oracle.mark(m)
@@ -941,8 +992,8 @@ def _health(account: address, strict: bool) -> Health:
         value: int256 = math._div_floor(size * convert(mark, int256), c.WAD_INT)
         result.equity += (
             value
-            - self.positions[account][m].open_notional
-            - self._pending_funding(m, accrual_mark, size, self.positions[account][m].funding_index)
+            - open_notional
+            - self._pending_funding(m, accrual_mark, size, self.stored_positions[account][m].funding_index)
         )
         exposure: uint256 = convert(abs(size), uint256) * mark
         result.maintenance += math._mul_div(
@@ -963,7 +1014,7 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
          cost basis rounded up, so realised PnL is rounded down.
     @return Realised PnL credited to the collateral.
     """
-    position: Position = self.positions[account][market]
+    position: Position = self._position(account, market)
     old_size: int256 = position.size
     new_size: int256 = old_size + delta
     notional: int256 = convert(
@@ -993,11 +1044,8 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
     self.total_open_notional += open_notional - position.open_notional
     funding_index: int256 = self._side_index(market, new_size > 0)
     equity_index: int256 = loss_equity.side_index[market][new_size > 0]
-    self.positions[account][market] = Position(
-        size=new_size,
-        open_notional=open_notional,
-        funding_index=funding_index,
-        equity_index=equity_index,
+    self.stored_positions[account][market] = StoredPosition(
+        base=self._pack(new_size, open_notional), funding_index=funding_index, equity_index=equity_index
     )
     # X moves by -delta(open notional) + delta(size * (f + a)) / WAD**2.
     loss_equity._add_basis(
@@ -1038,7 +1086,7 @@ def _fill_side(
     """
     self._settle_loss(account)
     self._settle_funding(account, market)
-    old_size: int256 = self.positions[account][market].size
+    old_size: int256 = self._size(account, market)
     reduces: bool = old_size != 0 and (old_size > 0) != (delta > 0) and abs(delta) <= abs(old_size)
     if reduce_only:
         assert reduces, "clearing: not reducing"
@@ -1285,7 +1333,7 @@ def _loss_terms(account: address) -> (int256, int256, uint256):
             break
         if (held >> m) & 1 == 0:
             continue
-        position: Position = self.positions[account][m]
+        position: Position = self._position(account, m)
         x_w2 += position.size * (position.funding_index + position.equity_index) - position.open_notional * c.FUNDING_SCALE
         tail_w2 += position.open_notional * c.FUNDING_SCALE - position.size * (
             position.funding_index + loss_equity.side_index[m][position.size > 0]
@@ -1346,9 +1394,7 @@ def _settle_loss(account: address):
         if held >> m == 0:
             break
         if (held >> m) & 1 != 0:
-            self.positions[account][m].equity_index = loss_equity.side_index[m][
-                self.positions[account][m].size > 0
-            ]
+            self.stored_positions[account][m].equity_index = loss_equity.side_index[m][self._size(account, m) > 0]
     # X/K equals the old X/k up to the floor just taken: lower H by one unit
     # (and by a withheld share, which the account no longer holds).
     loss_equity._add_basis(-1 - convert(to_insurance, int256))

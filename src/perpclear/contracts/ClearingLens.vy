@@ -6,7 +6,7 @@
 @notice Read-only views over the clearing house, for frontends, keepers and
         tests; it holds no money and no state but the clearing house's
         address (the clearing house keeps only what changes state, and its
-        `health`, `equity` and `pending_funding`). Every figure is what the
+        `health` and `equity`). Every figure is what the
         clearing house's next touch of the account would book, computed
         with the same rounding:
             settled = equity - sum over positions of (floor(s * p / WAD) - o)
@@ -23,6 +23,7 @@
 from .modules import constants as c
 from .modules import liquidation
 from .modules import math
+from .modules import funding
 from .modules import valuation
 from interfaces import IClearingHouse
 from interfaces import IDeleverager
@@ -87,6 +88,17 @@ def pending_loss_charge(account: address) -> int256:
             negative share is withheld, not credited).
     """
     return self._charges(account).loss_charge
+
+
+@external
+@view
+def pending_funding(account: address, market: uint256) -> int256:
+    """
+    @notice Funding the account would pay (> 0) or receive (< 0) in `market`
+            if settled now (with a stale mark: what is accrued so far).
+    """
+    assert market < staticcall clearing_house.market_count(), "lens: unknown market"
+    return funding._pending(clearing_house, oracle, account, market)
 
 
 @external
@@ -239,7 +251,7 @@ def _charges(account: address) -> Charges:
             mark = valuation._stale_mark(mark, position.size, (staticcall clearing_house.market_params(m)).imr_bps)
         value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
         result.settled -= value - position.open_notional
-        result.funding += staticcall clearing_house.pending_funding(account, m)
+        result.funding += funding._pending(clearing_house, oracle, account, m)
     # equity = collateral now + sum(value - o - funding), collateral now =
     # settled + funding: the EQUITY charge is what separates it from storage.
     result.loss_charge = result.collateral - (result.settled + result.funding)

@@ -235,7 +235,7 @@ class Mirror:
                     assert chain_position.equity_index == ch.side_index(market, p.size > 0), (
                         f"EQUITY index of {a} in {market}"
                     )
-                assert ch.pending_funding(a, market) == model.pending_funding(a, market)
+                assert self.lens.pending_funding(a, market) == model.pending_funding(a, market)
             # Stale marks too: the chain values them as the model does (against the holder).
             h = model.health(a)
             health = ch.health(a)

@@ -140,19 +140,19 @@ def test_pending_funding__after_time__equals_model(opened, long_trader, short_tr
     # Both views at the same block: ten minutes of 1.5 ETH at 2_000.
     exact = owed(SIZE, RATE, 2_000 * unit, mirror.now - start)
     assert exact.denominator != 1
-    pay = ch.pending_funding(long_trader, ETH)
-    receive = ch.pending_funding(short_trader, ETH)
+    pay = mirror.lens.pending_funding(long_trader, ETH)
+    receive = mirror.lens.pending_funding(short_trader, ETH)
     assert pay == ceil(exact) > 0  # the long pays the extra unit
     assert receive == -floor(exact)  # the short receives one unit less
     assert pay + receive == 1
     # Market 1 has no position: nothing pending.
-    assert ch.pending_funding(long_trader, SOL) == 0
+    assert mirror.lens.pending_funding(long_trader, SOL) == 0
     mirror.check(long_trader, short_trader)
 
 
 def test_pending_funding__unknown_market__reverts(system, traders):
-    with ape.reverts("clearing: unknown market"):
-        system.clearing_house.pending_funding(traders[0], 2)
+    with ape.reverts("lens: unknown market"):
+        system.lens.pending_funding(traders[0], 2)
 
 
 def test_settle_funding__positive_rate__longs_pay_shorts(opened, long_trader, short_trader, liquidator):
@@ -194,8 +194,8 @@ def test_settle_funding__negative_rate__shorts_pay_longs(opened, long_trader, sh
     mark = 2_000 * unit
     start = mirror.set_funding_rate(ETH, -3 * RATE).timestamp
     mirror.wait(900)
-    assert ch.pending_funding(short_trader, ETH) > 0
-    assert ch.pending_funding(long_trader, ETH) < 0
+    assert mirror.lens.pending_funding(short_trader, ETH) > 0
+    assert mirror.lens.pending_funding(long_trader, ETH) < 0
 
     short_receipt = mirror.settle_funding(short_trader, sender=liquidator)
     long_receipt = mirror.settle_funding(long_trader, sender=liquidator)

@@ -201,7 +201,7 @@ def test_liquidate__after_funding__books_it_first(opened, trader, counterparty, 
     mirror.set_funding_rate(ETH, 10**14)
     mirror.wait(60)  # 60 s x 0.01% x 1_850 = 11.1 of funding
     assert lens.is_liquidatable(trader)
-    pending = ch.pending_funding(trader, ETH)
+    pending = lens.pending_funding(trader, ETH)
     assert pending > 0
 
     receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)

@@ -201,11 +201,11 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
         assert ch.funding_pool() == -residual  # owed by the shorts until they settle
         assert ch.loss_receivable() == 0
         # The short owes exactly R as pending funding; the long side owes nothing.
-        assert ch.pending_funding(counterparty, ETH) == residual
+        assert mirror.lens.pending_funding(counterparty, ETH) == residual
         assert before[addr(counterparty)] - ch.equity(counterparty) == residual
         for account, equity in before.items():
             if account != addr(counterparty):
-                assert ch.equity(account) == equity and ch.pending_funding(account, ETH) == 0
+                assert ch.equity(account) == equity and mirror.lens.pending_funding(account, ETH) == 0
         mirror.check(*before)
 
         # It pays it at its next funding settlement.

@@ -1,0 +1,49 @@
+"""Packed storage at its boundaries: a position's size and open notional share
+one word (104 and 152 bits, two's complement). The widths follow from the
+caps: |size| <= the open-interest cap <= MAX_SIZE = 10**30 and |open
+notional| <= MAX_SIZE * MAX_PRICE / WAD = 10**42. The largest position at the
+largest price, with 18-decimal collateral, long and short, must store, read
+back, reduce and close exactly as the model books it."""
+
+from perpclear.model import WAD, MarketParams
+
+MAX_SIZE = MAX_PRICE = 10**30
+INT128_MAX = 2**127 - 1  # the largest single deposit
+# 2 bps initial margin: the largest notional (1e42) needs 2e38, two deposits.
+WIDE = MarketParams(imr_bps=2, mmr_bps=1, penalty_bps=0, maker_fee_bps=0, taker_fee_bps=0, oi_cap=MAX_SIZE)
+BIG = 2  # the market id after ETH and SOL
+
+
+def same_as_model(sim, *traders):
+    for trader in traders:
+        chain, model = sim.ch.positions(trader.address, BIG), sim.model.position(trader.address, BIG)
+        assert (chain.size, chain.open_notional) == (model.size, model.open_notional)
+        assert sim.ch.collateral(trader.address) == sim.model.collateral[trader.address]
+    sim.check_accounts([t.address for t in traders])
+
+
+def test_packing__the_largest_position_at_the_largest_price_round_trips(h):
+    sim = h.Sim(18, extra_markets=((MAX_PRICE // 10**18, WIDE),))
+    long, short = h.key(9_800_001), h.key(9_800_002)
+    with sim.active():
+        sim.set_price(BIG, MAX_PRICE)
+        for trader in (long, short):
+            sim.mint(trader.address, 2 * INT128_MAX)
+            sim.deposit(trader.address, INT128_MAX)
+            sim.deposit(trader.address, INT128_MAX)
+        notional = MAX_SIZE * MAX_PRICE // WAD
+        sim.trade(long, short, BIG, MAX_SIZE, MAX_PRICE)
+        assert tuple(sim.ch.positions(long.address, BIG))[:2] == (MAX_SIZE, notional)
+        assert tuple(sim.ch.positions(short.address, BIG))[:2] == (-MAX_SIZE, -notional)
+        assert sim.ch.markets(BIG).long_open_interest == MAX_SIZE
+        same_as_model(sim, long, short)
+        # a third back at a lower price: cost basis released rounded up, both signs
+        sim.set_price(BIG, MAX_PRICE - 1)
+        sim.trade(short, long, BIG, MAX_SIZE // 3, MAX_PRICE - 1)
+        same_as_model(sim, long, short)
+        # and the rest: both flat, the words back to zero
+        sim.trade(short, long, BIG, MAX_SIZE - MAX_SIZE // 3, MAX_PRICE - 1)
+        for trader in (long, short):
+            assert tuple(sim.ch.positions(trader.address, BIG)) == (0, 0, 0, 0)
+            assert sim.ch.open_markets(trader.address) == 0
+        same_as_model(sim, long, short)
