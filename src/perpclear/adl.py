@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from perpclear.engine import Engine
 
-MAX_CANDIDATES = 50  # Deleverager.MAX_CANDIDATES
-
 
 def queue(engine: Engine, clearing_house: str, deleverager: str, accounts: list[str], market: int, long: bool) -> list[tuple[str, int]]:
     """(account, rank) of the positions of ``accounts`` on side ``long`` of

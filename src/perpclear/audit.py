@@ -42,18 +42,8 @@ from typing import Any
 
 from perpclear.deployment import CONTRACT_NAMES
 from perpclear.engine import Engine, Event, Record
-from perpclear.model import (
-    EQUITY_SCALE,
-    FUNDING_SCALE,
-    MAX_INDEX,
-    WAD,
-    POLICY_EQUITY,
-    POLICY_OPEN_INTEREST,
-    ClearingModel,
-    MarketParams,
-    ModelError,
-    ceil,
-)
+from perpclear.model import ClearingModel, MarketParams, ModelError, ceil
+from perpclear.units import EQUITY_SCALE, FUNDING_SCALE, MAX_INDEX, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
 
 CHECKS = ("replay", "waterfall", "atomic", "socialization", "adl", "charges", "completeness", "conservation")
 

@@ -28,10 +28,10 @@ import time
 from fractions import Fraction
 from typing import Callable
 
-from perpclear.adl import MAX_CANDIDATES, queue
+from perpclear.adl import queue
 from perpclear.deployment import CHUNK, Deployment, Roles, deploy, trader_key
 from perpclear.engine import Engine, Event
-from perpclear.model import ADL_SKIP, EQUITY_SCALE
+from perpclear.units import ADL_SKIP, EQUITY_SCALE, LENS_MAX_ACCOUNTS, MAX_CANDIDATES
 from perpclear.results import AccountResult, CascadeResult, adl_charge, event_record, withheld
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -202,8 +202,9 @@ class Cascade:
             return [a for a, f in zip(holders, flags) if f]
         doubtful = [a for a in holders if self.watch.may_be_liquidatable(a)]
         n = len(self.sc.markets)
-        states = self.engine.calls([(self.d.lens, "account_states", (doubtful[i : i + 1000],))
-                                    for i in range(0, len(doubtful), 1000)])
+        n = LENS_MAX_ACCOUNTS
+        states = self.engine.calls([(self.d.lens, "account_states", (doubtful[i : i + n],))
+                                    for i in range(0, len(doubtful), n)])
         found = []
         for a, (equity, maintenance, sizes) in zip(doubtful, (row for part in states for row in part)):
             sizes = list(sizes[:n])
@@ -295,7 +296,8 @@ class Cascade:
 
     def _read_equities(self, accounts: list[str]) -> list[int]:
         """The lens's ``equities``, 1,000 accounts per call."""
-        calls = [(self.d.lens, "equities", (accounts[i : i + 1000],)) for i in range(0, len(accounts), 1000)]
+        n = LENS_MAX_ACCOUNTS
+        calls = [(self.d.lens, "equities", (accounts[i : i + n],)) for i in range(0, len(accounts), n)]
         return [e for part in self.engine.calls(calls) for e in part]
 
     def _fairness(self, before: dict[str, int] | None, events: list[Event], block: int) -> None:

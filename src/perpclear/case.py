@@ -28,7 +28,8 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from perpclear.adl import MAX_CANDIDATES, queue
+from perpclear.adl import queue
+from perpclear.units import MAX_CANDIDATES
 from perpclear.deployment import HUGE, Deployment, Roles, deploy, labelled_key
 from perpclear.results import adl_charge
 from perpclear.engine import IN_PROCESS, Engine, Event

@@ -13,12 +13,11 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from perpclear.model import POLICY_EQUITY
+from perpclear.units import POLICY_EQUITY, WAD
 from perpclear.results import CascadeResult
 
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
 LONG, SHORT = "#dc2626", "#16a34a"
-WAD = 10**18
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 340) -> go.Figure:

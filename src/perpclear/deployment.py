@@ -20,8 +20,9 @@ from eth_account.signers.local import LocalAccount
 from perpclear.engine import Engine, Event, Tx
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, to_units
+from perpclear.units import MAX_SIZE
 
-HUGE = 10**30  # "the whole position": the contract clamps a liquidation request
+HUGE = MAX_SIZE  # "the whole position": the contract clamps a liquidation request
 EXPIRY = 2**40  # orders in a cascade do not expire
 ORACLE_MAX_AGE = 10**9  # no staleness in a cascade: blocks are logical steps
 VAULT_COOLDOWN = 86_400

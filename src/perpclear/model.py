@@ -21,19 +21,17 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-WAD = 10**18
-BPS = 10_000
-FUNDING_SCALE = 10**36
-# OPEN_INTEREST charges never move a side index beyond +-MAX_INDEX (constants.vy).
-MAX_INDEX = 10**48
-
-POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
-# EQUITY: the most one socialization takes (99.9999 % of all equity), and the
-# smallest cumulative scale K before socializations are capped.
-MAX_RATE = 1 - Fraction(1, 1_000_000)
-MIN_SCALE = Fraction(1, 10**12)
-# The contracts' fixed point for K and r (modules/loss_equity.vy): 1.0.
-EQUITY_SCALE = 10**27
+from perpclear.units import (
+    BPS,
+    FUNDING_SCALE,
+    MAX_INDEX,
+    MAX_RATE,
+    MIN_SCALE,
+    POLICY_ADL,
+    POLICY_EQUITY,
+    POLICY_OPEN_INTEREST,
+    WAD,
+)
 
 
 def floor(x: Fraction | int) -> int:
@@ -155,10 +153,6 @@ class Deleverage:
         """What each counterparty paid beyond closing at the mark, exactly."""
         gap = abs(self.price - self.mark)
         return {c: Fraction(size * gap, WAD) for c, size, _ in self.fills}
-
-
-# Deleverager.vy skip reasons.
-ADL_SKIP = {1: "SIDE", 2: "PROFIT", 3: "RANK", 4: "EQUITY"}
 
 
 @dataclass

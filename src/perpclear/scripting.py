@@ -21,6 +21,7 @@ from rich.table import Table
 from perpclear.cascade import Cascade
 from perpclear.deployment import CONTRACT_NAMES, Deployment
 from perpclear.results import CascadeResult
+from perpclear.units import MAX_TIMELOCK_DELAY
 from perpclear.charts import lost_pcts
 from perpclear.cli import fail, load_or_fail, progress_bar, refuse_shared_chain, reporter
 from perpclear.engine import ChainEngine, EngineError, NodeError, artifact
@@ -33,7 +34,6 @@ ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
 DEFAULT_TIMELOCK_DELAY = 2 * 86_400
 # Off devnets the keeper's marks are bounded by default: 10 % per 5 minutes.
 DEFAULT_MAX_MOVE_BPS, DEFAULT_MOVE_WINDOW = 1_000, 300
-MAX_TIMELOCK_DELAY = 30 * 86_400
 
 
 # ------------------------------------------------------------------ role keys

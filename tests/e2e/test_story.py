@@ -14,7 +14,8 @@ from fractions import Fraction
 
 import pytest
 
-from perpclear.model import EQUITY_SCALE, WAD, ClearingModel, ceil
+from perpclear.model import WAD, ClearingModel, ceil
+from perpclear.units import EQUITY_SCALE
 from perpclear.system import POLICY_EQUITY
 
 pytestmark = pytest.mark.anvil

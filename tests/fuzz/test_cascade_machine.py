@@ -29,7 +29,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from perpclear.adl import queue
 from perpclear.deployment import HUGE, Roles, deploy, trader_key
 from perpclear.engine import EngineError, RevmEngine
-from perpclear.model import EQUITY_SCALE, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
+from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
+from perpclear.units import EQUITY_SCALE
 from perpclear.scenario import parse_scenario
 
 N = 4  # traders

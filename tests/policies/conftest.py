@@ -30,7 +30,8 @@ import boa
 import pytest
 from eth_account import Account
 
-from perpclear.model import EQUITY_SCALE, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
+from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
+from perpclear.units import EQUITY_SCALE
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -36,7 +36,8 @@ from typing import Any
 from contextlib import contextmanager
 from fractions import Fraction
 
-from perpclear.model import EQUITY_SCALE, ClearingModel, Liquidation
+from perpclear.model import ClearingModel, Liquidation
+from perpclear.units import EQUITY_SCALE
 
 
 def addr(account: Any) -> str:

@@ -133,7 +133,7 @@ def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, long_trader, 
 
 
 def test_pending_funding__after_time__equals_model(opened, long_trader, short_trader):
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mirror, unit = opened, opened.system.unit
     start = mirror.set_funding_rate(ETH, RATE).timestamp
     mirror.wait(600)
 

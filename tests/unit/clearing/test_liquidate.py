@@ -144,7 +144,7 @@ def test_liquidate__partial__restores_margin_and_splits_penalty(underwater, trad
 
 
 def test_liquidate__max_size_below_allowed__takes_only_max_size(underwater, trader, liquidator):
-    mirror, ch = underwater, underwater.ch
+    mirror = underwater
     lens = underwater.lens
     allowed = lens.max_liquidation_size(trader, ETH)
     part = 3 * WAD // 10  # 0.3 ETH of the 0.7352 allowed

@@ -12,7 +12,8 @@ transaction by the market's loss policy (EQUITY, OPEN_INTEREST) or, under ADL
 
 import ape
 import pytest
-from perpclear.model import EQUITY_SCALE, FUNDING_SCALE, WAD, ceil
+from perpclear.model import FUNDING_SCALE, WAD, ceil
+from perpclear.units import EQUITY_SCALE
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
 from unit.clearing.helpers import addr, assert_liquidated
@@ -272,7 +273,7 @@ def test_liquidate__bankrupt_insurance_cap__rest_to_policy(opened, trader, count
 
 @POLICIES
 def test_liquidate__bankrupt_empty_vault__whole_deficit_to_policy(opened, trader, counterparty, liquidator, policy):
-    mirror, unit = opened, opened.system.unit
+    mirror = opened
     assert mirror.system.vault.idle_assets() == 0
     mirror.set_loss_policy(ETH, policy)
     adl_keeper(mirror, liquidator, policy)

@@ -108,7 +108,7 @@ def test_settle__every_signature_form_a_wallet_produces(system, traders, settle)
     """65 bytes with v 27/28 or 0/1, and 64-byte EIP-2098 signatures, for both
     recovery ids: each passes the signature check (the unfunded trader then
     stops at the margin check, the positive control)."""
-    u, ob = system.unit, system.order_book
+    u = system.unit
     ask = system.order(traders[1], 0, False, WAD, 2_000 * u)
     seen_v = set()
     for nonce in range(1, 12):

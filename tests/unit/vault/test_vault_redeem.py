@@ -139,7 +139,7 @@ def test_front_running_a_draw__lapsed_request_cannot_claim(
     i1, i2 = insurer, traders[0]
     shares = deposit(i1, 1_000 * unit)
     deposit(i2, 1_000 * unit)
-    tx = vault.request_redeem(shares, sender=i1)
+    vault.request_redeem(shares, sender=i1)
     request = vault.redeem_requests(i1)
     assert request.expires_at == request.ready_at + vault.claim_window()
     chain.pending_timestamp = request.expires_at  # the window has closed

@@ -1,0 +1,36 @@
+"""The contracts' constants, once, for the Python side.
+
+Every name here copies a constant of a Vyper source, named in its comment;
+``tests/unit/test_constants.py`` reads those sources and fails when a copy
+drifts. Python code imports these names from here (``perpclear.model``
+re-exports the ones the model uses).
+"""
+
+from fractions import Fraction
+
+# modules/constants.vy
+WAD = 10**18  # one whole contract (sizes have 18 decimals); also the WAD fixed point
+BPS = 10_000  # 100 % in basis points
+FUNDING_SCALE = 10**36  # funding and EQUITY side indexes: collateral units * WAD**2 per contract
+MAX_MARKETS = 8
+MAX_SIZE = 10**30  # the largest fill size and open-interest cap (base units)
+MAX_PRICE = 10**30  # the largest fill price (collateral units per contract)
+MAX_INDEX = 10**48  # OPEN_INTEREST never moves a side index beyond +-MAX_INDEX
+POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
+
+# modules/loss_equity.vy: the fixed point of K and r (1.0); the most one
+# socialization takes (MAX_RATE, 99.9999 %) and the floor of K (MIN_SCALE),
+# here as fractions of 1.0.
+EQUITY_SCALE = 10**27
+MAX_RATE = 1 - Fraction(1, 1_000_000)
+MIN_SCALE = Fraction(1, 10**12)
+
+# modules/timelock.vy: the longest governance delay (MAX_DELAY)
+MAX_TIMELOCK_DELAY = 30 * 86_400
+
+# Deleverager.vy: candidates per call, and the codes of CandidateSkipped.reason
+MAX_CANDIDATES = 50
+ADL_SKIP = {1: "SIDE", 2: "PROFIT", 3: "RANK", 4: "EQUITY"}  # SKIP_SIDE, SKIP_PROFIT, ...
+
+# ClearingLens.vy: accounts per `equities` / `account_states` call (MAX_ACCOUNTS)
+LENS_MAX_ACCOUNTS = 1_000

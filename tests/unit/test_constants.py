@@ -1,0 +1,71 @@
+"""Every Python copy of a contract constant (perpclear.units) equals the
+constant in its Vyper source. Constants are read from the sources themselves:
+each `NAME: constant(type) = expression` line is evaluated in the order it is
+written, with the module's earlier constants (and `c.` for modules/constants.vy)
+in scope."""
+
+import ast
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from perpclear import units
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "perpclear" / "contracts"
+DECLARATION = re.compile(r"^([A-Z][A-Z0-9_]*): constant\(\w+\) = (.+)$", re.MULTILINE)
+
+
+def constants(relative: str, scope: dict | None = None) -> dict[str, int]:
+    """The integer constants of one Vyper source."""
+    names = dict(scope or {})
+    found = {}
+    for name, expression in DECLARATION.findall((CONTRACTS / relative).read_text()):
+        try:
+            value = eval(compile(ast.parse(expression, mode="eval"), relative, "eval"), {"__builtins__": {}}, names)
+        except (NameError, SyntaxError, TypeError):
+            continue  # keccak256(...), max_value(...), strings: not copied on the Python side
+        if isinstance(value, int):
+            names[name] = found[name] = value
+    return found
+
+
+@pytest.fixture(scope="module")
+def vyper():
+    shared = constants("modules/constants.vy")
+
+    class C:  # `c.NAME` in the modules that import constants as c
+        pass
+
+    for name, value in shared.items():
+        setattr(C, name, value)
+    return {
+        "constants": shared,
+        "loss_equity": constants("modules/loss_equity.vy", {"c": C}),
+        "timelock": constants("modules/timelock.vy", {"c": C}),
+        "Deleverager": constants("Deleverager.vy", {"c": C}),
+        "ClearingLens": constants("ClearingLens.vy", {"c": C}),
+    }
+
+
+def test_constants__python_copies_equal_the_contracts(vyper):
+    shared = vyper["constants"]
+    for name in ("WAD", "BPS", "FUNDING_SCALE", "MAX_MARKETS", "MAX_SIZE", "MAX_PRICE", "MAX_INDEX",
+                 "POLICY_EQUITY", "POLICY_OPEN_INTEREST", "POLICY_ADL"):
+        assert getattr(units, name) == shared[name], name
+    equity = vyper["loss_equity"]
+    assert units.EQUITY_SCALE == equity["SCALE"]
+    assert units.MAX_RATE == Fraction(equity["MAX_RATE"], equity["SCALE"])
+    assert units.MIN_SCALE == Fraction(equity["MIN_SCALE"], equity["SCALE"])
+    assert units.MAX_TIMELOCK_DELAY == vyper["timelock"]["MAX_DELAY"]
+    adl = vyper["Deleverager"]
+    assert units.MAX_CANDIDATES == adl["MAX_CANDIDATES"]
+    assert units.ADL_SKIP == {adl[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY")}
+    assert units.LENS_MAX_ACCOUNTS == vyper["ClearingLens"]["MAX_ACCOUNTS"]
+
+
+def test_constants__the_reader_sees_every_declaration(vyper):
+    """The reader is not silently empty: it finds the constants it must."""
+    assert len(vyper["constants"]) >= 12 and vyper["constants"]["WAD"] == 10**18
+    assert vyper["loss_equity"]["MAX_RATE"] == 10**27 - 10**21
