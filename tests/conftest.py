@@ -192,10 +192,11 @@ def ledger_guard(chain, monkeypatch):
 
 
 def pytest_collection_modifyitems(config, items):
-    """``ci_scale`` tests run in .ci/run (PERPCLEAR_FUZZ_PROFILE=ci); make test runs each check at a smaller size."""
+    """``ci_scale`` tests run in .ci/run (PERPCLEAR_FUZZ_PROFILE=ci); make test runs each check at a
+    smaller size, on fewer scenarios or on one chain."""
     if os.environ.get("PERPCLEAR_FUZZ_PROFILE", "quick") == "ci":
         return
-    skip = pytest.mark.skip(reason="the same check at a larger size: .ci/run runs it (PERPCLEAR_FUZZ_PROFILE=ci)")
+    skip = pytest.mark.skip(reason="a larger form of a check make test runs: .ci/run runs it (PERPCLEAR_FUZZ_PROFILE=ci)")
     for item in items:
         if item.get_closest_marker("ci_scale"):
             item.add_marker(skip)

@@ -20,8 +20,10 @@ def small(name):
     return sc.with_overrides(traders={**sc.traders.model_dump(), "count": TRADERS})
 
 
+# make test: the mild dip and the flash crash (the demo's); .ci/run: every scenario.
 @pytest.mark.anvil
-@pytest.mark.parametrize("name", [p.stem for p in bundled_scenarios()])
+@pytest.mark.parametrize("name", [n if n in ("mild-dip", "flash-crash") else pytest.param(n, marks=pytest.mark.ci_scale)
+                                  for n in (p.stem for p in bundled_scenarios())])
 def test_chain_equals_fast_engines(name):
     sc = small(name)
     on_chain = run_cascade(sc, ChainEngine.from_ape())

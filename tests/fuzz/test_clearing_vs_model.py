@@ -271,14 +271,14 @@ BANKRUPTCIES = {6: 0, 18: 0}
 
 
 @pytest.mark.parametrize("decimals", [6, 18])
-def test_clearing_house_matches_model(decimals):
+def test_clearing_house_matches_model(decimals, fuzz_profile):
     STATS.clear()
     with boa.swap_env(boa.Env()):
         DEPLOYED[decimals] = _deploy(decimals)
         machine = type(f"ClearingMachine{decimals}", (ClearingMachine,), {"decimals": decimals})
         case = machine.TestCase
         case.settings = settings(
-            max_examples=30,
+            max_examples={"quick": 15, "ci": 40}[fuzz_profile],
             derandomize=True,
             stateful_step_count=30,
             deadline=None,

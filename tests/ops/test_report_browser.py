@@ -158,6 +158,7 @@ def test_the_report_renders_in_headless_chromium(comparison, tmp_path):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+@pytest.mark.ci_scale
 def test_a_report_of_1000_accounts_renders(tmp_path):
     """The page stays usable at 1,000 accounts: every chart drawn, no error, within
     the browser's time budget; its size is what the README states (under 8 MB)."""
