@@ -98,7 +98,7 @@ def pending_funding(account: address, market: uint256) -> int256:
             if settled now (with a stale mark: what is accrued so far).
     """
     assert market < staticcall clearing_house.market_count(), "lens: unknown market"
-    return funding._pending(clearing_house, oracle, account, market)
+    return funding._pending(clearing_house, oracle, staticcall clearing_house.positions(account, market), market)
 
 
 @external
@@ -251,7 +251,7 @@ def _charges(account: address) -> Charges:
             mark = valuation._stale_mark(mark, position.size, (staticcall clearing_house.market_params(m)).imr_bps)
         value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
         result.settled -= value - position.open_notional
-        result.funding += funding._pending(clearing_house, oracle, account, m)
+        result.funding += funding._pending(clearing_house, oracle, position, m)
     # equity = collateral now + sum(value - o - funding), collateral now =
     # settled + funding: the EQUITY charge is what separates it from storage.
     result.loss_charge = result.collateral - (result.settled + result.funding)

@@ -7,7 +7,8 @@
         the index it last settled at, times its size, rounded up (a payer
         pays the extra unit, a receiver receives one less). A stale mark
         accrues nothing until the next fresh one. The clearing house books
-        it; the lens and the deleverager read it from outside with `_pending`.
+        it; the lens and the deleverager read it from outside with `_pending`,
+        given the position as `positions(account, market)` returns it.
 """
 
 from . import constants as c
@@ -24,8 +25,9 @@ def _owed(size: int256, funding_index: int256, index_now: int256) -> int256:
 
 @internal
 @view
-def _pending(clearing_house: IClearingHouse, oracle: IPriceOracle, account: address, market: uint256) -> int256:
-    position: IClearingHouse.Position = staticcall clearing_house.positions(account, market)
+def _pending(
+    clearing_house: IClearingHouse, oracle: IPriceOracle, position: IClearingHouse.Position, market: uint256
+) -> int256:
     if position.size == 0:
         return 0
     state: IClearingHouse.MarketState = staticcall clearing_house.markets(market)
