@@ -54,7 +54,8 @@ def test_cascade_json_and_exit_code(tmp_path, network):
     assert (Path(data["report"]) / "report.html").is_file()
 
 
-@NETWORKS
+# make test: on anvil (the other scripts cover the embedded network); .ci/run: both.
+@pytest.mark.parametrize("network", [pytest.param([], marks=pytest.mark.ci_scale), FOUNDRY], ids=["embedded", "anvil"])
 def test_compare_shows_the_policies_side_by_side(tmp_path, network):
     p = ape_run("compare", "gap-30", "--traders", "15", "--reports", str(tmp_path), *network)
     assert p.returncode == 0, p.stderr[-2000:]
