@@ -278,7 +278,7 @@ def test_clearing_house_matches_model(decimals, fuzz_profile):
         machine = type(f"ClearingMachine{decimals}", (ClearingMachine,), {"decimals": decimals})
         case = machine.TestCase
         case.settings = settings(
-            max_examples={"quick": 10, "ci": 40}[fuzz_profile],
+            max_examples={"quick": 15, "ci": 40}[fuzz_profile],
             derandomize=True,
             stateful_step_count=30,
             deadline=None,
