@@ -10,7 +10,6 @@ that does not care about decimals overrides `decimals` with a module-scoped
 fixture returning one value.
 """
 
-import hashlib
 import itertools
 import os
 from pathlib import Path
@@ -22,17 +21,16 @@ def _drop_stale_build() -> None:
     """ape's build cache keys each contract on its own file, so a change to an
     imported module or interface alone leaves stale bytecode. When any contract
     source changed since the last run, the cache goes and ape rebuilds all."""
+    from perpclear.engine.base import sources_digest
+
     root = Path(__file__).resolve().parents[1]
-    sources = root / "src" / "perpclear" / "contracts"
-    digest = hashlib.sha256()
-    for source in sorted(sources.rglob("*.vy*")):
-        digest.update(source.relative_to(sources).as_posix().encode() + b"\0" + source.read_bytes())
+    digest = sources_digest()
     stamp = root / ".build" / "perpclear-sources.sha256"
-    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+    if stamp.is_file() and stamp.read_text() == digest:
         return
     (root / ".build" / "__local__.json").unlink(missing_ok=True)
     stamp.parent.mkdir(exist_ok=True)
-    stamp.write_text(digest.hexdigest())
+    stamp.write_text(digest)
 
 
 _drop_stale_build()

@@ -873,9 +873,11 @@ def _side_index(market: uint256, long: bool) -> int256:
 @view
 def _index_now(market: uint256, mark: uint256, long: bool) -> int256:
     # Field by field: copying the whole struct would read every slot.
-    elapsed: uint256 = block.timestamp - self.markets[market].last_accrual
-    return self._side_index(market, long) + self.markets[market].funding_rate * convert(
-        mark * elapsed, int256
+    return funding._index_now(
+        self._side_index(market, long),
+        self.markets[market].funding_rate,
+        mark,
+        block.timestamp - self.markets[market].last_accrual,
     )
 
 

@@ -98,7 +98,12 @@ def pending_funding(account: address, market: uint256) -> int256:
             if settled now (with a stale mark: what is accrued so far).
     """
     assert market < staticcall clearing_house.market_count(), "lens: unknown market"
-    return funding._pending(clearing_house, oracle, staticcall clearing_house.positions(account, market), market)
+    mark: uint256 = 0
+    fresh: bool = False
+    mark, fresh = staticcall oracle.mark(market)
+    if not fresh:
+        mark = 0  # nothing accrues over a stale interval until the next fresh mark
+    return funding._pending(clearing_house, staticcall clearing_house.positions(account, market), market, mark)
 
 
 @external
@@ -247,11 +252,13 @@ def _charges(account: address) -> Charges:
         mark: uint256 = 0
         fresh: bool = False
         mark, fresh = staticcall oracle.mark(m)
+        accrual_mark: uint256 = mark
         if not fresh:
+            accrual_mark = 0  # funding over the stale interval accrues at the next fresh mark
             mark = valuation._stale_mark(mark, position.size, (staticcall clearing_house.market_params(m)).imr_bps)
         value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
         result.settled -= value - position.open_notional
-        result.funding += funding._pending(clearing_house, oracle, position, m)
+        result.funding += funding._pending(clearing_house, position, m, accrual_mark)
     # equity = collateral now + sum(value - o - funding), collateral now =
     # settled + funding: the EQUITY charge is what separates it from storage.
     result.loss_charge = result.collateral - (result.settled + result.funding)

@@ -200,7 +200,7 @@ def _rank(account: address, market: uint256, position: IClearingHouse.Position, 
     """
     equity: int256 = (staticcall clearing_house.health(account)).equity
     value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
-    pnl: int256 = value - position.open_notional - funding._pending(clearing_house, oracle, position, market)
+    pnl: int256 = value - position.open_notional - funding._pending(clearing_house, position, market, mark)
     if pnl <= 0 or equity <= 0:
         return 0, equity
     basis: uint256 = max(convert(abs(position.open_notional), uint256), 1)

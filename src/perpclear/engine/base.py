@@ -154,13 +154,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PERPCLEAR_CACHE") or Path.home() / ".cache" / "perpclear")
 
 
+def sources_digest() -> str:
+    """SHA-256 of every contract source (modules and interfaces too): any change changes it."""
+    digest = hashlib.sha256()
+    for source in sorted(CONTRACTS_DIR.rglob("*.vy*")):
+        digest.update(source.relative_to(CONTRACTS_DIR).as_posix().encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
 def _cached_build(art: Artifact) -> dict:
     """{"bytecode": hex, "abi": [...]} of ``art.path``, compiled once per source text."""
     import vyper
 
-    digest = hashlib.sha256(f"{vyper.__version__}\0{art.path.name}\0".encode() + art.path.read_bytes())
-    for source in sorted(CONTRACTS_DIR.rglob("*.vy*")):  # the modules and interfaces it may import
-        digest.update(source.relative_to(CONTRACTS_DIR).as_posix().encode() + b"\0" + source.read_bytes())
+    # The file's own text too: it may live outside the contracts folder (the legacy cross-check build).
+    digest = hashlib.sha256(f"{vyper.__version__}\0{art.path.name}\0{sources_digest()}\0".encode() + art.path.read_bytes())
     cached = cache_dir() / f"{art.name}-{digest.hexdigest()[:32]}.json"
     try:
         return json.loads(cached.read_text())

@@ -8,13 +8,13 @@
         pays the extra unit, a receiver receives one less). A stale mark
         accrues nothing until the next fresh one. The clearing house books
         it; the lens and the deleverager read it from outside with `_pending`,
-        given the position as `positions(account, market)` returns it.
+        given the position as `positions(account, market)` returns it and
+        the mark they already read (0 when stale).
 """
 
 from . import constants as c
 from . import math
 from interfaces import IClearingHouse
-from interfaces import IPriceOracle
 
 
 @internal
@@ -24,20 +24,25 @@ def _owed(size: int256, funding_index: int256, index_now: int256) -> int256:
 
 
 @internal
+@pure
+def _index_now(index: int256, rate: int256, mark: uint256, elapsed: uint256) -> int256:
+    # A side's funding index moved over `elapsed` seconds at `mark` (0: stale, nothing accrues).
+    return index + rate * convert(mark * elapsed, int256)
+
+
+@internal
 @view
 def _pending(
-    clearing_house: IClearingHouse, oracle: IPriceOracle, position: IClearingHouse.Position, market: uint256
+    clearing_house: IClearingHouse, position: IClearingHouse.Position, market: uint256, mark: uint256
 ) -> int256:
     if position.size == 0:
         return 0
     state: IClearingHouse.MarketState = staticcall clearing_house.markets(market)
-    mark: uint256 = 0
-    fresh: bool = False
-    mark, fresh = staticcall oracle.mark(market)
-    if not fresh:
-        mark = 0  # nothing accrues over a stale interval until the next fresh mark
     index: int256 = state.short_index
     if position.size > 0:
         index = state.long_index
-    elapsed: uint256 = block.timestamp - state.last_accrual
-    return self._owed(position.size, position.funding_index, index + state.funding_rate * convert(mark * elapsed, int256))
+    return self._owed(
+        position.size,
+        position.funding_index,
+        self._index_now(index, state.funding_rate, mark, block.timestamp - state.last_accrual),
+    )
