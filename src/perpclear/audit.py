@@ -43,7 +43,9 @@ from typing import Any
 from perpclear.deployment import CONTRACT_NAMES
 from perpclear.engine import Engine, Event, Record
 from perpclear.model import ClearingModel, MarketParams, ModelError, ceil
-from perpclear.units import EQUITY_SCALE, FUNDING_SCALE, MAX_INDEX, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
+from perpclear.units import (
+    EQUITY_SCALE, FUNDING_SCALE, MAX_INDEX, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, equity_scale_after,
+)
 
 CHECKS = ("replay", "waterfall", "atomic", "socialization", "adl", "charges", "completeness", "conservation")
 
@@ -283,9 +285,9 @@ class _Replay:
             tolerance = len(self.m.accounts()) + self.floors + sum(self.settlements.values()) + 2
             ok = -1 <= b.basis - e.basis <= tolerance and e.rate <= expected_rate
             ok = ok and (e.rate == expected_rate or e.booked < e.residual)  # capped rates book less
-            ok = ok and e.index_after == e.index_before * (EQUITY_SCALE - e.rate) // EQUITY_SCALE
+            ok = ok and e.index_after == equity_scale_after(e.index_before, e.rate)
             msg = (f"{r.where()}: basis {e.basis} vs model D {float(b.basis):.0f}, rate {e.rate} vs "
-                   f"ceil((R+1)·1e27/basis) {expected_rate}, K {e.index_before} -> {e.index_after}")
+                   f"ceil((R+1)·1e36/basis) {expected_rate}, K {e.index_before} -> {e.index_after}")
         elif ok:
             # ceil(R·WAD²/OI), at most the mark and within ±MAX_INDEX of the charged side's index
             expected = ceil(Fraction(e.residual * FUNDING_SCALE, e.basis)) if e.basis else 0

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-from perpclear.units import POLICY_EQUITY, WAD
+from perpclear.units import EQUITY_SCALE, POLICY_EQUITY, WAD
 from perpclear.results import CascadeResult
 
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
@@ -177,7 +177,7 @@ def rates(r: CascadeResult) -> go.Figure:
     x, y, data = [], [], []
     for i, s in enumerate(r.socializations):
         if s["loss_policy"] == POLICY_EQUITY:
-            pct = 100 * s["rate"] / 10**27
+            pct = 100 * s["rate"] / EQUITY_SCALE
         else:
             price = mark.get(s["block"], [1] * (s["market"] + 1))[s["market"]]
             pct = 100 * s["rate"] / WAD / price

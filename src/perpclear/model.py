@@ -26,7 +26,6 @@ from perpclear.units import (
     FUNDING_SCALE,
     MAX_INDEX,
     MAX_RATE,
-    MIN_SCALE,
     POLICY_ADL,
     POLICY_EQUITY,
     POLICY_OPEN_INTEREST,
@@ -617,7 +616,7 @@ class ClearingModel:
         total = sum(equities.values(), Fraction(0))
         if total <= 0:
             return b
-        rate = min(Fraction(b.residual + 1) / total, MAX_RATE, 1 - MIN_SCALE / self.equity_scale)
+        rate = min(Fraction(b.residual + 1) / total, MAX_RATE)
         booked = b.residual
         covered = floor(rate * total)
         if covered <= b.residual:

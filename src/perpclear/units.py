@@ -18,12 +18,29 @@ MAX_PRICE = 10**30  # the largest fill price (collateral units per contract)
 MAX_INDEX = 10**48  # OPEN_INTEREST never moves a side index beyond +-MAX_INDEX
 POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
 
-# modules/loss_equity.vy: the fixed point of K and r (1.0); the most one
-# socialization takes (MAX_RATE, 99.9999 %) and the floor of K (MIN_SCALE),
-# here as fractions of 1.0.
-EQUITY_SCALE = 10**27
+# modules/loss_equity.vy: the fixed point of r and of K's mantissa (1.0), the
+# factor K's mantissa is rescaled by, the mantissa's width in the K word, and
+# the most one socialization takes (MAX_RATE, 99.9999 %, as a fraction of 1.0).
+EQUITY_SCALE = 10**36
+EQUITY_RESCALE = 10**6
+EQUITY_MANTISSA_BITS = 144
 MAX_RATE = 1 - Fraction(1, 1_000_000)
-MIN_SCALE = Fraction(1, 10**12)
+
+
+def equity_scale(word: int) -> Fraction:
+    """K from the clearing house's K word (``scale()``, ``loss_snapshot(a)``, events)."""
+    mantissa, shifts = word & ((1 << EQUITY_MANTISSA_BITS) - 1), word >> EQUITY_MANTISSA_BITS
+    return Fraction(mantissa, EQUITY_SCALE * EQUITY_RESCALE**shifts)
+
+
+def equity_scale_after(word: int, rate: int) -> int:
+    """The K word after a socialization at ``rate`` (in EQUITY_SCALE), as the contract computes it."""
+    mantissa, shifts = word & ((1 << EQUITY_MANTISSA_BITS) - 1), word >> EQUITY_MANTISSA_BITS
+    mantissa = mantissa * (EQUITY_SCALE - rate) // EQUITY_SCALE
+    if mantissa < EQUITY_SCALE:
+        mantissa, shifts = mantissa * EQUITY_RESCALE, shifts + 1
+    return shifts << EQUITY_MANTISSA_BITS | mantissa
+
 
 # modules/timelock.vy: the longest governance delay (MAX_DELAY)
 MAX_TIMELOCK_DELAY = 30 * 86_400

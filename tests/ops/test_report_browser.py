@@ -14,6 +14,7 @@ from perpclear.cascade import run_cascade
 from perpclear.engine import RevmEngine
 from perpclear.report import policy_figures, run_figures, write_report
 from perpclear.scenario import POLICIES, load_scenario, plan_traders
+from perpclear.units import EQUITY_SCALE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -86,7 +87,7 @@ def test_fairness_at_the_socialization__equity_is_even_on_the_demo():
     for ev, social in zip(result.fairness, result.socializations):
         assert (ev["event"], ev["block"]) == ("LossSocialized", social["block"])
         for _, equity, share in ev["accounts"]:
-            assert abs(share - Fraction(social["rate"] * equity, 10**27)) <= 2
+            assert abs(share - Fraction(social["rate"] * equity, EQUITY_SCALE)) <= 2
 
 
 def png_pixels(data: bytes):

@@ -31,7 +31,7 @@ import pytest
 from eth_account import Account
 
 from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
-from perpclear.units import EQUITY_SCALE
+from perpclear.units import EQUITY_SCALE, equity_scale
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,6 @@ EXPIRY = 2**40
 # Private keys of the population (the ith other account); roles use other ranges.
 POP_KEY_BASE = 1_000_000
 SCALE = EQUITY_SCALE  # the EQUITY module's fixed point
-MIN_SCALE = EQUITY_SCALE // 10**12
 
 
 @functools.lru_cache(maxsize=None)
@@ -396,6 +395,6 @@ def h():
 
     return types.SimpleNamespace(
         Sim=Sim, Population=Population, populate=populate, key=key, tx_gas=tx_gas, by_name=_by_name,
-        ETH=ETH, SOL=SOL, HUGE=HUGE, WAD=WAD, SCALE=SCALE, MIN_SCALE=MIN_SCALE, MARKETS=MARKETS,
+        ETH=ETH, SOL=SOL, HUGE=HUGE, WAD=WAD, SCALE=SCALE, equity_scale=equity_scale, MARKETS=MARKETS,
         EQUITY=POLICY_EQUITY, OPEN_INTEREST=POLICY_OPEN_INTEREST, ADL=POLICY_ADL,
     )

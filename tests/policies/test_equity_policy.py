@@ -6,7 +6,7 @@ D = sum of ALL accounts' exact equity at the current marks (negative equity
 included), settled lazily in one step per account; a negative share is never
 paid out: it goes to the insurance fees (no account gains from a socialization);
 ``health(a).equity`` shows pending charges at once. Chain vs model: within one
-unit per account (1e27 fixed point and a conservative D on chain).
+unit per account (1e36 fixed point and a conservative D on chain).
 
 Every chain transaction made through the harness is followed by the ledger
 identity check (docs/loss-policies.md, "Ledger").
@@ -183,7 +183,9 @@ def test_equity__residual_close_to_all_equity(h, decimals, case):
         else:
             assert s.booked == b.booked == b.residual and liq.recorded is None
             assert Fraction(98, 100) < b.rate < 1
-        assert sim.ch.scale() >= h.MIN_SCALE
+        # K on chain is the model's to 36 digits (the rate rounded up, the products floored)
+        k_chain, k_model = h.equity_scale(sim.ch.scale()), sim.model.equity_scale
+        assert k_chain <= k_model and k_model - k_chain < k_model / 10**34, float(k_model - k_chain)
         check_pending_views(sim, accounts)
         total = settle_everyone(sim, accounts, b.charges, b.rate)
         assert total >= s.booked
@@ -302,19 +304,9 @@ def test_equity__dust_residual_of_one_unit(populations, h, decimals):
         assert -(len(accounts) + 1) <= receivable <= 0
 
 
-FIXED_POINT_DRIFT = (
-    "BUG (contracts/modules/loss_equity.vy): r and K have a 1e27 fixed point, one part in 1e27 of an "
-    "account's equity per socialization, which accumulates over the socializations an account has not "
-    "settled: at 18 decimals the market maker here (about 1e7 tokens = 1e25 units) ends more than one "
-    "unit away from the exact charge after 120 socializations; an account of 1e9 tokens drifts by about "
-    "one unit per socialization. Always in favour of the system (charged more), but beyond the one-unit "
-    "fairness bound of the issue. A 1e36 fixed point removes it but overflows A * (1 - r) for marks "
-    "above about 1e23 units (100,000 tokens of 18 decimals).")
-
-
 @pytest.mark.parametrize("decimals,count", [
     (6, 100), pytest.param(6, 300, marks=pytest.mark.ci_scale),
-    pytest.param(18, 120, marks=(pytest.mark.xfail(strict=True, reason=FIXED_POINT_DRIFT), pytest.mark.ci_scale))],
+    pytest.param(18, 120, marks=pytest.mark.ci_scale)],
     ids=["dec6-100", "dec6-300", "dec18"])
 def test_equity__hundreds_of_tiny_bankruptcies_at_one_price(populations, h, decimals, count):
     """``count`` tiny accounts go bankrupt one after the other at one price (the Liquity
@@ -346,10 +338,10 @@ def test_equity__hundreds_of_tiny_bankruptcies_at_one_price(populations, h, deci
             for a, c in b.charges.items():
                 exact[a] = exact.get(a, Fraction(0)) + Fraction(round(c * PRECISION), PRECISION)
             scales.append(sim.ch.scale())
-        assert min(scales) >= h.MIN_SCALE
+        assert scales == sorted(scales, key=h.equity_scale, reverse=True)
         # K on chain tracks the model's product: never above it (rates rounded up, D
-        # conservative, K floored), and within 1e-15 of it after all the events
-        k_chain = Fraction(sim.ch.scale(), h.SCALE)
+        # conservative by a few units, K floored), and within 1e-15 of it after all the events
+        k_chain = h.equity_scale(sim.ch.scale())
         assert k_chain <= sim.model.equity_scale + Fraction(1, 10**40)
         assert sim.model.equity_scale - k_chain < Fraction(1, 10**15), float(sim.model.equity_scale - k_chain)
         accounts = all_accounts(sim, members)

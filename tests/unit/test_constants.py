@@ -57,7 +57,8 @@ def test_constants__python_copies_equal_the_contracts(vyper):
     equity = vyper["loss_equity"]
     assert units.EQUITY_SCALE == equity["SCALE"]
     assert units.MAX_RATE == Fraction(equity["MAX_RATE"], equity["SCALE"])
-    assert units.MIN_SCALE == Fraction(equity["MIN_SCALE"], equity["SCALE"])
+    assert units.EQUITY_RESCALE == equity["RESCALE"]
+    assert units.EQUITY_MANTISSA_BITS == equity["MANTISSA_BITS"]
     assert units.MAX_TIMELOCK_DELAY == vyper["timelock"]["MAX_DELAY"]
     adl = vyper["Deleverager"]
     assert units.MAX_CANDIDATES == adl["MAX_CANDIDATES"]
@@ -68,4 +69,4 @@ def test_constants__python_copies_equal_the_contracts(vyper):
 def test_constants__the_reader_sees_every_declaration(vyper):
     """The reader is not silently empty: it finds the constants it must."""
     assert len(vyper["constants"]) >= 12 and vyper["constants"]["WAD"] == 10**18
-    assert vyper["loss_equity"]["MAX_RATE"] == 10**27 - 10**21
+    assert vyper["loss_equity"]["MAX_RATE"] == 10**36 - 10**30

@@ -145,11 +145,13 @@ loss_receivable: public(int256)
 # ADL: the bankruptcy price of each account, fixed at its first fill in a
 # transaction and cleared when the transaction ends.
 adl_price: transient(HashMap[address, uint256])
-# Per account, one word: the EQUITY scale K at its last settlement (low bits;
-# 0: never settled, K <= 10**27 < 2**128) and the set of markets where it has
-# a position (bit OPEN_BIT + m): per-account loops never read an empty position.
+# Per account, one word: the EQUITY scale word of K at its last settlement
+# (low bits; 0: never settled; mantissa < 2**144 and shift below it, see
+# modules/loss_equity.vy) and the set of markets where it has a position
+# (bit OPEN_BIT + m, the top MAX_MARKETS bits): per-account loops never read
+# an empty position.
 account_word: HashMap[address, uint256]
-OPEN_BIT: constant(uint256) = 128
+OPEN_BIT: constant(uint256) = 256 - c.MAX_MARKETS
 LOW_BITS: constant(uint256) = (1 << OPEN_BIT) - 1
 
 
@@ -265,8 +267,8 @@ event LossSocialized:
     residual: uint256
     booked: uint256  # charged to accounts; residual - booked stays bad debt
     basis: int256  # EQUITY: D, the sum of equity; OPEN_INTEREST: the open interest
-    rate: uint256  # EQUITY: r (1e27 = 100 %); OPEN_INTEREST: loss per contract (index units)
-    index_before: int256  # EQUITY: K; OPEN_INTEREST: the charged side's funding index
+    rate: uint256  # EQUITY: r (1e36 = 100 %); OPEN_INTEREST: loss per contract (index units)
+    index_before: int256  # EQUITY: the K word; OPEN_INTEREST: the charged side's funding index
     index_after: int256
 
 
@@ -972,7 +974,8 @@ def _health(account: address, strict: bool) -> Health:
          the last mark moved against its holder (modules/valuation.vy).
     """
     result: Health = Health(
-        equity=self._collateral_now(account), maintenance=0, initial=0
+        # a negative EQUITY share is withheld (see `_settle_loss`)
+        equity=min(self._settled(account), self.collateral[account]), maintenance=0, initial=0
     )
     held: uint256 = self.account_word[account] >> OPEN_BIT
     for m: uint256 in range(c.MAX_MARKETS):
@@ -1233,7 +1236,7 @@ def _socialize_equity(account: address, market: uint256, residual: uint256) -> u
         return 0
     booked: uint256 = residual
     # Capped rate: r * D covers less than R + 1; book what it covers, minus one.
-    covered: uint256 = rate * convert(total_equity, uint256) // loss_equity.SCALE
+    covered: uint256 = convert(loss_equity._mul_scale(total_equity, rate), uint256)
     if covered <= residual:
         booked = max(covered, 1) - 1
     scale_before: uint256 = loss_equity.scale
@@ -1316,17 +1319,16 @@ def _socialize_open_interest(
 
 @internal
 @view
-def _loss_terms(account: address) -> (int256, int256, uint256):
+def _settled(account: address) -> int256:
     """
-    @dev Collateral after the account's pending EQUITY socializations, the
-         remainder of its floor, and the current scale.
+    @dev Collateral after the account's pending EQUITY socializations, before
+         `_settle_loss` withholds a negative share.
     """
-    scale: uint256 = loss_equity.scale
     word: uint256 = self.account_word[account]
     snapshot: uint256 = word & LOW_BITS
     stored: int256 = self.collateral[account]
-    if snapshot == scale or snapshot == 0:
-        return stored, 0, scale
+    if snapshot == loss_equity.scale or snapshot == 0:
+        return stored
     x_w2: int256 = stored * c.FUNDING_SCALE
     tail_w2: int256 = 0
     held: uint256 = word >> OPEN_BIT
@@ -1340,24 +1342,7 @@ def _loss_terms(account: address) -> (int256, int256, uint256):
         tail_w2 += position.open_notional * c.FUNDING_SCALE - position.size * (
             position.funding_index + loss_equity.side_index[m][position.size > 0]
         )
-    settled: int256 = 0
-    remainder: int256 = 0
-    settled, remainder = loss_equity._settled_collateral(x_w2, snapshot, tail_w2)
-    return settled, remainder, scale
-
-
-@internal
-@view
-def _collateral_now(account: address) -> int256:
-    """
-    @dev Collateral after the pending EQUITY charges; a negative share is
-         withheld (see `_settle_loss`), so the figure never exceeds the stored one.
-    """
-    settled: int256 = 0
-    remainder: int256 = 0
-    scale: uint256 = 0
-    settled, remainder, scale = self._loss_terms(account)
-    return min(settled, self.collateral[account])
+    return loss_equity._settled_collateral(x_w2, snapshot, tail_w2)
 
 
 @internal
@@ -1374,9 +1359,7 @@ def _settle_loss(account: address):
     if snapshot == 0:
         self.account_word[account] = word | scale
         return  # a new account: nothing to settle
-    settled: int256 = 0
-    remainder: int256 = 0
-    settled, remainder, scale = self._loss_terms(account)
+    settled: int256 = self._settled(account)
     self.account_word[account] = word - snapshot + scale
     share: int256 = self.collateral[account] - settled
     charge: uint256 = 0
@@ -1387,7 +1370,7 @@ def _settle_loss(account: address):
         self.total_collateral -= share
     else:
         # No account gains from a socialization: a negative share stays with
-        # the system, as insurance fees, and the account's X drops by it in H.
+        # the system, as insurance fees, and the account's X drops by it in G.
         to_insurance = convert(-share, uint256)
         self.insurance_fees += to_insurance
     self.loss_receivable -= share
@@ -1397,7 +1380,7 @@ def _settle_loss(account: address):
             break
         if (held >> m) & 1 != 0:
             self.stored_positions[account][m].equity_index = loss_equity.side_index[m][self._size(account, m) > 0]
-    # X/K equals the old X/k up to the floor just taken: lower H by one unit
+    # X equals the old X * K / k up to the floor just taken: lower G by one unit
     # (and by a withheld share, which the account no longer holds).
     loss_equity._add_basis(-1 - convert(to_insurance, int256))
     log LossSettled(account=account, charge=charge, to_insurance=to_insurance, scale_before=snapshot, scale_after=scale)

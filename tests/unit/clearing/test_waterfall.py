@@ -10,17 +10,19 @@ transaction by the market's loss policy (EQUITY, OPEN_INTEREST) or, under ADL
 (not implemented yet), recorded as bad debt.
 """
 
+from fractions import Fraction
+
 import ape
 import pytest
 from perpclear.model import FUNDING_SCALE, WAD, ceil
-from perpclear.units import EQUITY_SCALE
+from perpclear.units import EQUITY_SCALE, equity_scale, equity_scale_after
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
 from unit.clearing.helpers import addr, assert_liquidated
 
 ETH = 0
 HUGE = 1_000 * WAD
-SCALE = EQUITY_SCALE  # EQUITY fixed point: scale K and rate r, 1e27 = 1.0
+SCALE = EQUITY_SCALE  # EQUITY fixed point: scale K and rate r, 1e36 = 1.0
 
 
 @pytest.fixture
@@ -165,13 +167,14 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
     collateral_before = ch.collateral(counterparty)
 
     if policy == POLICY_EQUITY:
-        # r = ceil((R + 1) * 1e27 / D) on the chain's D, which never exceeds
+        # r = ceil((R + 1) * 1e36 / D) on the chain's D, which never exceeds
         # the exact sum of equity; the model's r is the exact (R + 1) / D.
         assert bankruptcy.basis - 2 <= event.basis <= bankruptcy.basis
         assert event.rate == -(-(residual + 1) * SCALE // event.basis)
         assert event.rate >= ceil(bankruptcy.rate * SCALE)
         assert (event.index_before, event.index_after) == (SCALE, ch.scale())
-        assert ch.scale() == SCALE - event.rate
+        assert ch.scale() == equity_scale_after(SCALE, event.rate)
+        assert equity_scale(ch.scale()) == Fraction(SCALE - event.rate, SCALE)
         assert ch.loss_receivable() == residual  # booked, nobody settled yet
         # Every other account's equity is already down by r * its equity, the
         # model's exact charge rounded up (to within one unit); the stored
