@@ -1,19 +1,27 @@
 """The cascade runner: one scenario, any engine, a result object.
 
 ``run_cascade(scenario, engine)`` deploys a fresh system on the engine, funds
-the insurance vault, a market maker, a liquidator and the scenario's traders,
-opens every trader's positions with signed orders against the market maker,
-then plays the price path one block at a time:
+the insurance vault, a market maker, the keeper contract's margin (the
+liquidator) and the scenario's traders, opens every trader's positions with
+signed orders against the market maker, then plays the price path one block
+at a time:
 
 1. the keeper pushes each market's mark: the path's price, moved by the
    accumulated liquidation impact (``Market.impact_bps`` per ``impact_depth``
    of notional liquidated, down for longs, up for shorts), unless the path
-   freezes the oracle for that block;
+   freezes the oracle for that block. It does so through the keeper contract
+   (``Keeper.run``), in the same transaction as the block's first liquidation:
+   its targets are the accounts already due and, with ``delay_blocks = 0``,
+   every holder the watch list cannot rule out at the new marks (the contract
+   skips those the clearing house refuses), so no transaction can come
+   between a mark and the first liquidation it makes due (ADL markets: the
+   deleverager goes first, so the marks go alone);
 2. it scans every account with a position (``is_liquidatable``) and queues the
    new ones, due ``delay_blocks`` later;
 3. it liquidates due accounts, lowest trader index first, at most
    ``liquidations_per_block`` and ``gas_budget // gas_per_liquidation`` calls
-   per block; a queued account that is no longer liquidatable is skipped.
+   per block (the first one counted); a queued account that is no longer
+   liquidatable is skipped.
 
 After the path the price holds for up to ``settle_blocks`` blocks so the keeper
 can finish, then every account is settled (``settle_funding``: pending EQUITY
@@ -31,7 +39,7 @@ from typing import Callable
 from perpclear.adl import queue
 from perpclear.deployment import CHUNK, Deployment, Roles, deploy, trader_key
 from perpclear.engine import Engine, Event
-from perpclear.units import ADL_SKIP, EQUITY_SCALE, LENS_MAX_ACCOUNTS, MAX_CANDIDATES
+from perpclear.units import ADL_SKIP, EQUITY_SCALE, KEEPER_MAX_TARGETS, LENS_MAX_ACCOUNTS, MAX_CANDIDATES
 from perpclear.results import AccountResult, CascadeResult, adl_charge, event_record, withheld
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -121,7 +129,6 @@ class Cascade:
         self.index = {t.address: p.index for t, p in zip(self.traders, self.plans)}
         self.roles = deployment.roles if deployment else Roles()
         self.index[self.roles.market_maker.address] = -1
-        self.index[self.roles.liquidator.address] = -2
         self.liq_count: dict[str, int] = {}
         self.records: dict[str, list[dict]] = {
             k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements", "deleveraged",
@@ -143,6 +150,9 @@ class Cascade:
         d = self.deployment or deploy(self.engine, sc, self.roles)
         self.d = d
         r = self.roles
+        # The liquidator is the keeper contract's margin account.
+        self.liquidator = d.keeper
+        self.index[d.keeper] = -2
         # The market maker takes the other side of every trader: size its margin
         # (and the liquidator's) on the gross notional, as if every trader were on one side.
         gross = sum(
@@ -152,11 +162,12 @@ class Cascade:
         liquidator_collateral = max(gross, 1_000 * u)
         self.deposits = {t.address: p.collateral for t, p in zip(self.traders, self.plans)}
         self.deposits[r.market_maker.address] = mm_collateral
-        self.deposits[r.liquidator.address] = liquidator_collateral
+        self.deposits[d.keeper] = liquidator_collateral
         vault_assets = to_units(sc.vault.assets, u)
         if vault_assets:
             d.fund_vault(vault_assets)
-        d.fund([(r.market_maker, mm_collateral), (r.liquidator, liquidator_collateral)])
+        d.fund([(r.market_maker, mm_collateral)])
+        d.fund_keeper(liquidator_collateral)
         funded = list(zip(self.traders, (p.collateral for p in self.plans)))
         for i in range(0, len(funded), CHUNK):
             d.fund(funded[i : i + CHUNK])
@@ -242,6 +253,48 @@ class Cascade:
             self.holders.discard(account)
         return calls
 
+    def _keeper_run(self, marks: dict[int, int], targets: list[str], block: int) -> int:
+        """The block's keeper transaction (``Keeper.run``): the new marks and the
+        first of ``targets`` (in trader order, each at its largest market) that
+        the clearing house lets the keeper contract liquidate at those marks.
+        Returns the liquidations made (0 or 1)."""
+        plan = [(a, m) for a in targets[:KEEPER_MAX_TARGETS] if (m := self._largest_market(a)) is not None]
+        if not marks and not plan:
+            return 0
+        pending = self._pending() if plan and self.fairness is not None else None
+        events = self.d.run_keeper(marks, plan, 1 if plan else 0)
+        account = next((ev.account for ev in events if ev.name == "PositionLiquidated"), None)
+        if account is None:
+            return 0
+        self._record(events, block)
+        if pending is not None and any(ev.name == "LossSocialized" for ev in events):
+            self._fairness(self._before_run(pending, events), events, block)
+        self.watch.forget(account)
+        if not self._has_position(account):
+            self.holders.discard(account)
+        return 1
+
+    def _pending(self) -> dict[str, int]:
+        """Every account's pending charges (EQUITY and OPEN_INTEREST), which the marks do not move."""
+        accounts = self._accounts()
+        rows = self.engine.calls([(self.d.lens, "charges", (a,)) for a in accounts])
+        return {a: row[1] + row[2] for a, row in zip(accounts, rows)}  # Charges.loss_charge + .funding
+
+    def _before_run(self, pending: dict[str, int], events: list[Event]) -> dict[str, int]:
+        """Each account's equity at the new marks just before the keeper's
+        liquidation, which ran in the transaction that pushed them: its equity
+        now plus what the transaction charged it (the growth of its pending
+        charges, and what it booked of them: the taker is settled first), less
+        the taker's reward."""
+        now = self._pending()
+        accounts = list(now)
+        change = {ev.liquidator: -ev.liquidator_reward for ev in events if ev.name == "PositionLiquidated"}
+        for ev in events:
+            if ev.name in ("LossSettled", "FundingSettled"):
+                change[ev.account] = change.get(ev.account, 0) + (ev.charge if ev.name == "LossSettled" else ev.amount)
+        return {a: equity + now[a] - pending[a] + change.get(a, 0)
+                for a, equity in zip(accounts, self._read_equities(accounts))}
+
     def _has_position(self, account: str) -> bool:
         ch = self.d.clearing_house
         return any(p[0] for p in self.engine.calls([(ch, "positions", (account, m)) for m in range(len(self.sc.markets))]))
@@ -259,7 +312,7 @@ class Cascade:
         insurance = min(idle, cap) if cap else idle
         if health[0] >= 0 or -health[0] <= insurance or sum(1 for p in positions if p[0]) != 1:
             return 0  # not bankrupt, the vault covers it, or other positions go first
-        accounts = sorted(self.holders | {self.roles.market_maker.address, self.roles.liquidator.address})
+        accounts = sorted(self.holders | {self.roles.market_maker.address, self.liquidator})
         ranked = [a for a, _ in queue(e, ch, d.deleverager, accounts, market, positions[market][0] < 0)]
         calls = 0
         for i in range(0, len(ranked), MAX_CANDIDATES):
@@ -279,7 +332,7 @@ class Cascade:
 
     def _accounts(self) -> list[str]:
         r = self.roles
-        return [t.address for t in self.traders] + [r.market_maker.address, r.liquidator.address]
+        return [t.address for t in self.traders] + [r.market_maker.address, self.liquidator]
 
     def _equities_if_bankrupt(self, account: str) -> dict[str, int] | None:
         """Before a liquidation that may socialize (the account's equity is
@@ -379,16 +432,20 @@ class Cascade:
         total = length + sc.keeper.settle_blocks
         for block in range(total):
             marks = self._marks(block, points)
-            if marks:
-                d.set_marks(marks)
-                self.last_marks.update(marks)
+            self.last_marks.update(marks)
             self.watch.open_block([self.last_marks[m] for m in range(len(sc.markets))])
+            targets: set[str] = set()
+            if per_block and sc.loss_policy != "ADL":
+                targets = {a for a, due in queue.items() if due <= block}
+                if sc.keeper.delay_blocks == 0:
+                    targets |= {a for a in self.holders if self.watch.may_be_liquidatable(a)}
+            done = self._keeper_run(marks, sorted(targets, key=lambda a: self.index[a]), block)
             found = self._scan()
-            if block >= length and not queue and not found:
+            if block >= length and not queue and not found and not done:
                 break  # the path is over and the keeper has nothing left to do
             for a in found:
                 queue.setdefault(a, block + sc.keeper.delay_blocks)
-            done, skipped = 0, 0
+            skipped = 0
             for a in sorted((a for a, due in queue.items() if due <= block), key=lambda a: self.index[a]):
                 while done < per_block and d.view("is_liquidatable", a):
                     done += self._liquidate(a, block)

@@ -134,8 +134,29 @@ class Case:
                                             self.units(price), self._nonce))
 
     def mark(self, market: str | int, price: float | str) -> list[Event]:
-        """The keeper pushes a new mark."""
-        return self._send(self.d.tx(self.roles.keeper, self.d.oracle, "set_prices", [self.market(market)], [self.units(price)]))
+        """The keeper pushes a new mark (through the keeper contract, liquidating nothing)."""
+        return self.keeper_run({market: price})
+
+    def keeper_run(self, marks: dict[str | int, float | str], liquidate: list[str] = (),
+                   max_liquidations: int | None = None) -> list[Event]:
+        """One transaction of the keeper contract: it pushes ``marks`` (market ->
+        price), then liquidates the named traders in order, each once in its
+        largest position (a trader without one: the first market), taking them
+        over with its own margin (``fund_keeper``),
+        until ``max_liquidations`` (default: all) succeeded. A trader the clearing
+        house refuses is skipped with its reason (``TargetSkipped``). Nothing can
+        come between the marks and the liquidations."""
+        d = self.d
+        targets = [(self.address(n), self._market_of(n) if self._holds(n) else 0, HUGE) for n in liquidate]
+        ids = [self.market(m) for m in marks]
+        return self._send(d.tx(self.roles.keeper, d.keeper, "run", ids, [self.units(p) for p in marks.values()],
+                               targets, len(targets) if max_liquidations is None else max_liquidations))
+
+    def fund_keeper(self, amount: float | str) -> list[Event]:
+        """The admin deposits ``amount`` as the keeper contract's margin."""
+        events = self.d.fund_keeper(self.units(amount))
+        self.events += events
+        return events
 
     def liquidate(self, name: str, market: str | int | None = None, *, by: str | None = None, backstop: bool = False,
                   size: float | str | None = None) -> list[Event]:
@@ -164,6 +185,9 @@ class Case:
             ranked = [self.address(c) for c in candidates]
         return self._send(self.d.tx(self.roles.liquidator, d.deleverager, "deleverage", self.address(name), m,
                                     ranked[:MAX_CANDIDATES]))
+
+    def _holds(self, name: str) -> bool:
+        return self.d.view("open_markets", self.address(name)) != 0
 
     def _market_of(self, name: str) -> int:
         sizes = self.engine.calls([(self.d.clearing_house, "positions", (self.address(name), m)) for m in self.market_ids.values()])

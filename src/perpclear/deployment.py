@@ -1,10 +1,12 @@
 """One system deployed on one engine: its keys, its contracts and the calls to drive it.
 
 ``deploy(engine, scenario)`` deploys and wires the token, oracle, insurance
-vault, clearing house, order book, deleverager and lens for a scenario and
-returns a ``Deployment``: the addresses, the ``Roles`` that operate them and
-helpers that build, sign and send the usual transactions (fund, open, set
-marks, liquidate, deleverage) and read the views. ``Deployment.attach`` drives
+vault, clearing house, order book, deleverager, lens and keeper for a scenario
+and returns a ``Deployment``: the addresses, the ``Roles`` that operate them
+and helpers that build, sign and send the usual transactions (fund, open, set
+marks, liquidate, deleverage) and read the views. Marks and liquidations go
+through the keeper contract (``Keeper.vy``), whose operator is the keeper
+role: ``run_keeper`` pushes marks and liquidates in one transaction. ``Deployment.attach`` drives
 a system deployed earlier (``ape run deploy`` writes its manifest).
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from perpclear.engine import Engine, Event, Tx
+from perpclear.engine import Engine, EngineError, Event, Tx, abi_decode
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, to_units
 from perpclear.units import MAX_SIZE
@@ -59,6 +61,19 @@ class Roles:
         return [self.admin, self.keeper, self.matcher, self.insurer, self.market_maker, self.liquidator]
 
 
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+
+def revert_reason(data: bytes) -> str:
+    """The reason inside revert data (``Error(string)``), else the data in hex."""
+    if data[:4] == ERROR_SELECTOR:
+        try:
+            return abi_decode(["string"], data[4:])[0]
+        except Exception:  # truncated or malformed: show the bytes
+            pass
+    return "0x" + data.hex()
+
+
 def trader_key(seed: int, index: int) -> LocalAccount:
     return labelled_key(f"trader:{seed}:{index}")
 
@@ -67,7 +82,7 @@ def trader_key(seed: int, index: int) -> LocalAccount:
 CONTRACT_NAMES = {
     "token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
     "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
-    "lens": "ClearingLens",
+    "lens": "ClearingLens", "keeper": "Keeper",
 }
 # The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
 LENS_VIEWS = frozenset({
@@ -89,6 +104,7 @@ class Deployment:
     order_book: str
     deleverager: str
     lens: str
+    keeper: str  # the keeper contract (Keeper.vy): marks and liquidations; operated by ``roles.keeper``
     decimals: int
     market_count: int
     nonce: int = 0
@@ -149,13 +165,34 @@ class Deployment:
         """Opens (or changes) ``trader``'s position by ``size`` at ``price``; returns the events."""
         return self.engine.send([self.open_tx(trader, market, size, price)])[0]
 
+    def run_keeper(self, marks: dict[int, int], targets: list[tuple[str, int]], max_liquidations: int) -> list[Event]:
+        """One transaction of the keeper contract: pushes ``marks`` (market ->
+        collateral units per contract), then liquidates the ``(account, market)``
+        targets in order, each once, until ``max_liquidations`` succeeded (a
+        refused target is skipped: ``TargetSkipped``). Returns the events."""
+        return self.engine.send([self.tx(self.roles.keeper, self.keeper, "run", list(marks), list(marks.values()),
+                                         [(a, m, HUGE) for a, m in targets], max_liquidations)])[0]
+
     def set_marks(self, marks: dict[int, int]) -> None:
         """The keeper pushes new marks (market -> collateral units per contract)."""
-        self.engine.send([self.tx(self.roles.keeper, self.oracle, "set_prices", list(marks), list(marks.values()))])
+        self.run_keeper(marks, [], 0)
 
     def liquidate(self, account: str, market: int, size: int = HUGE) -> list[Event]:
-        """The liquidator takes over up to ``size`` of ``account``'s position; returns the events."""
-        return self.engine.send([self.tx(self.roles.liquidator, self.clearing_house, "liquidate", account, market, size, False)])[0]
+        """The keeper contract takes over up to ``size`` of ``account``'s position;
+        returns the events, or raises ``EngineError`` with the clearing house's reason."""
+        events = self.engine.send([self.tx(self.roles.keeper, self.keeper, "run", [], [], [(account, market, size)], 1)])[0]
+        skipped = next((ev for ev in events if ev.name == "TargetSkipped"), None)
+        if skipped is not None:
+            raise EngineError(f"liquidate({account}, {market}) refused: {revert_reason(skipped.reason)}")
+        return events
+
+    def fund_keeper(self, amount: int) -> list[Event]:
+        """The admin mints ``amount`` and deposits it as the keeper contract's margin."""
+        e, r = self.engine, self.roles
+        e.fund_gas([r.admin])
+        return [ev for evs in e.send([self.tx(r.admin, self.token, "mint", r.admin.address, amount),
+                self.tx(r.admin, self.token, "approve", self.keeper, amount),
+                self.tx(r.admin, self.keeper, "fund", amount)]) for ev in evs]
 
     def deleverage(self, account: str, market: int, candidates: list[str]) -> list[Event]:
         """The liquidator (a keeper) runs ADL on ``account``'s last position; returns the events."""
@@ -210,9 +247,15 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_de
     book = engine.deploy("OrderBook", ch, sender=admin)
     adl = engine.deploy("Deleverager", ch, sender=admin)
     lens = engine.deploy("ClearingLens", ch, sender=admin)
-    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, sc.decimals, len(sc.markets))
+    keeper = engine.deploy("Keeper", ch, sender=admin)
+    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, sc.decimals, len(sc.markets))
     txs = [
         d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
+        # The keeper contract pushes marks and liquidates in one transaction; it
+        # is a clearing-house keeper so that it may take over what ADL leaves.
+        d.tx(admin, oracle, "set_keeper", keeper, True),
+        d.tx(admin, ch, "set_keeper", keeper, True),
+        d.tx(admin, keeper, "set_operator", r.keeper.address, True),
         d.tx(admin, vault, "set_clearing_house", ch),
         d.tx(admin, ch, "set_order_book", book),
         d.tx(admin, book, "set_matcher", r.matcher.address, True),
@@ -227,6 +270,6 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_de
             txs.append(d.tx(admin, oracle, "set_move_window", i, move_window))
         txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
     if timelock_delay:
-        txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault)]
+        txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault, keeper)]
     engine.send(txs)
     return d

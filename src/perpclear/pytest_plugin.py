@@ -19,7 +19,7 @@ Fixtures (each test gets fresh contracts):
 - ``perpclear_roles``: the operator keys (admin, keeper, matcher, insurer,
   market maker, liquidator);
 - ``perpclear_system``: a deployed, wired ``Deployment`` of that scenario with
-  the market maker and liquidator funded;
+  the market maker and the keeper contract's margin funded;
 - ``perpclear_traders``: ``perpclear_traders(n, collateral=10_000)`` funds ``n``
   new traders (whole tokens each) and returns their keys;
 - ``make_cascade``: ``make_cascade(scenario=None, **overrides)`` runs a scenario
@@ -78,7 +78,8 @@ def perpclear_system(perpclear_engine, perpclear_scenario, perpclear_roles):
 
     system = deploy(perpclear_engine, perpclear_scenario, perpclear_roles)
     unit = 10**perpclear_scenario.decimals
-    system.fund([(perpclear_roles.market_maker, 10**7 * unit), (perpclear_roles.liquidator, 10**7 * unit)])
+    system.fund([(perpclear_roles.market_maker, 10**7 * unit)])
+    system.fund_keeper(10**7 * unit)  # the keeper contract liquidates with this margin
     return system
 
 

@@ -149,7 +149,8 @@ def manifest(d: Deployment, sc: Any, first_block: int) -> dict:
         "decimals": sc.decimals,
         "markets": [m.model_dump() for m in sc.markets],
         # Who holds what the contracts know: the owner, the keepers (oracle and
-        # clearing house; the liquidator is a clearing-house keeper) and the matcher.
+        # clearing house; the keeper also operates the keeper contract, the
+        # liquidator is a clearing-house keeper) and the matcher.
         "roles": {k: getattr(d.roles, k).address for k in ("admin", "keeper", "liquidator", "matcher")},
         "contracts": {k: {"address": a, "name": CONTRACT_NAMES[k], "abi": artifact(CONTRACT_NAMES[k]).abi} for k, a in addresses.items()},
         "eip712": domain_typed_data(d.engine.chain_id(), addresses["order_book"]),
@@ -229,7 +230,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
                    max_move_bps=max_move_bps, move_window=move_window)
         if new_owner:
             engine.send([d.tx(roles.admin, c, "transfer_ownership", new_owner)
-                         for c in (d.clearing_house, d.order_book, d.oracle, d.vault)])
+                         for c in (d.clearing_house, d.order_book, d.oracle, d.vault, d.keeper)])
     except NodeError as exc:
         fail(f"{exc}; nothing was written", 4)
     except EngineError as exc:
@@ -247,7 +248,7 @@ def deploy_command(scenario: str, policy: str | None, force: bool, out: str, tim
     for k, c in written["contracts"].items():
         table.add_row(k, c["address"])
     Console().print(table)
-    print(f"timelock: {timelock_delay} s (governance calls of the clearing house, oracle and vault wait this long)")
+    print(f"timelock: {timelock_delay} s (governance calls of the clearing house, oracle, vault and keeper wait this long)")
     print(f"oracle: marks stale after {ORACLE_MAX_AGE} s; a keeper moves them at most "
           + (f"{max_move_bps / 100:g} % per {move_window} s" if max_move_bps else "without limit (a devnet: crash scenarios)"))
     if new_owner:

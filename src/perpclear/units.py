@@ -51,3 +51,6 @@ ADL_SKIP = {1: "SIDE", 2: "PROFIT", 3: "RANK", 4: "EQUITY"}  # SKIP_SIDE, SKIP_P
 
 # ClearingLens.vy: accounts per `equities` / `account_states` call (MAX_ACCOUNTS)
 LENS_MAX_ACCOUNTS = 1_000
+
+# Keeper.vy: targets per `run` (MAX_TARGETS)
+KEEPER_MAX_TARGETS = 50

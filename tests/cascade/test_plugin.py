@@ -23,6 +23,17 @@ def test_my_own_crash(perpclear_system, perpclear_traders, perpclear_roles, asse
     assert_invariants(perpclear_system)
 
 
+def test_mark_and_liquidation_in_one_transaction(perpclear_system, perpclear_traders, assert_invariants):
+    alice, bob = perpclear_traders(2, collateral=1_000)
+    unit = 10**perpclear_system.decimals
+    perpclear_system.open(alice, 0, 45 * 10**17, 2_000 * unit)
+    perpclear_system.open(bob, 0, -10**18, 2_000 * unit)
+    events = perpclear_system.run_keeper({0: 1_750 * unit}, [(bob.address, 0), (alice.address, 0)], 1)
+    names = [e.name for e in events]
+    assert names[0] == "PriceUpdated" and names.count("TargetSkipped") == 1 and "AccountBankrupt" in names
+    assert_invariants(perpclear_system)
+
+
 def test_broken_invariants_fail_loudly(make_cascade, assert_invariants):
     result = make_cascade("mild-dip", traders=3)
     result.invariants["conservation"] = "ledger identity off by 1 units"
@@ -33,5 +44,5 @@ def test_broken_invariants_fail_loudly(make_cascade, assert_invariants):
 def test_external_repository_uses_the_fixtures(pytester):
     pytester.makepyfile(test_external=EXTERNAL_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--perpclear-network", "boa")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*perpclear invariants broken:*", "*conservation: ledger identity off by 1 units*"])

@@ -2,7 +2,10 @@
 deployed) fits EIP-170's 24,576 bytes, with 1 KiB to spare so that the next
 check or policy has somewhere to go. Printed per contract by ``-s``."""
 
+import boa
 import pytest
+
+from perpclear.engine.base import CONTRACTS_DIR
 
 EIP170 = 24_576
 SPARE = 1_024
@@ -14,6 +17,8 @@ def sizes(h):
         "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "OrderBook": sim.book,
         "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token,
     }
+    with sim.active():
+        contracts["Keeper"] = boa.load(str(CONTRACTS_DIR / "Keeper.vy"), sim.ch.address)
     return {name: len(sim.env.get_code(c.address)) for name, c in contracts.items()}
 
 

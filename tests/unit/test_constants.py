@@ -46,6 +46,7 @@ def vyper():
         "timelock": constants("modules/timelock.vy", {"c": C}),
         "Deleverager": constants("Deleverager.vy", {"c": C}),
         "ClearingLens": constants("ClearingLens.vy", {"c": C}),
+        "Keeper": constants("Keeper.vy", {"c": C}),
     }
 
 
@@ -64,6 +65,7 @@ def test_constants__python_copies_equal_the_contracts(vyper):
     assert units.MAX_CANDIDATES == adl["MAX_CANDIDATES"]
     assert units.ADL_SKIP == {adl[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY")}
     assert units.LENS_MAX_ACCOUNTS == vyper["ClearingLens"]["MAX_ACCOUNTS"]
+    assert units.KEEPER_MAX_TARGETS == vyper["Keeper"]["MAX_TARGETS"]
 
 
 def test_constants__the_reader_sees_every_declaration(vyper):

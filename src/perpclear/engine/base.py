@@ -25,6 +25,7 @@ SOURCES = {
     "OrderBook": "OrderBook.vy",
     "Deleverager": "Deleverager.vy",
     "ClearingLens": "ClearingLens.vy",
+    "Keeper": "Keeper.vy",
 }
 TX_GAS = 3_000_000
 BATCH = 500  # calls per JSON-RPC batch
