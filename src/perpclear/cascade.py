@@ -36,10 +36,10 @@ import time
 from fractions import Fraction
 from typing import Callable
 
-from perpclear.adl import queue
 from perpclear.deployment import CHUNK, Deployment, Roles, deploy, trader_key
 from perpclear.engine import Engine, Event
-from perpclear.units import ADL_SKIP, EQUITY_SCALE, KEEPER_MAX_TARGETS, LENS_MAX_ACCOUNTS, MAX_CANDIDATES
+from perpclear.keeper import Keeper
+from perpclear.units import ADL_SKIP, LENS_MAX_ACCOUNTS, MAX_CANDIDATES
 from perpclear.results import AccountResult, CascadeResult, adl_charge, event_record, withheld
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -50,67 +50,6 @@ FAIRNESS_MAX_TRADERS = 2_000
 
 
 # --------------------------------------------------------------------- runner
-
-
-class Watch:
-    """A keeper's off-chain watch list: which holders could be liquidatable now.
-
-    Reading every holder's health on chain each block is the cost that grows
-    with the number of traders. The watch keeps each holder's exact equity
-    from its last read and replays what happened since, per block: the mark
-    moves (sizes do not change without a liquidation, which forces a fresh
-    read), the EQUITY rates (equity shrinks by ``1 - r``) and the
-    OPEN_INTEREST per-contract charges of its side. An account whose replayed
-    equity is within 1 % (plus a few units per event) of its maintenance
-    margin is read on chain again, so the watch only ever saves reads of
-    accounts far from liquidation; the final sweep reads every holder.
-    """
-
-    def __init__(self, mmr_bps: list[int]):
-        self.mmr = [m / 10_000 for m in mmr_bps]
-        self.blocks: list[dict] = []  # per block: marks, equity factor, OI charge per (market, is_long)
-        self.entries: dict[str, tuple[float, list[int], int]] = {}  # account -> (equity, sizes, block)
-
-    def open_block(self, marks: list[int]) -> None:
-        self.blocks.append({"marks": list(marks), "factor": 1.0, "oi": {}, "events": 0})
-
-    def socialized(self, ev: Event) -> None:
-        b = self.blocks[-1]
-        b["events"] += 1
-        if ev.loss_policy == 1:  # EQUITY: r in EQUITY_SCALE
-            b["factor"] *= max(0.0, 1 - ev.rate / EQUITY_SCALE)
-        else:  # OPEN_INTEREST: the side opposite the bankrupt position pays `rate` per contract
-            key = (ev.market, ev.index_after > ev.index_before)  # the long index rises when longs pay
-            b["oi"][key] = b["oi"].get(key, 0) + ev.rate
-
-    def record(self, account: str, equity: int, sizes: list[int]) -> None:
-        """An exact read at the start of the current block (before its liquidations)."""
-        self.entries[account] = (float(equity), list(sizes), len(self.blocks) - 1)
-
-    def forget(self, account: str) -> None:
-        self.entries.pop(account, None)
-
-    def may_be_liquidatable(self, account: str) -> bool:
-        entry = self.entries.get(account)
-        if entry is None:
-            return True
-        equity, sizes, start = entry
-        marks = self.blocks[start]["marks"]
-        events = 0
-        for b in self.blocks[start:]:
-            equity += sum(s * (p - q) for s, p, q in zip(sizes, b["marks"], marks)) / 1e18
-            marks = b["marks"]
-            if b is self.blocks[-1]:
-                break  # this block's socializations come after the scan
-            equity *= b["factor"]
-            for (m, long), per_contract in b["oi"].items():
-                if sizes[m] and (sizes[m] > 0) == long:
-                    equity -= abs(sizes[m]) * per_contract / 1e36
-            events += b["events"]
-        maintenance = sum(abs(s) * p * r for s, p, r in zip(sizes, marks, self.mmr)) / 1e18
-        return equity < maintenance * 1.01 + 10 + 4 * events
-
-
 
 
 class Cascade:
@@ -136,7 +75,6 @@ class Cascade:
         }
         self.blocks: list[dict] = []
         self.impact = [Fraction(0)] * len(sc.markets)
-        self.watch = Watch([m.mmr_bps for m in sc.markets])
         self.fairness: list[dict] | None = [] if len(self.plans) <= FAIRNESS_MAX_TRADERS else None
         # Equities read for the fairness record (account -> equity, block read)
         # and the accounts a transaction has changed since.
@@ -153,6 +91,8 @@ class Cascade:
         # The liquidator is the keeper contract's margin account.
         self.liquidator = d.keeper
         self.index[d.keeper] = -2
+        opening = {m: to_units(mk.price, u) for m, mk in enumerate(sc.markets)}
+        self.keeper = Keeper(d, [m.mmr_bps for m in sc.markets], opening, self.index)
         # The market maker takes the other side of every trader: size its margin
         # (and the liquidator's) on the gross notional, as if every trader were on one side.
         gross = sum(
@@ -189,7 +129,7 @@ class Cascade:
                         del rec["maker_hash"], rec["taker_hash"]
                         self.records["openings"].append(rec)
             self.progress("open", min(i + CHUNK, len(fills)), len(fills))
-        self.holders = {t.address for t, p in zip(self.traders, self.plans) if p.legs}
+        self.keeper.holders = {t.address for t, p in zip(self.traders, self.plans) if p.legs}
         return d
 
     # -- one block
@@ -204,74 +144,36 @@ class Cascade:
             marks[m] = max(int(price), 1)
         return marks
 
-    def _scan(self, exact: bool = False) -> list[str]:
-        """Liquidatable holders, in trader order: ``is_liquidatable`` of every
-        holder when ``exact``, else an exact read of those the watch cannot rule out."""
-        holders = sorted(self.holders, key=lambda a: self.index[a])
-        if exact:
-            flags = self.engine.calls([(self.d.lens, "is_liquidatable", (a,)) for a in holders])
-            return [a for a, f in zip(holders, flags) if f]
-        doubtful = [a for a in holders if self.watch.may_be_liquidatable(a)]
-        n = len(self.sc.markets)
-        n = LENS_MAX_ACCOUNTS
-        states = self.engine.calls([(self.d.lens, "account_states", (doubtful[i : i + n],))
-                                    for i in range(0, len(doubtful), n)])
-        found = []
-        for a, (equity, maintenance, sizes) in zip(doubtful, (row for part in states for row in part)):
-            sizes = list(sizes[:n])
-            self.watch.record(a, equity, sizes)
-            if any(sizes) and equity < maintenance:
-                found.append(a)
-        return found
-
-    def _largest_market(self, account: str) -> int | None:
-        ch = self.d.clearing_house
-        positions = self.engine.calls([(ch, "positions", (account, m)) for m in range(len(self.sc.markets))])
-        best, best_value = None, 0
-        for m, pos in enumerate(positions):
-            value = abs(pos[0]) * self.last_marks[m]
-            if pos[0] != 0 and value > best_value:
-                best, best_value = m, value
-        return best
-
     def _liquidate(self, account: str, block: int) -> int:
         """Liquidates ``account`` in its largest market (ADL markets: deleverages
         a bankrupt last position); returns the number of calls made."""
-        d = self.d
-        market = self._largest_market(account)
+        k = self.keeper
+        market = k.largest_market(account)
         if market is None:
             return 0
         calls = self._deleverage(account, market, block) if self.sc.loss_policy == "ADL" else 0
-        if calls == 0 or self._has_position(account):
+        if calls == 0 or any(k.positions(account)):
             before = self._equities_if_bankrupt(account)
-            events = d.liquidate(account, market)
+            events = k.liquidate(account, market)
             self._record(events, block)
             self._fairness(before, events, block)
             calls += 1
-        self.watch.forget(account)
-        if not self._has_position(account):
-            self.holders.discard(account)
+        k.forget(account)
         return calls
 
     def _keeper_run(self, marks: dict[int, int], targets: list[str], block: int) -> int:
         """The block's keeper transaction (``Keeper.run``): the new marks and the
-        first of ``targets`` (in trader order, each at its largest market) that
-        the clearing house lets the keeper contract liquidate at those marks.
-        Returns the liquidations made (0 or 1)."""
-        plan = [(a, m) for a in targets[:KEEPER_MAX_TARGETS] if (m := self._largest_market(a)) is not None]
-        if not marks and not plan:
-            return 0
-        pending = self._pending() if plan and self.fairness is not None else None
-        events = self.d.run_keeper(marks, plan, 1 if plan else 0)
-        account = next((ev.account for ev in events if ev.name == "PositionLiquidated"), None)
+        first of ``targets`` the clearing house lets the keeper contract
+        liquidate at those marks. Returns the liquidations made (0 or 1)."""
+        pending = self._pending() if targets and self.fairness is not None else None
+        events = self.keeper.run(marks, targets)
+        account = next((ev.account for ev in events or [] if ev.name == "PositionLiquidated"), None)
         if account is None:
             return 0
         self._record(events, block)
         if pending is not None and any(ev.name == "LossSocialized" for ev in events):
             self._fairness(self._before_run(pending, events), events, block)
-        self.watch.forget(account)
-        if not self._has_position(account):
-            self.holders.discard(account)
+        self.keeper.forget(account)
         return 1
 
     def _pending(self) -> dict[str, int]:
@@ -295,29 +197,16 @@ class Cascade:
         return {a: equity + now[a] - pending[a] + change.get(a, 0)
                 for a, equity in zip(accounts, self._read_equities(accounts))}
 
-    def _has_position(self, account: str) -> bool:
-        ch = self.d.clearing_house
-        return any(p[0] for p in self.engine.calls([(ch, "positions", (account, m)) for m in range(len(self.sc.markets))]))
-
     def _deleverage(self, account: str, market: int, block: int) -> int:
         """ADL of a bankrupt account's last position when the vault cannot cover
         it: candidates from the queue, 50 per call, until closed or none is
         left (the liquidator then takes the rest at the mark). Returns the calls."""
-        d, e, n = self.d, self.engine, len(self.sc.markets)
-        ch = d.clearing_house
-        views = e.calls([(ch, "health", (account,)), (d.vault, "idle_assets", ()), (ch, "market_params", (market,))]
-                        + [(ch, "positions", (account, m)) for m in range(n)])
-        health, idle, params, positions = views[0], views[1], views[2], views[3:]
-        cap = params[-1]
-        insurance = min(idle, cap) if cap else idle
-        if health[0] >= 0 or -health[0] <= insurance or sum(1 for p in positions if p[0]) != 1:
-            return 0  # not bankrupt, the vault covers it, or other positions go first
-        accounts = sorted(self.holders | {self.roles.market_maker.address, self.liquidator})
-        ranked = [a for a, _ in queue(e, ch, d.deleverager, accounts, market, positions[market][0] < 0)]
+        k = self.keeper
+        ranked = k.adl_candidates(account, market, k.holders | {self.roles.market_maker.address, self.liquidator})
         calls = 0
         for i in range(0, len(ranked), MAX_CANDIDATES):
             before = self._equities_if_bankrupt(account)
-            events = d.deleverage(account, market, ranked[i : i + MAX_CANDIDATES])
+            events = k.deleverage(account, market, ranked[i : i + MAX_CANDIDATES])
             calls += 1
             self._record(events, block)
             run = self.records["adl_runs"][-1]
@@ -392,9 +281,7 @@ class Cascade:
                 rec = event_record(ev, block, tx, log)
                 rec["charge"] = adl_charge(ev)
                 self.records["deleveraged"].append(rec)
-                self.watch.forget(ev.counterparty)
-                if not self._has_position(ev.counterparty):
-                    self.holders.discard(ev.counterparty)
+                self.keeper.forget(ev.counterparty)
             elif ev.name == "DeleverageRun":
                 self.records["adl_runs"].append(event_record(ev, block, tx, log))
             elif ev.name == "CandidateSkipped":
@@ -415,7 +302,7 @@ class Cascade:
                 self.records["bankruptcies"].append(event_record(ev, block, tx, log))
             elif ev.name == "LossSocialized":
                 self.records["socializations"].append(event_record(ev, block, tx, log))
-                self.watch.socialized(ev)
+                self.keeper.watch.socialized(ev)
             elif ev.name == "ResidualRecorded":
                 self.records["residuals"].append(event_record(ev, block, tx, log))
             else:
@@ -426,21 +313,18 @@ class Cascade:
         self._tx0 = e.tx_count  # events' tx ordinals count from here (the same on every engine)
         points = [path_points(m.path, m.price) for m in sc.markets]
         length = max(len(p) for p in points)
-        self.last_marks = {m: to_units(mk.price, sc.unit) for m, mk in enumerate(sc.markets)}
+        k = self.keeper
         per_block = min(sc.keeper.liquidations_per_block, sc.keeper.gas_budget // sc.keeper.gas_per_liquidation)
         queue: dict[str, int] = {}  # account -> block it is due
         total = length + sc.keeper.settle_blocks
         for block in range(total):
             marks = self._marks(block, points)
-            self.last_marks.update(marks)
-            self.watch.open_block([self.last_marks[m] for m in range(len(sc.markets))])
-            targets: set[str] = set()
+            k.open_block(marks)
+            targets = []  # under ADL the deleverager comes first: the marks go alone
             if per_block and sc.loss_policy != "ADL":
-                targets = {a for a, due in queue.items() if due <= block}
-                if sc.keeper.delay_blocks == 0:
-                    targets |= {a for a in self.holders if self.watch.may_be_liquidatable(a)}
-            done = self._keeper_run(marks, sorted(targets, key=lambda a: self.index[a]), block)
-            found = self._scan()
+                targets = k.targets([a for a, due in queue.items() if due <= block], sc.keeper.delay_blocks)
+            done = self._keeper_run(marks, targets, block)
+            found = k.scan()
             if block >= length and not queue and not found and not done:
                 break  # the path is over and the keeper has nothing left to do
             for a in found:
@@ -460,7 +344,7 @@ class Cascade:
             self.blocks.append(
                 {
                     "block": block,
-                    "marks": [self.last_marks[m] for m in range(len(sc.markets))],
+                    "marks": [k.marks[m] for m in range(len(sc.markets))],
                     "open_interest": [st[4] for st in states],  # MarketState.long_open_interest
                     "oracle_updated": sorted(marks),
                     "liquidations": done,
@@ -560,7 +444,7 @@ class Cascade:
             inv["completeness"] = "ok"
         negative = [a.address for a in results if not any(a.sizes) and a.collateral < 0]
         inv["no_negative_accounts"] = "ok" if not negative else f"{len(negative)} accounts below zero: {negative[:3]}"
-        left = self._scan(exact=True)
+        left = self.keeper.scan(exact=True)
         inv["keeper_swept"] = "ok" if not left else f"{len(left)} accounts still liquidatable: {left[:3]}"
         return inv
 

@@ -48,7 +48,7 @@ def test_queue__the_side_in_profit_ranked_by_the_contract():
     e, ch, adl = runner.engine, d.clearing_house, d.deleverager
     mark = e.call(d.oracle, "price", 0)
     d.set_marks({0: mark * 85 // 100})  # longs lose, shorts gain
-    accounts = sorted(runner.holders | {runner.roles.market_maker.address})
+    accounts = sorted(runner.keeper.holders | {runner.roles.market_maker.address})
     shorts = queue(e, ch, adl, accounts, 0, long=False)
     assert len(shorts) >= 5
     ranks = [r for _, r in shorts]
