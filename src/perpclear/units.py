@@ -36,9 +36,10 @@ def equity_scale(word: int) -> Fraction:
 def equity_scale_after(word: int, rate: int) -> int:
     """The K word after a socialization at ``rate`` (in EQUITY_SCALE), as the contract computes it."""
     mantissa, shifts = word & ((1 << EQUITY_MANTISSA_BITS) - 1), word >> EQUITY_MANTISSA_BITS
-    mantissa = mantissa * (EQUITY_SCALE - rate) // EQUITY_SCALE
-    if mantissa < EQUITY_SCALE:
-        mantissa, shifts = mantissa * EQUITY_RESCALE, shifts + 1
+    after = mantissa * (EQUITY_SCALE - rate) // EQUITY_SCALE
+    if after < EQUITY_SCALE:  # rescaled before the floor
+        after, shifts = mantissa * EQUITY_RESCALE * (EQUITY_SCALE - rate) // EQUITY_SCALE, shifts + 1
+    mantissa = after
     return shifts << EQUITY_MANTISSA_BITS | mantissa
 
 

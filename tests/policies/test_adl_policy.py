@@ -16,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 from perpclear.model import POLICY_ADL, WAD, ModelError
 
 ADL_BOTH = (POLICY_ADL, POLICY_ADL)
@@ -353,7 +355,8 @@ def test_deleverage__other_positions_first(h):
 
 
 @pytest.mark.parametrize("decimals", [6, 18], ids=["dec6", "dec18"])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(quick=10, ci=40), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_deleverage__random_books__chain_equals_model(h, decimals, data):
     seed = data.draw(st.integers(0, 2**32), label="seed")

@@ -4,7 +4,7 @@
 @license MIT
 @notice Test helper (not a project contract): the EQUITY module alone, one
         market, so that its fixed point can be driven through thousands of
-        socializations in process (tests/unit/equity/test_equity_scale.py).
+        socializations on revm (tests/unit/equity/test_equity_scale.py).
 """
 
 from perpclear.contracts.modules import loss_equity
@@ -25,10 +25,10 @@ def add_basis(delta_x: int256):
 
 
 @internal
-def _socialize(residual: uint256, equity: int256, q_long: int256, q_short: int256) -> uint256:
+def _socialize(residual: uint256, equity: int256, q_long: int256, q_short: int256):
     """
     @dev One socialization of `residual` over a sum of equity `equity`,
-         market 0's sides at q_long / q_short. Returns the rate applied.
+         market 0's sides at q_long / q_short.
     """
     rate: uint256 = loss_equity._rate(residual, equity)
     q_l: int256[8] = empty(int256[8])
@@ -37,7 +37,6 @@ def _socialize(residual: uint256, equity: int256, q_long: int256, q_short: int25
     q_s[0] = q_short
     if rate > 0:
         loss_equity._apply_rate(rate, [0], q_l, q_s)
-    return rate
 
 
 struct Step:
@@ -47,11 +46,21 @@ struct Step:
 
 
 @external
-def socialize_many(steps: DynArray[Step, 500]) -> DynArray[uint256, 500]:
-    rates: DynArray[uint256, 500] = []
+def socialize_many(steps: DynArray[Step, 500]):
     for step: Step in steps:
-        rates.append(self._socialize(step.residual, step.equity, step.q, step.q))
-    return rates
+        self._socialize(step.residual, step.equity, step.q, step.q)
+
+
+@external
+@pure
+def rates(steps: DynArray[Step, 500]) -> DynArray[uint256, 500]:
+    """
+    @notice The rate each step applies (it depends on R and D only).
+    """
+    out: DynArray[uint256, 500] = []
+    for step: Step in steps:
+        out.append(loss_equity._rate(step.residual, step.equity))
+    return out
 
 
 @external

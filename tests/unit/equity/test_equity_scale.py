@@ -15,11 +15,14 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 
-import boa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from perpclear.deployment import labelled_key
+from perpclear.engine import RevmEngine, Tx
+from perpclear.engine.base import Artifact
 from perpclear.units import EQUITY_SCALE, MAX_RATE, WAD, equity_scale
+from budget import examples
 
 W2 = WAD * WAD
 HARNESS = Path(__file__).with_name("EquityHarness.vy")
@@ -39,11 +42,35 @@ class Account:
         return self.c + Decimal(self.s * q) / W2 - self.o
 
 
+class Harness:
+    """EquityHarness.vy on revm: views by name, transactions by ``send``."""
+
+    def __init__(self):
+        self.engine = RevmEngine()
+        self.sender = labelled_key("equity-harness")
+        art = Artifact("EquityHarness", HARNESS)
+        self.address = self.engine._deploy(art, (), self.sender)
+        self.engine.kinds[self.address] = art
+
+    def __getattr__(self, fn: str):
+        return lambda *args: self.engine.call(self.address, fn, *args)
+
+    def send(self, fn: str, *args) -> None:
+        self.engine.send([Tx(self.sender, self.address, fn, args)])
+
+    def socialize(self, steps: list[tuple[int, int, int]]) -> list[int]:
+        """The steps, 40 per transaction (within the engine's gas per transaction); returns their rates."""
+        batches = [steps[i : i + 40] for i in range(0, len(steps), 40)]
+        rates = [r for batch in batches for r in self.rates(batch)]
+        self.engine.send([Tx(self.sender, self.address, "socialize_many", (batch,)) for batch in batches])
+        return rates
+
+
 class Scale:
     """The harness and the exact model side by side."""
 
     def __init__(self):
-        self.chain = boa.load(str(HARNESS))
+        self.chain = Harness()
         self.accounts: list[Account] = []
         self.k = Decimal(1)  # the product of (1 - r), exact to 120 digits
 
@@ -52,14 +79,14 @@ class Scale:
         o = size * entry // WAD
         a = self.chain.side_index(0, size > 0)
         x_w2 = (collateral - o) * W2 + size * a
-        self.chain.add_basis(x_w2 // W2)
+        self.chain.send("add_basis", x_w2 // W2)
         account = Account(Decimal(collateral), size, o, x_w2, self.chain.scale())
         self.accounts.append(account)
         return account
 
     def socialize(self, steps: list[tuple[int, int, int]]) -> None:
         """Each step (R, D, q): the chain's rate is the exact one rounded up by less than 1e-36."""
-        rates = self.chain.socialize_many(steps)
+        rates = self.chain.socialize(steps)
         for (residual, total, q), rate in zip(steps, rates):
             exact = min(Fraction(residual + 1, total), MAX_RATE)
             assert exact <= Fraction(rate, EQUITY_SCALE) < exact + Fraction(1, EQUITY_SCALE)
@@ -141,11 +168,12 @@ def test_equity_scale__no_floor_after_any_number_of_capped_socializations():
         sim.socialize(batch)
         sim.check()
         assert sim.settled(late) < 10**24 - 10**20  # charged: the scale still moves
-        assert sim.chain.socialize_many([(10, 10**12, q)]) == [-(-11 * EQUITY_SCALE // 10**12)]
+        assert list(sim.chain.rates([(10, 10**12, q)])) == [-(-11 * EQUITY_SCALE // 10**12)]
 
 
 @pytest.mark.parametrize("decimals", [6, 18])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(quick=25, ci=100), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_equity_scale__random_runs_match_the_model(decimals, data):
     """Random accounts (collateral up to 10**12 tokens, positions either side), random

@@ -28,7 +28,9 @@
         When a socialization takes the mantissa below SCALE it is multiplied
         by RESCALE (one step always suffices: 1 - r >= 1 / RESCALE) and n
         grows by one, so K keeps 36 significant digits after any number of
-        socializations (Liquity's stability pool rescales P the same way).
+        socializations (Liquity's stability pool rescales P the same way;
+        here the product is rescaled before it is floored, so a large rate
+        loses no digit either).
 """
 
 from . import constants as c
@@ -153,10 +155,12 @@ def _apply_rate(
     """
     keep: uint256 = SCALE - rate
     word: uint256 = self.scale
-    mantissa: uint256 = convert(self._mul_scale(convert(word & MANTISSA, int256), keep), uint256)
+    before: int256 = convert(word & MANTISSA, int256)
+    mantissa: uint256 = convert(self._mul_scale(before, keep), uint256)
     shifts: uint256 = word >> MANTISSA_BITS
     if mantissa < SCALE:
-        mantissa *= RESCALE
+        # rescaled before the floor, so that no digit is lost
+        mantissa = convert(self._mul_scale(before * convert(RESCALE, int256), keep), uint256)
         shifts += 1
     self.scale = shifts << MANTISSA_BITS | mantissa
     self.basis = self._mul_scale(self.basis, keep)
