@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from perpclear.engine import Engine, EngineError, Event, Tx, abi_decode
+from perpclear.model import MarketParams
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, to_units
 from perpclear.units import MAX_SIZE
@@ -227,28 +228,47 @@ class Deployment:
             e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part], decode=False)
 
 
-def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_delay: int = 0,
-           fund_gas: bool = True, oracle_max_age: int = ORACLE_MAX_AGE, max_move_bps: int = 0,
-           move_window: int = 0) -> Deployment:
-    """Deploys and wires token, oracle, vault, clearing house and order book for ``sc``;
-    then, if ``timelock_delay`` > 0, sets that governance delay on the clearing
-    house, the oracle and the vault (docs/trust.md). ``fund_gas=False``: the
-    admin pays its own gas (a team's key on a shared chain). ``max_move_bps``
-    over ``move_window`` seconds bounds the keeper's marks (0: no bound, as the
-    crash scenarios need)."""
+@dataclass(frozen=True)
+class Listing:
+    """A market to list: its opening mark (collateral units per contract), its
+    risk parameters and its loss policy (``perpclear.units.POLICY_*``)."""
+
+    price: int
+    params: MarketParams
+    loss_policy: int
+
+
+def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, **options: Any) -> Deployment:
+    """Deploys and wires a system listing ``sc``'s markets under its loss policy
+    (``deploy_markets`` says what is deployed and what ``options`` are)."""
+    listings = [Listing(to_units(m.price, sc.unit), m.params(sc.unit), sc.policy) for m in sc.markets]
+    return deploy_markets(engine, sc.decimals, listings, roles, **options)
+
+
+def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles: Roles | None = None,
+                   timelock_delay: int = 0, fund_gas: bool = True, oracle_max_age: int = ORACLE_MAX_AGE,
+                   max_move_bps: int = 0, move_window: int = 0, vault_cooldown: int = VAULT_COOLDOWN) -> Deployment:
+    """The one deployment of perpclear, on any engine: the collateral mock
+    (``decimals``), oracle, insurance vault, clearing house, order book,
+    deleverager, lens and keeper contract, wired to ``roles``, with
+    ``listings`` listed; then, if ``timelock_delay`` > 0, that governance delay
+    on the clearing house, the oracle, the vault and the keeper contract
+    (docs/trust.md). ``fund_gas=False``: the admin pays its own gas (a team's
+    key on a shared chain). ``max_move_bps`` over ``move_window`` seconds
+    bounds the keeper's marks (0: no bound, as the crash scenarios need)."""
     r = roles or Roles()
     if fund_gas:
         engine.fund_gas(r.all())
     admin = r.admin
-    token = engine.deploy("MockCollateral", "Mock USD", "mUSD", sc.decimals, sender=admin)
+    token = engine.deploy("MockCollateral", "Mock USD", "mUSD", decimals, sender=admin)
     oracle = engine.deploy("PriceOracle", sender=admin)
-    vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin)
+    vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", vault_cooldown, sender=admin)
     ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, sender=admin)
     book = engine.deploy("OrderBook", ch, sender=admin)
     adl = engine.deploy("Deleverager", ch, sender=admin)
     lens = engine.deploy("ClearingLens", ch, sender=admin)
     keeper = engine.deploy("Keeper", ch, sender=admin)
-    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, sc.decimals, len(sc.markets))
+    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, decimals, len(listings))
     txs = [
         d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
         # The keeper contract pushes marks and liquidates in one transaction; it
@@ -264,11 +284,11 @@ def deploy(engine: Engine, sc: Scenario, roles: Roles | None = None, timelock_de
         *(d.tx(admin, ch, "set_keeper", k, True) for k in dict.fromkeys([r.keeper.address, r.liquidator.address])),
         d.tx(admin, ch, "set_deleverager", adl),
     ]
-    for i, m in enumerate(sc.markets):
-        txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, max_move_bps, to_units(m.price, sc.unit)))
+    for i, m in enumerate(listings):
+        txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, max_move_bps, m.price))
         if move_window > 1:  # add_market starts every market at 1 s (per block)
             txs.append(d.tx(admin, oracle, "set_move_window", i, move_window))
-        txs.append(d.tx(admin, ch, "add_market", m.params(sc.unit).as_tuple(), sc.policy))
+        txs.append(d.tx(admin, ch, "add_market", m.params.as_tuple(), m.loss_policy))
     if timelock_delay:
         txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault, keeper)]
     engine.send(txs)

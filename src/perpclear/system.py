@@ -1,10 +1,11 @@
-"""Deploy and drive one perpclear system on any ape network.
+"""One perpclear system on the network ape is connected to, as ape contracts.
 
-``deploy_system`` deploys the collateral mock, the oracle, the insurance vault,
-the clearing house and its order book, wires their roles, and lists the markets. The returned
-``System`` is a thin typed handle used by the tests, the demo and the pytest
-fixtures: it signs orders with the traders' keys (EIP-712, eth-account), funds
-traders, moves marks, and checks the ledger identity.
+``deploy_system`` deploys it through ``perpclear.deployment.deploy_markets``
+(the one deployment, on a chain engine over ape's own provider) and returns a
+``System``: the same contracts as ape ``ContractInstance`` objects, for the
+tests that drive them call by call. It signs orders with the traders' keys
+(EIP-712, eth-account), funds traders, moves marks, and checks the ledger
+identity.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_account import Account
+
+from perpclear.deployment import VAULT_COOLDOWN
 from perpclear.model import WAD, MarketParams
 from perpclear.orders import MAX_FEE_BPS, Order, sign_order
 
-POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
+from perpclear.units import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
+
 POLICY_NAMES = {POLICY_EQUITY: "EQUITY", POLICY_OPEN_INTEREST: "OPEN_INTEREST", POLICY_ADL: "ADL"}
 
+# Marks go stale after an hour here (the staleness tests need one); a cascade's
+# deployment never lets them (perpclear.deployment.ORACLE_MAX_AGE).
 ORACLE_MAX_AGE = 3_600
-VAULT_COOLDOWN = 86_400
 ORDER_TTL = 3_600
 
 
@@ -64,6 +70,7 @@ class System:
     order_book: Any
     deleverager: Any
     lens: Any  # ClearingLens: pending charges, settled collateral, max_withdraw
+    keeper_contract: Any  # Keeper.vy: marks and liquidations in one transaction
     admin: Any
     keeper: Any
     matcher: Any
@@ -220,38 +227,46 @@ def deploy_system(
     oracle_max_age: int = ORACLE_MAX_AGE,
     vault_cooldown: int = VAULT_COOLDOWN,
 ) -> System:
-    """Deploys and wires a whole system; ``admin`` owns everything."""
+    """Deploys and wires a whole system with ``perpclear.deployment.deploy_markets``
+    on the network ape is connected to; ``admin`` owns everything and pays the
+    gas, ``keeper`` pushes marks (and operates the keeper contract), ``matcher``
+    settles orders. The roles are ape test accounts (their keys sign) or any
+    ape account (``scripting.ApeSigner``)."""
+    from ape import chain
+
+    from perpclear.deployment import Listing, Roles, deploy_markets
+    from perpclear.engine import ChainEngine
+
+    signers = {}
+
+    def signer(account: Any) -> Any:
+        key = getattr(account, "private_key", None)
+        if key is not None:
+            return signers.setdefault(str(account.address), Account.from_key(key))
+        from perpclear.scripting import ApeSigner
+
+        return ApeSigner(account)
+
+    roles = Roles(admin=signer(admin), keeper=signer(keeper), matcher=signer(matcher), liquidator=signer(keeper))
+    engine = ChainEngine(chain.provider.web3, roles.admin)
     unit = 10**decimals
-    token = project.MockCollateral.deploy("Mock USD", "mUSD", decimals, sender=admin)
-    oracle = project.PriceOracle.deploy(sender=admin)
-    oracle.set_keeper(keeper, True, sender=admin)
-    vault = project.InsuranceVault.deploy(token, "perpclear insurance", "pcINS", vault_cooldown, sender=admin)
-    clearing_house = project.ClearingHouse.deploy(token, oracle, vault, admin, sender=admin)
-    vault.set_clearing_house(clearing_house, sender=admin)
-    order_book = project.OrderBook.deploy(clearing_house, sender=admin)
-    clearing_house.set_order_book(order_book, sender=admin)
-    order_book.set_matcher(matcher, True, sender=admin)
-    clearing_house.set_keeper(keeper, True, sender=admin)
-    deleverager = project.Deleverager.deploy(clearing_house, sender=admin)
-    clearing_house.set_deleverager(deleverager, sender=admin)
-    lens = project.ClearingLens.deploy(clearing_house, sender=admin)
-    for market_id, spec in enumerate(markets):
-        oracle.add_market(market_id, oracle_max_age, 0, spec.price * unit, sender=admin)
-        clearing_house.add_market(spec.params.as_tuple(), spec.loss_policy, sender=admin)
+    d = deploy_markets(engine, decimals, [Listing(m.price * unit, m.params, m.loss_policy) for m in markets], roles,
+                       fund_gas=False, oracle_max_age=oracle_max_age, vault_cooldown=vault_cooldown)
     return System(
-        token=token,
-        oracle=oracle,
-        vault=vault,
-        clearing_house=clearing_house,
-        order_book=order_book,
-        deleverager=deleverager,
-        lens=lens,
+        token=project.MockCollateral.at(d.token),
+        oracle=project.PriceOracle.at(d.oracle),
+        vault=project.InsuranceVault.at(d.vault),
+        clearing_house=project.ClearingHouse.at(d.clearing_house),
+        order_book=project.OrderBook.at(d.order_book),
+        deleverager=project.Deleverager.at(d.deleverager),
+        lens=project.ClearingLens.at(d.lens),
+        keeper_contract=project.Keeper.at(d.keeper),
         admin=admin,
         keeper=keeper,
         matcher=matcher,
         decimals=decimals,
         markets=tuple(markets),
-        chain_id=clearing_house.provider.chain_id,
+        chain_id=chain.provider.chain_id,
     )
 
 

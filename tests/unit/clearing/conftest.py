@@ -110,6 +110,7 @@ def direct(system, project, admin, accounts):
         order_book=book,
         deleverager=None,
         lens=None,
+        keeper_contract=None,
         admin=admin,
         keeper=system.keeper,
         matcher=None,
