@@ -1,8 +1,8 @@
 """Harness of the loss-policy tests: the whole system in titanoboa, the exact
 reference model beside it, and populations of many accounts.
 
-``Sim`` deploys token, oracle, insurance vault and clearing house in its own
-``boa.Env`` (two markets: 0 = ETH at 2_000, 1 = SOL at 30, whole units) and
+``Sim`` deploys the system (perpclear.deployment) in its own ``boa.Env`` (two
+markets: 0 = ETH at 2_000, 1 = SOL at 30, whole units) and
 mirrors every action into ``perpclear.model.ClearingModel``. Every
 state-changing call made through ``Sim`` is followed by the ledger identity of
 the clearing house, to the unit (docs/loss-policies.md, "Ledger"), except the bulk
@@ -30,12 +30,13 @@ import boa
 import pytest
 from eth_account import Account
 
+from perpclear.deployment import Listing, Roles, deploy_markets
+from perpclear.engine import BoaEngine
 from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, ClearingModel, MarketParams
 from perpclear.units import EQUITY_SCALE, equity_scale
 from perpclear.orders import Order, sign_order
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS = ROOT / "src" / "perpclear" / "contracts"
 HUGE = 10**30  # "everything" as a liquidation size
 ETH, SOL = 0, 1
 MARKETS = (
@@ -46,12 +47,6 @@ EXPIRY = 2**40
 # Private keys of the population (the ith other account); roles use other ranges.
 POP_KEY_BASE = 1_000_000
 SCALE = EQUITY_SCALE  # the EQUITY module's fixed point
-
-
-@functools.lru_cache(maxsize=None)
-def deployer(path: str):
-    """The compiled contract (compiled once per process; each Sim deploys it)."""
-    return boa.load_partial(str(CONTRACTS / path))
 
 
 @functools.lru_cache(maxsize=None)
@@ -84,9 +79,7 @@ class Sim:
         policies = tuple(policies) + (POLICY_EQUITY,) * len(extra_markets)
         self.decimals = decimals
         self.u = 10**decimals
-        self.env = boa.Env()
-        with boa.swap_env(self.env):
-            self._deploy(markets, policies)
+        self._deploy(markets, policies)
         self.model = ClearingModel(now=self.env.evm.patch.timestamp)
         for (price, params), policy in zip(markets, policies):
             self.model.add_market(params, price * self.u, policy)
@@ -104,27 +97,18 @@ class Sim:
     # ------------------------------------------------------------ set-up
 
     def _deploy(self, markets, policies):
-        env = boa.env
-        self.admin, self.keeper, self.matcher, self.insurer = (env.generate_address() for _ in range(4))
-        with env.prank(self.admin):
-            self.token = deployer("mocks/MockCollateral.vy").deploy("USD", "USD", self.decimals)
-            self.oracle = deployer("PriceOracle.vy").deploy()
-            self.vault = deployer("InsuranceVault.vy").deploy(self.token.address, "ins", "INS", 86_400)
-            self.ch = deployer("ClearingHouse.vy").deploy(
-                self.token.address, self.oracle.address, self.vault.address, self.admin
-            )
-            self.vault.set_clearing_house(self.ch.address)
-            self.oracle.set_keeper(self.keeper, True)
-            self.book = deployer("OrderBook.vy").deploy(self.ch.address)
-            self.ch.set_order_book(self.book.address)
-            self.book.set_matcher(self.matcher, True)
-            self.ch.set_keeper(self.keeper, True)
-            self.adl = deployer("Deleverager.vy").deploy(self.ch.address)
-            self.lens = deployer("ClearingLens.vy").deploy(self.ch.address)
-            self.ch.set_deleverager(self.adl.address)
-            for market, ((price, params), policy) in enumerate(zip(markets, policies)):
-                self.oracle.add_market(market, 10**9, 0, price * 10**self.decimals)
-                self.ch.add_market(params.as_tuple(), policy)
+        """The one deployment (perpclear.deployment.deploy_markets) on a titanoboa
+        engine of its own; the contracts as boa objects, the roles by address."""
+        engine = BoaEngine()
+        roles = Roles()
+        listings = [Listing(price * self.u, params, policy) for (price, params), policy in zip(markets, policies)]
+        d = deploy_markets(engine, self.decimals, listings, roles)
+        self.env = engine.env
+        self.admin, self.keeper, self.matcher, self.insurer = (
+            r.address for r in (roles.admin, roles.keeper, roles.matcher, roles.insurer))
+        c = engine.contracts
+        self.token, self.oracle, self.vault, self.ch = c[d.token], c[d.oracle], c[d.vault], c[d.clearing_house]
+        self.book, self.adl, self.lens, self.keeper_contract = c[d.order_book], c[d.deleverager], c[d.lens], c[d.keeper]
 
     @contextlib.contextmanager
     def active(self):

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budget import examples
+from budget import by_profile
 
 from perpclear.model import POLICY_ADL, WAD, ModelError
 
@@ -355,7 +355,7 @@ def test_deleverage__other_positions_first(h):
 
 
 @pytest.mark.parametrize("decimals", [6, 18], ids=["dec6", "dec18"])
-@settings(max_examples=examples(quick=10, ci=40), deadline=None,
+@settings(max_examples=by_profile(quick=10, ci=40), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_deleverage__random_books__chain_equals_model(h, decimals, data):

@@ -2,10 +2,7 @@
 deployed) fits EIP-170's 24,576 bytes, with 1 KiB to spare so that the next
 check or policy has somewhere to go. Printed per contract by ``-s``."""
 
-import boa
 import pytest
-
-from perpclear.engine.base import CONTRACTS_DIR
 
 EIP170 = 24_576
 SPARE = 1_024
@@ -15,10 +12,8 @@ def sizes(h):
     sim = h.Sim(6)
     contracts = {
         "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "OrderBook": sim.book,
-        "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token,
+        "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token, "Keeper": sim.keeper_contract,
     }
-    with sim.active():
-        contracts["Keeper"] = boa.load(str(CONTRACTS_DIR / "Keeper.vy"), sim.ch.address)
     return {name: len(sim.env.get_code(c.address)) for name, c in contracts.items()}
 
 

@@ -305,9 +305,9 @@ def test_equity__dust_residual_of_one_unit(populations, h, decimals):
 
 
 @pytest.mark.parametrize("decimals,count", [
-    (6, 100), pytest.param(6, 300, marks=pytest.mark.ci_scale),
+    (6, 60), pytest.param(6, 300, marks=pytest.mark.ci_scale),
     pytest.param(18, 120, marks=pytest.mark.ci_scale)],
-    ids=["dec6-100", "dec6-300", "dec18"])
+    ids=["dec6-60", "dec6-300", "dec18"])
 def test_equity__hundreds_of_tiny_bankruptcies_at_one_price(populations, h, decimals, count):
     """``count`` tiny accounts go bankrupt one after the other at one price (the Liquity
     precision trap). Each is socialized; untouched accounts then settle all of them in

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budget import examples
+from budget import by_profile
 
 from perpclear.model import MAX_INDEX, WAD
 
@@ -204,7 +204,7 @@ def test_open_interest__dust_open_interest_leaves_bad_debt_not_a_poisoned_index(
     gap_bps=st.integers(2_300, 6_000),
     long=st.booleans(),
 )
-@settings(max_examples=examples(quick=10, ci=40), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=by_profile(quick=10, ci=40), deadline=None, suppress_health_check=list(HealthCheck))
 def test_open_interest__dust_and_huge_residuals_never_block(dust_books, h, decimals, dust, gap_bps, long):
     """Property: whatever the dust open interest, the residual and the decimals,
     the liquidation goes through, booked + bad debt == residual, no side index

@@ -22,7 +22,7 @@ from perpclear.deployment import labelled_key
 from perpclear.engine import RevmEngine, Tx
 from perpclear.engine.base import Artifact
 from perpclear.units import EQUITY_SCALE, MAX_RATE, WAD, equity_scale
-from budget import examples
+from budget import by_profile
 
 W2 = WAD * WAD
 HARNESS = Path(__file__).with_name("EquityHarness.vy")
@@ -172,7 +172,7 @@ def test_equity_scale__no_floor_after_any_number_of_capped_socializations():
 
 
 @pytest.mark.parametrize("decimals", [6, 18])
-@settings(max_examples=examples(quick=25, ci=100), deadline=None,
+@settings(max_examples=by_profile(quick=25, ci=100), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_equity_scale__random_runs_match_the_model(decimals, data):

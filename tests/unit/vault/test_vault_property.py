@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budget import examples
+from budget import by_profile
 
 BIG = 10**30
 
@@ -27,7 +27,7 @@ def ready_vault(vault, fund, admin, insurer, traders):
 
 
 # Each example runs inside chain.isolate(), so the function-scoped fixtures are safe to share.
-EXAMPLES = settings(max_examples=examples(quick=12, ci=50), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+EXAMPLES = settings(max_examples=by_profile(quick=12, ci=50), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @EXAMPLES
