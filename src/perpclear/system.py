@@ -20,7 +20,6 @@ from eth_account import Account
 from perpclear.deployment import VAULT_COOLDOWN
 from perpclear.model import WAD, MarketParams
 from perpclear.orders import MAX_FEE_BPS, Order, sign_order
-
 from perpclear.units import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
 POLICY_NAMES = {POLICY_EQUITY: "EQUITY", POLICY_OPEN_INTEREST: "OPEN_INTEREST", POLICY_ADL: "ADL"}
@@ -237,12 +236,10 @@ def deploy_system(
     from perpclear.deployment import Listing, Roles, deploy_markets
     from perpclear.engine import ChainEngine
 
-    signers = {}
-
     def signer(account: Any) -> Any:
         key = getattr(account, "private_key", None)
         if key is not None:
-            return signers.setdefault(str(account.address), Account.from_key(key))
+            return Account.from_key(key)
         from perpclear.scripting import ApeSigner
 
         return ApeSigner(account)
