@@ -146,11 +146,11 @@ class Case:
         until ``max_liquidations`` (default: all) succeeded. A trader the clearing
         house refuses is skipped with its reason (``TargetSkipped``). Nothing can
         come between the marks and the liquidations."""
-        d = self.d
-        targets = [(self.address(n), self._market_of(n) if self._holds(n) else 0, HUGE) for n in liquidate]
-        ids = [self.market(m) for m in marks]
-        return self._send(d.tx(self.roles.keeper, d.keeper, "run", ids, [self.units(p) for p in marks.values()],
-                               targets, len(targets) if max_liquidations is None else max_liquidations))
+        targets = [(self.address(n), self._market_of(n) if self._holds(n) else 0) for n in liquidate]
+        events = self.d.run_keeper({self.market(m): self.units(p) for m, p in marks.items()}, targets,
+                                   len(targets) if max_liquidations is None else max_liquidations)
+        self.events += events
+        return events
 
     def fund_keeper(self, amount: float | str) -> list[Event]:
         """The admin deposits ``amount`` as the keeper contract's margin."""

@@ -166,13 +166,14 @@ class Deployment:
         """Opens (or changes) ``trader``'s position by ``size`` at ``price``; returns the events."""
         return self.engine.send([self.open_tx(trader, market, size, price)])[0]
 
-    def run_keeper(self, marks: dict[int, int], targets: list[tuple[str, int]], max_liquidations: int) -> list[Event]:
+    def run_keeper(self, marks: dict[int, int], targets: list[tuple[str, int]], max_liquidations: int,
+                   size: int = HUGE) -> list[Event]:
         """One transaction of the keeper contract: pushes ``marks`` (market ->
-        collateral units per contract), then liquidates the ``(account, market)``
-        targets in order, each once, until ``max_liquidations`` succeeded (a
-        refused target is skipped: ``TargetSkipped``). Returns the events."""
+        collateral units per contract), then liquidates up to ``size`` of each
+        ``(account, market)`` target in order, once, until ``max_liquidations``
+        succeeded (a refused target is skipped: ``TargetSkipped``). Returns the events."""
         return self.engine.send([self.tx(self.roles.keeper, self.keeper, "run", list(marks), list(marks.values()),
-                                         [(a, m, HUGE) for a, m in targets], max_liquidations)])[0]
+                                         [(a, m, size) for a, m in targets], max_liquidations)])[0]
 
     def set_marks(self, marks: dict[int, int]) -> None:
         """The keeper pushes new marks (market -> collateral units per contract)."""
@@ -181,7 +182,7 @@ class Deployment:
     def liquidate(self, account: str, market: int, size: int = HUGE) -> list[Event]:
         """The keeper contract takes over up to ``size`` of ``account``'s position;
         returns the events, or raises ``EngineError`` with the clearing house's reason."""
-        events = self.engine.send([self.tx(self.roles.keeper, self.keeper, "run", [], [], [(account, market, size)], 1)])[0]
+        events = self.run_keeper({}, [(account, market)], 1, size)
         skipped = next((ev for ev in events if ev.name == "TargetSkipped"), None)
         if skipped is not None:
             raise EngineError(f"liquidate({account}, {market}) refused: {revert_reason(skipped.reason)}")

@@ -121,15 +121,25 @@ class Keeper:
                 found.append(a)
         return found
 
-    def positions(self, account: str) -> list[int]:
-        ch = self.d.clearing_house
-        return [p[0] for p in self.engine.calls([(ch, "positions", (account, m)) for m in range(self.markets)])]
+    def _position_calls(self, account: str) -> list[tuple]:
+        return [(self.d.clearing_house, "positions", (account, m)) for m in range(self.markets)]
 
-    def largest_market(self, account: str) -> int | None:
-        """The market of the account's largest position by notional at the keeper's marks."""
-        sizes = self.positions(account)
+    def sizes(self, accounts: list[str]) -> list[list[int]]:
+        """Each account's position size per market, in one batch of calls."""
+        n = self.markets
+        flat = [p[0] for p in self.engine.calls([c for a in accounts for c in self._position_calls(a)])]
+        return [flat[i * n : (i + 1) * n] for i in range(len(accounts))]
+
+    def positions(self, account: str) -> list[int]:
+        return self.sizes([account])[0]
+
+    def _largest(self, sizes: list[int]) -> int | None:
+        """The market of the largest of ``sizes`` by notional at the keeper's marks (ties: the first)."""
         held = [(abs(s) * self.marks[m], m) for m, s in enumerate(sizes) if s]
         return max(held, key=lambda v: (v[0], -v[1]))[1] if held else None
+
+    def largest_market(self, account: str) -> int | None:
+        return self._largest(self.positions(account))
 
     def adl_candidates(self, account: str, market: int, others: set[str]) -> list[str]:
         """ADL of ``account``'s position in ``market`` applies when it is bankrupt,
@@ -137,9 +147,9 @@ class Keeper:
         side's queue among ``others`` (highest rank first), else []."""
         d, e = self.d, self.engine
         ch = d.clearing_house
-        health, idle, params = e.calls([(ch, "health", (account,)), (d.vault, "idle_assets", ()),
-                                        (ch, "market_params", (market,))])
-        sizes = self.positions(account)
+        health, idle, params, *positions = e.calls([(ch, "health", (account,)), (d.vault, "idle_assets", ()),
+                                                    (ch, "market_params", (market,))] + self._position_calls(account))
+        sizes = [p[0] for p in positions]
         cap = params[-1]
         insurance = min(idle, cap) if cap else idle
         if health[0] >= 0 or -health[0] <= insurance or sum(1 for s in sizes if s) != 1:
@@ -150,7 +160,8 @@ class Keeper:
     def run(self, marks: dict[int, int], targets: list[str]) -> list[Event] | None:
         """The keeper contract's ``run``: ``marks``, then the first of ``targets``
         (each at its largest market) that the clearing house accepts. None: nothing to send."""
-        plan = [(a, m) for a in targets[:KEEPER_MAX_TARGETS] if (m := self.largest_market(a)) is not None]
+        targets = targets[:KEEPER_MAX_TARGETS]
+        plan = [(a, m) for a, sizes in zip(targets, self.sizes(targets)) if (m := self._largest(sizes)) is not None]
         if not marks and not plan:
             return None
         return self.d.run_keeper(marks, plan, 1 if plan else 0)

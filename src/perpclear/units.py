@@ -27,15 +27,20 @@ EQUITY_MANTISSA_BITS = 144
 MAX_RATE = 1 - Fraction(1, 1_000_000)
 
 
+def _split(word: int) -> tuple[int, int]:
+    """A K word's mantissa and number of rescales."""
+    return word & ((1 << EQUITY_MANTISSA_BITS) - 1), word >> EQUITY_MANTISSA_BITS
+
+
 def equity_scale(word: int) -> Fraction:
     """K from the clearing house's K word (``scale()``, ``loss_snapshot(a)``, events)."""
-    mantissa, shifts = word & ((1 << EQUITY_MANTISSA_BITS) - 1), word >> EQUITY_MANTISSA_BITS
+    mantissa, shifts = _split(word)
     return Fraction(mantissa, EQUITY_SCALE * EQUITY_RESCALE**shifts)
 
 
 def equity_scale_after(word: int, rate: int) -> int:
     """The K word after a socialization at ``rate`` (in EQUITY_SCALE), as the contract computes it."""
-    mantissa, shifts = word & ((1 << EQUITY_MANTISSA_BITS) - 1), word >> EQUITY_MANTISSA_BITS
+    mantissa, shifts = _split(word)
     after = mantissa * (EQUITY_SCALE - rate) // EQUITY_SCALE
     if after < EQUITY_SCALE:  # rescaled before the floor
         after, shifts = mantissa * EQUITY_RESCALE * (EQUITY_SCALE - rate) // EQUITY_SCALE, shifts + 1

@@ -219,8 +219,9 @@ class Engine:
     def chain_id(self) -> int: ...
 
     # -- shared
-    def deploy(self, name: str, *args: Any, sender: LocalAccount) -> str:
-        art = artifact(name)
+    def deploy(self, name: str | Artifact, *args: Any, sender: LocalAccount) -> str:
+        """Deploys contract ``name`` (or an ``Artifact`` of another source, e.g. a test's harness)."""
+        art = name if isinstance(name, Artifact) else artifact(name)
         if self.journal is not None:
             self.journal.append([(sender, None, art.bytecode + abi_encode(art.ctor_types, list(args)))])
         address = to_checksum_address(self._deploy(art, args, sender))

@@ -48,9 +48,7 @@ class Harness:
     def __init__(self):
         self.engine = RevmEngine()
         self.sender = labelled_key("equity-harness")
-        art = Artifact("EquityHarness", HARNESS)
-        self.address = self.engine._deploy(art, (), self.sender)
-        self.engine.kinds[self.address] = art
+        self.address = self.engine.deploy(Artifact("EquityHarness", HARNESS), sender=self.sender)
 
     def __getattr__(self, fn: str):
         return lambda *args: self.engine.call(self.address, fn, *args)
