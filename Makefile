@@ -22,6 +22,9 @@ ARGS ?=
 # Size of the stateful fuzzing (tests/fuzz): quick here, ci in .ci/run.
 FUZZ_PROFILE ?= quick
 export PERPCLEAR_FUZZ_PROFILE := $(FUZZ_PROFILE)
+# Worker processes for the embedded pass (pytest-xdist; JOBS=0 runs in this
+# process, e.g. to see a test's prints: make test-local JOBS=0 ARGS="-s -k gas").
+JOBS ?= 2
 # Network for the anvil-marked subset.
 ANVIL_NETWORK ?= ethereum:local:foundry
 
@@ -34,7 +37,7 @@ NODE_STAMP := $(CURDIR)/node_modules/.perpclear-npm.stamp
 help:
 	@echo "make setup                 create .venv + node_modules (idempotent)"
 	@echo "make setup-cluster         also install the optional Ray extra (perpclear sweep --ray)"
-	@echo "make test [ARGS=...]       all tests on ape's embedded EVM, then the 'anvil'-marked ones on anvil"
+	@echo "make test [ARGS=...] [JOBS=N]  all tests on ape's embedded EVM, then the 'anvil'-marked ones on anvil"
 	@echo "make test-local / test-anvil   one half of 'make test'"
 	@echo "make compile               ape compile"
 	@echo "make demo [ARGS=...]       ape run demo"
@@ -76,7 +79,7 @@ test: setup
 	$(MAKE) --no-print-directory test-anvil
 
 test-local: setup
-	ape test tests $(ARGS)
+	ape test tests -n $(JOBS) $(ARGS)
 
 test-anvil: setup
 	ape test tests -m anvil --network $(ANVIL_NETWORK) $(ARGS)
