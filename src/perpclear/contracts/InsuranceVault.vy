@@ -34,6 +34,7 @@ from ethereum.ercs import IERC4626
 from interfaces import IInsuranceVault
 from interfaces import IPriceOracle
 from .modules import constants as c
+from .modules import erc20
 from .modules import ownership
 from .modules import timelock
 
@@ -41,10 +42,17 @@ implements: IERC20
 implements: IERC20Detailed
 implements: IERC4626
 implements: IInsuranceVault
+initializes: erc20
 initializes: ownership
 initializes: timelock[ownership := ownership]
 
 exports: (
+    erc20.name,
+    erc20.symbol,
+    erc20.totalSupply,
+    erc20.balanceOf,
+    erc20.allowance,
+    erc20.approve,
     ownership.owner,
     ownership.pending_owner,
     ownership.transfer_ownership,
@@ -81,9 +89,6 @@ MAX_COOLDOWN: constant(uint256) = 30 * 86_400
 DEFAULT_CLAIM_WINDOW: constant(uint256) = 86_400
 MIN_CLAIM_WINDOW: constant(uint256) = 3_600
 MAX_CLAIM_WINDOW: constant(uint256) = 30 * 86_400
-# Allowances equal to this value are never decremented (infinite approval).
-MAX_ALLOWANCE: constant(uint256) = max_value(uint256)
-
 asset: public(immutable(address))
 decimals: public(immutable(uint8))
 
@@ -98,12 +103,6 @@ struct RedeemRequest:
     # timestamp from which it no longer works (the request has lapsed)
     expires_at: uint256
 
-
-name: public(String[64])
-symbol: public(String[32])
-totalSupply: public(uint256)
-balanceOf: public(HashMap[address, uint256])
-allowance: public(HashMap[address, HashMap[address, uint256]])
 
 clearing_house: public(address)
 # True while the vault holds (or may hold) a margin account at the clearing house.
@@ -128,8 +127,7 @@ def __init__(asset_: address, name_: String[64], symbol_: String[32], cooldown_:
     assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
     asset = asset_
     decimals = staticcall IERC20Detailed(asset_).decimals() + DECIMALS_OFFSET
-    self.name = name_
-    self.symbol = symbol_
+    erc20.__init__(name_, symbol_)
     ownership.__init__()
     self.cooldown = cooldown_
     self.claim_window = DEFAULT_CLAIM_WINDOW
@@ -150,7 +148,7 @@ def transfer(receiver: address, amount: uint256) -> bool:
     """
     # escrow (balanceOf[self]) only moves through request/claim/cancel
     assert receiver != self, "vault: transfer to vault"
-    self._transfer(msg.sender, receiver, amount)
+    erc20._transfer(msg.sender, receiver, amount)
     return True
 
 
@@ -165,22 +163,8 @@ def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
     @return True on success (reverts otherwise).
     """
     assert receiver != self, "vault: transfer to vault"
-    self._spend_allowance(sender, msg.sender, amount)
-    self._transfer(sender, receiver, amount)
-    return True
-
-
-@external
-def approve(spender: address, amount: uint256) -> bool:
-    """
-    @notice Set the allowance of `spender` over the caller's shares.
-    @param spender Account allowed to spend, not the zero address.
-    @param amount New allowance.
-    @return True on success (reverts otherwise).
-    """
-    assert spender != empty(address), "vault: zero address"
-    self.allowance[msg.sender][spender] = amount
-    log IERC20.Approval(owner=msg.sender, spender=spender, value=amount)
+    erc20._spend_allowance(sender, msg.sender, amount)
+    erc20._transfer(sender, receiver, amount)
     return True
 
 
@@ -326,7 +310,7 @@ def deposit(assets: uint256, receiver: address) -> uint256:
     shares: uint256 = self._to_shares(assets, False)
     assert shares > 0, "vault: zero shares"
     self._pull_assets(assets)
-    self._mint(receiver, shares)
+    erc20._mint(receiver, shares)
     log IERC4626.Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
     return shares
 
@@ -346,7 +330,7 @@ def mint(shares: uint256, receiver: address) -> uint256:
     # >= 1 since shares > 0 and the division rounds up
     assets: uint256 = self._to_assets(shares, True)
     self._pull_assets(assets)
-    self._mint(receiver, shares)
+    erc20._mint(receiver, shares)
     log IERC4626.Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
     return assets
 
@@ -393,7 +377,7 @@ def request_redeem(shares: uint256) -> uint256:
     assert shares > 0, "vault: zero shares"
     assert self.redeem_requests[msg.sender].shares == 0, "vault: request pending"
     assets: uint256 = self._to_assets(shares, False)
-    self._transfer(msg.sender, self, shares)
+    erc20._transfer(msg.sender, self, shares)
     ready_at: uint256 = block.timestamp + self.cooldown
     self.redeem_requests[msg.sender] = RedeemRequest(
         shares=shares, assets=assets, ready_at=ready_at, expires_at=ready_at + self.claim_window
@@ -423,7 +407,7 @@ def claim_redeem(receiver: address) -> uint256:
     assets: uint256 = min(request.assets, self._to_assets(request.shares, False))
     assert assets <= self._idle_assets(), "vault: insufficient liquidity"
     self.redeem_requests[msg.sender] = empty(RedeemRequest)
-    self._burn(self, request.shares)
+    erc20._burn(self, request.shares)
     if assets > 0:
         assert extcall IERC20(asset).transfer(receiver, assets, default_return_value=True), "vault: transfer failed"
     log IERC4626.Withdraw(
@@ -449,7 +433,7 @@ def cancel_redeem():
         # b shares beside the others' S - E are worth at most a after the
         # burn: b * (A + 1) <= a * (S - E + b + 10**3), so
         # b = floor(a * (S - E + 10**3) / (A + 1 - a)), A + 1 > a here.
-        others: uint256 = self.totalSupply - request.shares + VIRTUAL_SHARES
+        others: uint256 = erc20.totalSupply - request.shares + VIRTUAL_SHARES
         back = min(
             back,
             self._mul_div(
@@ -458,8 +442,8 @@ def cancel_redeem():
         )
     forfeited: uint256 = request.shares - back
     if forfeited > 0:
-        self._burn(self, forfeited)
-    self._transfer(self, msg.sender, back)
+        erc20._burn(self, forfeited)
+    erc20._transfer(self, msg.sender, back)
     log IInsuranceVault.RedeemCancelled(owner=msg.sender, shares=back, forfeited=forfeited)
 
 
@@ -658,7 +642,7 @@ def _mul_div(x: uint256, y: uint256, d: uint256, roundup: bool) -> uint256:
 @internal
 def _to_shares(assets: uint256, roundup: bool) -> uint256:
     return self._mul_div(
-        assets, self.totalSupply + VIRTUAL_SHARES, self._total_assets() + VIRTUAL_ASSETS, roundup
+        assets, erc20.totalSupply + VIRTUAL_SHARES, self._total_assets() + VIRTUAL_ASSETS, roundup
     )
 
 
@@ -666,7 +650,7 @@ def _to_shares(assets: uint256, roundup: bool) -> uint256:
 @internal
 def _to_assets(shares: uint256, roundup: bool) -> uint256:
     return self._mul_div(
-        shares, self._total_assets() + VIRTUAL_ASSETS, self.totalSupply + VIRTUAL_SHARES, roundup
+        shares, self._total_assets() + VIRTUAL_ASSETS, erc20.totalSupply + VIRTUAL_SHARES, roundup
     )
 
 
@@ -676,39 +660,3 @@ def _pull_assets(assets: uint256):
     before: uint256 = self._idle_assets()
     assert extcall IERC20(asset).transferFrom(msg.sender, self, assets, default_return_value=True), "vault: transfer failed"
     assert self._idle_assets() - before == assets, "vault: fee-on-transfer token"
-
-
-@internal
-def _transfer(sender: address, receiver: address, amount: uint256):
-    assert receiver != empty(address), "vault: zero address"
-    sender_balance: uint256 = self.balanceOf[sender]
-    assert sender_balance >= amount, "vault: insufficient balance"
-    # cannot underflow: checked just above
-    self.balanceOf[sender] = unsafe_sub(sender_balance, amount)
-    self.balanceOf[receiver] += amount
-    log IERC20.Transfer(sender=sender, receiver=receiver, value=amount)
-
-
-@internal
-def _spend_allowance(owner_: address, spender: address, amount: uint256):
-    allowed: uint256 = self.allowance[owner_][spender]
-    if allowed == MAX_ALLOWANCE:
-        return
-    assert allowed >= amount, "vault: insufficient allowance"
-    # cannot underflow: checked just above
-    self.allowance[owner_][spender] = unsafe_sub(allowed, amount)
-
-
-@internal
-def _mint(receiver: address, shares: uint256):
-    self.totalSupply += shares
-    self.balanceOf[receiver] += shares
-    log IERC20.Transfer(sender=empty(address), receiver=receiver, value=shares)
-
-
-@internal
-def _burn(owner_: address, shares: uint256):
-    # cannot underflow: callers burn escrowed shares that exist
-    self.balanceOf[owner_] = unsafe_sub(self.balanceOf[owner_], shares)
-    self.totalSupply = unsafe_sub(self.totalSupply, shares)
-    log IERC20.Transfer(sender=owner_, receiver=empty(address), value=shares)

@@ -26,12 +26,12 @@ def test_mint__owner__credits_and_logs(any_token, admin, traders):
 
 
 def test_mint__not_owner__reverts(any_token, traders):
-    with ape.reverts("token: not owner"):
+    with ape.reverts("ownership: not owner"):
         any_token.mint(traders[0], 1, sender=traders[0])
 
 
 def test_mint__zero_address__reverts(any_token, admin):
-    with ape.reverts("token: zero address"):
+    with ape.reverts("erc20: zero address"):
         any_token.mint(ape.utils.ZERO_ADDRESS, 1, sender=admin)
 
 
@@ -46,19 +46,19 @@ def test_approve__sets_allowance_and_logs(any_token, traders):
 
 
 def test_approve__zero_spender__reverts(any_token, traders):
-    with ape.reverts("token: zero address"):
+    with ape.reverts("erc20: zero address"):
         any_token.approve(ape.utils.ZERO_ADDRESS, 1, sender=traders[0])
 
 
 def test_transfer__insufficient_balance__reverts(any_token, admin, traders):
     any_token.mint(traders[0], 10, sender=admin)
-    with ape.reverts("token: insufficient balance"):
+    with ape.reverts("erc20: insufficient balance"):
         any_token.transfer(traders[1], 11, sender=traders[0])
 
 
 def test_transfer__zero_receiver__reverts(any_token, admin, traders):
     any_token.mint(traders[0], 10, sender=admin)
-    with ape.reverts("token: zero address"):
+    with ape.reverts("erc20: zero address"):
         any_token.transfer(ape.utils.ZERO_ADDRESS, 1, sender=traders[0])
 
 
@@ -66,7 +66,7 @@ def test_transfer_from__insufficient_allowance__reverts(any_token, admin, trader
     owner, spender = traders[0], traders[1]
     any_token.mint(owner, 100, sender=admin)
     any_token.approve(spender, 50, sender=owner)
-    with ape.reverts("token: insufficient allowance"):
+    with ape.reverts("erc20: insufficient allowance"):
         any_token.transferFrom(owner, spender, 51, sender=spender)
 
 
@@ -74,7 +74,7 @@ def test_transfer_from__insufficient_balance__reverts(any_token, admin, traders)
     owner, spender = traders[0], traders[1]
     any_token.mint(owner, 10, sender=admin)
     any_token.approve(spender, MAX, sender=owner)
-    with ape.reverts("token: insufficient balance"):
+    with ape.reverts("erc20: insufficient balance"):
         any_token.transferFrom(owner, spender, 11, sender=spender)
 
 
@@ -82,7 +82,7 @@ def test_transfer_from__zero_receiver__reverts(any_token, admin, traders):
     owner, spender = traders[0], traders[1]
     any_token.mint(owner, 10, sender=admin)
     any_token.approve(spender, 10, sender=owner)
-    with ape.reverts("token: zero address"):
+    with ape.reverts("erc20: zero address"):
         any_token.transferFrom(owner, ape.utils.ZERO_ADDRESS, 1, sender=spender)
 
 

@@ -37,7 +37,7 @@ def test_deposit__rounds_to_zero_shares__reverts(vault, fund, donate, insurer):
 
 def test_deposit__without_allowance__reverts_in_token(vault, token, admin, insurer):
     token.mint(insurer, 10, sender=admin)
-    with ape.reverts("token: insufficient allowance"):
+    with ape.reverts("erc20: insufficient allowance"):
         vault.deposit(10, insurer, sender=insurer)
 
 
@@ -86,7 +86,7 @@ def test_request_redeem__zero_shares__reverts(vault, insurer):
 
 def test_request_redeem__above_balance__reverts(vault, deposit, insurer):
     shares = deposit(insurer, 100)
-    with ape.reverts("vault: insufficient balance"):
+    with ape.reverts("erc20: insufficient balance"):
         vault.request_redeem(shares + 1, sender=insurer)
 
 

@@ -39,13 +39,13 @@ def test_transfer__moves_shares_and_logs(vault, deposit, insurer, traders, unit)
 
 def test_transfer__insufficient_balance__reverts(vault, deposit, insurer, traders):
     shares = deposit(insurer, 10)
-    with ape.reverts("vault: insufficient balance"):
+    with ape.reverts("erc20: insufficient balance"):
         vault.transfer(traders[0], shares + 1, sender=insurer)
 
 
 def test_transfer__zero_address__reverts(vault, deposit, insurer):
     deposit(insurer, 10)
-    with ape.reverts("vault: zero address"):
+    with ape.reverts("erc20: zero address"):
         vault.transfer(ZERO_ADDRESS, 1, sender=insurer)
 
 
@@ -64,7 +64,7 @@ def test_approve__sets_and_logs(vault, insurer, traders):
 
 
 def test_approve__zero_spender__reverts(vault, insurer):
-    with ape.reverts("vault: zero address"):
+    with ape.reverts("erc20: zero address"):
         vault.approve(ZERO_ADDRESS, 1, sender=insurer)
 
 
@@ -86,21 +86,21 @@ def test_transfer_from__max_allowance__not_decremented(vault, deposit, insurer, 
 def test_transfer_from__insufficient_allowance__reverts(vault, deposit, insurer, traders):
     deposit(insurer, 10)
     vault.approve(traders[0], 3, sender=insurer)
-    with ape.reverts("vault: insufficient allowance"):
+    with ape.reverts("erc20: insufficient allowance"):
         vault.transferFrom(insurer, traders[1], 4, sender=traders[0])
 
 
 def test_transfer_from__insufficient_balance__reverts(vault, deposit, insurer, traders):
     shares = deposit(insurer, 10)
     vault.approve(traders[0], MAX, sender=insurer)
-    with ape.reverts("vault: insufficient balance"):
+    with ape.reverts("erc20: insufficient balance"):
         vault.transferFrom(insurer, traders[1], shares + 1, sender=traders[0])
 
 
 def test_transfer_from__zero_address__reverts(vault, deposit, insurer, traders):
     deposit(insurer, 10)
     vault.approve(traders[0], MAX, sender=insurer)
-    with ape.reverts("vault: zero address"):
+    with ape.reverts("erc20: zero address"):
         vault.transferFrom(insurer, ZERO_ADDRESS, 1, sender=traders[0])
 
 

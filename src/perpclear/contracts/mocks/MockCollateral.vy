@@ -11,21 +11,30 @@
 
 from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
+from ..modules import erc20
+from ..modules import ownership
 
 implements: IERC20
 implements: IERC20Detailed
+initializes: erc20
+initializes: ownership
 
-# Allowances equal to this value are never decremented (infinite approval).
-MAX_ALLOWANCE: constant(uint256) = max_value(uint256)
+exports: (
+    erc20.name,
+    erc20.symbol,
+    erc20.totalSupply,
+    erc20.balanceOf,
+    erc20.allowance,
+    erc20.transfer,
+    erc20.transferFrom,
+    erc20.approve,
+    ownership.owner,
+    ownership.pending_owner,
+    ownership.transfer_ownership,
+    ownership.accept_ownership,
+)
 
-name: public(String[64])
-symbol: public(String[32])
 decimals: public(uint8)
-owner: public(address)
-
-totalSupply: public(uint256)
-balanceOf: public(HashMap[address, uint256])
-allowance: public(HashMap[address, HashMap[address, uint256]])
 
 
 @deploy
@@ -36,51 +45,9 @@ def __init__(name_: String[64], symbol_: String[32], decimals_: uint8):
     @param symbol_ Token symbol.
     @param decimals_ Number of decimals (e.g. 6 or 18).
     """
-    self.name = name_
-    self.symbol = symbol_
+    erc20.__init__(name_, symbol_)
+    ownership.__init__()
     self.decimals = decimals_
-    self.owner = msg.sender
-
-
-@external
-def transfer(receiver: address, amount: uint256) -> bool:
-    """
-    @notice Move `amount` tokens from the caller to `receiver`.
-    @param receiver Recipient, not the zero address.
-    @param amount Amount in smallest units.
-    @return True on success (reverts otherwise).
-    """
-    self._transfer(msg.sender, receiver, amount)
-    return True
-
-
-@external
-def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
-    """
-    @notice Move `amount` tokens from `sender` to `receiver` using the caller's
-            allowance. An allowance of max uint256 is not decremented.
-    @param sender Owner of the tokens.
-    @param receiver Recipient, not the zero address.
-    @param amount Amount in smallest units.
-    @return True on success (reverts otherwise).
-    """
-    self._spend_allowance(sender, msg.sender, amount)
-    self._transfer(sender, receiver, amount)
-    return True
-
-
-@external
-def approve(spender: address, amount: uint256) -> bool:
-    """
-    @notice Set the allowance of `spender` over the caller's tokens.
-    @param spender Account allowed to spend, not the zero address.
-    @param amount New allowance (overwrites the previous one).
-    @return True on success (reverts otherwise).
-    """
-    assert spender != empty(address), "token: zero address"
-    self.allowance[msg.sender][spender] = amount
-    log IERC20.Approval(owner=msg.sender, spender=spender, value=amount)
-    return True
 
 
 @external
@@ -90,29 +57,5 @@ def mint(receiver: address, amount: uint256):
     @param receiver Recipient, not the zero address.
     @param amount Amount in smallest units.
     """
-    assert msg.sender == self.owner, "token: not owner"
-    assert receiver != empty(address), "token: zero address"
-    self.totalSupply += amount
-    self.balanceOf[receiver] += amount
-    log IERC20.Transfer(sender=empty(address), receiver=receiver, value=amount)
-
-
-@internal
-def _transfer(sender: address, receiver: address, amount: uint256):
-    assert receiver != empty(address), "token: zero address"
-    sender_balance: uint256 = self.balanceOf[sender]
-    assert sender_balance >= amount, "token: insufficient balance"
-    # cannot underflow: checked just above
-    self.balanceOf[sender] = unsafe_sub(sender_balance, amount)
-    self.balanceOf[receiver] += amount
-    log IERC20.Transfer(sender=sender, receiver=receiver, value=amount)
-
-
-@internal
-def _spend_allowance(owner_: address, spender: address, amount: uint256):
-    allowed: uint256 = self.allowance[owner_][spender]
-    if allowed == MAX_ALLOWANCE:
-        return
-    assert allowed >= amount, "token: insufficient allowance"
-    # cannot underflow: checked just above
-    self.allowance[owner_][spender] = unsafe_sub(allowed, amount)
+    ownership._check_owner()
+    erc20._mint(receiver, amount)
