@@ -19,6 +19,9 @@
 """
 
 from ethereum.ercs import IERC20
+from interfaces import IClearingHouse
+from interfaces import IInsuranceVault
+from interfaces import IPriceOracle
 
 from .modules import constants as c
 from .modules import math
@@ -30,6 +33,7 @@ from .modules import funding
 from .modules import ownership
 from .modules import timelock
 
+implements: IClearingHouse
 initializes: loss_equity
 initializes: ownership
 initializes: timelock[ownership := ownership]
@@ -50,60 +54,11 @@ exports: (
 )
 
 
-interface IPriceOracle:
-    def price(market: uint256) -> uint256: view
-    def mark(market: uint256) -> (uint256, bool): view
-
-
-interface IInsuranceVault:
-    def cover(amount: uint256) -> uint256: nonpayable
-    def idle_assets() -> uint256: view
-
-
-struct MarketParams:
-    imr_bps: uint256  # initial margin ratio
-    mmr_bps: uint256  # maintenance margin ratio
-    penalty_bps: uint256  # liquidation penalty, of the notional liquidated
-    liquidator_share_bps: uint256  # part of the penalty paid to the liquidator
-    maker_fee_bps: uint256
-    taker_fee_bps: uint256
-    fee_insurance_share_bps: uint256  # part of fees owed to the insurance vault
-    oi_cap: uint256  # maximum long open interest, in base units (18 decimals)
-    max_funding_rate: uint256  # |rate| cap, WAD fraction of the mark per second
-    max_insurance_draw: uint256  # per bankruptcy, collateral units; 0 = no cap
-
-
-struct MarketState:
-    funding_rate: int256  # WAD fraction of the mark per second; > 0: longs pay
-    # Cumulative funding per side, collateral units * WAD per contract. Funding
-    # moves both alike; the OPEN_INTEREST policy moves one side only.
-    long_index: int256
-    short_index: int256
-    last_accrual: uint256
-    long_open_interest: uint256  # equals the short open interest
-    reduce_only: bool
-    loss_policy: uint8
-    # (What each loss policy booked is in `LossSocialized`: the audit sums it.)
-
-
-struct Position:
-    size: int256  # base units, 18 decimals; > 0 long, < 0 short
-    open_notional: int256  # signed cost basis in collateral units
-    funding_index: int256  # its side's funding index when last settled
-    equity_index: int256  # its side's EQUITY index when last settled
-
-
 # A position as stored: size and open notional share one word (see _pack).
 struct StoredPosition:
     base: uint256
     funding_index: int256
     equity_index: int256
-
-
-struct Health:
-    equity: int256
-    maintenance: uint256
-    initial: uint256
 
 
 token: public(immutable(IERC20))
@@ -120,8 +75,8 @@ deleverager: public(address)
 # interest (bit OPEN_BIT + m): one read gives both, and market-wide loops
 # visit only markets with open interest.
 market_word: uint256
-market_params: public(HashMap[uint256, MarketParams])
-markets: public(HashMap[uint256, MarketState])
+market_params: public(HashMap[uint256, IClearingHouse.MarketParams])
+markets: public(HashMap[uint256, IClearingHouse.MarketState])
 
 stored_positions: HashMap[address, HashMap[uint256, StoredPosition]]
 # Widths of the packed base word. |size| <= MAX_SIZE = 10**30 < 2**103 (the
@@ -174,7 +129,7 @@ event MarketAdded:
 
 event MarketParamsSet:
     market: indexed(uint256)
-    params: MarketParams
+    params: IClearingHouse.MarketParams
 
 
 event LossPolicySet:
@@ -371,10 +326,10 @@ def set_fee_recipient(recipient: address):
 
 
 @external
-def add_market(params: MarketParams, loss_policy: uint8) -> uint256:
+def add_market(params: IClearingHouse.MarketParams, loss_policy: uint8) -> uint256:
     """
     @notice Opens the next market id; the oracle must already price it.
-    @param params Risk and fee parameters (see `MarketParams`).
+    @param params Risk and fee parameters (see `IClearingHouse.MarketParams`).
     @param loss_policy POLICY_EQUITY, POLICY_OPEN_INTEREST or POLICY_ADL.
     @return The new market id.
     """
@@ -394,7 +349,7 @@ def add_market(params: MarketParams, loss_policy: uint8) -> uint256:
 
 
 @external
-def set_market_params(market: uint256, params: MarketParams):
+def set_market_params(market: uint256, params: IClearingHouse.MarketParams):
     """
     @notice Replaces a market's risk and fee parameters.
     """
@@ -465,7 +420,7 @@ def withdraw(amount: uint256):
     value: int256 = convert(amount, int256)
     assert self.collateral[msg.sender] >= value, "clearing: amount exceeds collateral"
     self._credit(msg.sender, -value)
-    health: Health = self._health(msg.sender, False)
+    health: IClearingHouse.Health = self._health(msg.sender, False)
     assert health.equity >= convert(health.initial, int256), "clearing: below initial margin"
     assert extcall token.transfer(msg.sender, amount, default_return_value=True), "clearing: transfer failed"
     log Withdrawn(account=msg.sender, amount=amount, collateral=self.collateral[msg.sender])
@@ -568,7 +523,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     self._settle_funding(taker, market)
     size: int256 = self._size(account, market)
     assert size != 0, "clearing: no position"
-    health: Health = self._health(account, True)
+    health: IClearingHouse.Health = self._health(account, True)
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
     # ADL markets: a bankrupt position goes to the deleverager; only a keeper
     # may take it over at the mark (when no ADL candidate is left).
@@ -616,7 +571,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     if insurance_reward > 0:
         self._transfer_out(insurance_vault, insurance_reward)
 
-    taker_health: Health = self._health(taker, False)
+    taker_health: IClearingHouse.Health = self._health(taker, False)
     assert taker_health.equity >= convert(taker_health.initial, int256), "clearing: liquidator below initial margin"
     log PositionLiquidated(
         account=account,
@@ -726,7 +681,7 @@ def equity(account: address) -> int256:
 
 @external
 @view
-def health(account: address) -> Health:
+def health(account: address) -> IClearingHouse.Health:
     """
     @notice Equity with the maintenance and initial margin requirements.
     """
@@ -735,7 +690,7 @@ def health(account: address) -> Health:
 
 @external
 @view
-def positions(account: address, market: uint256) -> Position:
+def positions(account: address, market: uint256) -> IClearingHouse.Position:
     """
     @notice The position of `account` in `market`, as last settled.
     """
@@ -789,7 +744,7 @@ def _check_policy(loss_policy: uint8):
 
 @internal
 @pure
-def _check_params(p: MarketParams):
+def _check_params(p: IClearingHouse.MarketParams):
     assert p.mmr_bps > 0 and p.mmr_bps < p.imr_bps and p.imr_bps <= c.BPS, "clearing: bad margin ratios"
     assert p.penalty_bps < p.mmr_bps, "clearing: penalty not below maintenance"
     assert p.liquidator_share_bps <= c.BPS, "clearing: bad liquidator share"
@@ -845,11 +800,11 @@ def _size_of(word: bytes32) -> int256:
 
 @internal
 @view
-def _position(account: address, market: uint256) -> Position:
+def _position(account: address, market: uint256) -> IClearingHouse.Position:
     size: int256 = 0
     open_notional: int256 = 0
     size, open_notional = self._base(account, market)
-    return Position(
+    return IClearingHouse.Position(
         size=size,
         open_notional=open_notional,
         funding_index=self.stored_positions[account][market].funding_index,
@@ -965,7 +920,7 @@ def _touch(account: address):
 
 @internal
 @view
-def _health(account: address, strict: bool) -> Health:
+def _health(account: address, strict: bool) -> IClearingHouse.Health:
     """
     @dev Equity and margin requirements at the current marks. Values are
          floored and funding and requirements rounded up: against the account.
@@ -973,7 +928,7 @@ def _health(account: address, strict: bool) -> Health:
          the oracle does not vouch for); otherwise the position is valued at
          the last mark moved against its holder (modules/valuation.vy).
     """
-    result: Health = Health(
+    result: IClearingHouse.Health = IClearingHouse.Health(
         # a negative EQUITY share is withheld (see `_settle_loss`)
         equity=min(self._settled(account), self.collateral[account]), maintenance=0, initial=0
     )
@@ -1019,7 +974,7 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
          cost basis rounded up, so realised PnL is rounded down.
     @return Realised PnL credited to the collateral.
     """
-    position: Position = self._position(account, market)
+    position: IClearingHouse.Position = self._position(account, market)
     old_size: int256 = position.size
     new_size: int256 = old_size + delta
     notional: int256 = convert(
@@ -1110,7 +1065,7 @@ def _fill_side(
         self.insurance_fees += to_insurance
         self.protocol_fees += fee - to_insurance
 
-    health: Health = self._health(account, False)
+    health: IClearingHouse.Health = self._health(account, False)
     if reduces:
         assert health.equity >= 0, "clearing: negative equity"
     else:
@@ -1337,7 +1292,7 @@ def _settled(account: address) -> int256:
             break
         if (held >> m) & 1 == 0:
             continue
-        position: Position = self._position(account, m)
+        position: IClearingHouse.Position = self._position(account, m)
         x_w2 += position.size * (position.funding_index + position.equity_index) - position.open_notional * c.FUNDING_SCALE
         tail_w2 += position.open_notional * c.FUNDING_SCALE - position.size * (
             position.funding_index + loss_equity.side_index[m][position.size > 0]

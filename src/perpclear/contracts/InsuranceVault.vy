@@ -31,6 +31,7 @@
 from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 from ethereum.ercs import IERC4626
+from interfaces import IClearingHouse
 from interfaces import IInsuranceVault
 from interfaces import IPriceOracle
 from .modules import constants as c
@@ -63,18 +64,6 @@ exports: (
     timelock.cancel,
     timelock.set_timelock_delay,
 )
-
-
-# The margin-account functions of the clearing house the vault uses as
-# backstop liquidator. Kept here (not in contracts/interfaces/) so that the
-# clearing house's own interface file stays its author's.
-interface IClearingHouse:
-    def equity(account: address) -> int256: view
-    def oracle() -> IPriceOracle: view
-    def market_count() -> uint256: view
-    def positions(account: address, market: uint256) -> (int256, int256, int256, int256): view
-    def deposit(amount: uint256): nonpayable
-    def withdraw(amount: uint256): nonpayable
 
 
 # Virtual shares and assets of the inflation guard: shares =
@@ -613,11 +602,11 @@ def _check_backstop_fresh():
     ch: address = self.clearing_house
     if ch == empty(address) or not self.backstop_active:
         return
-    oracle: IPriceOracle = staticcall IClearingHouse(ch).oracle()
+    oracle: IPriceOracle = IPriceOracle(staticcall IClearingHouse(ch).oracle())
     for m: uint256 in range(c.MAX_MARKETS):
         if m >= staticcall IClearingHouse(ch).market_count():
             break
-        size: int256 = (staticcall IClearingHouse(ch).positions(self, m))[0]
+        size: int256 = (staticcall IClearingHouse(ch).positions(self, m)).size
         assert size == 0 or staticcall oracle.is_fresh(m), "vault: backstop mark stale, deposits wait"
 
 

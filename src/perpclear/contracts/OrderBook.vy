@@ -14,6 +14,7 @@
         settled; the clearing house's reduce-only mode is the gentler switch.
 """
 
+from interfaces import IClearingHouse
 from .modules import orders
 from .modules import ownership
 
@@ -30,19 +31,6 @@ exports: (
     ownership.transfer_ownership,
     ownership.accept_ownership,
 )
-
-
-interface IClearingHouse:
-    def execute_fill(
-        buyer: address,
-        seller: address,
-        market: uint256,
-        size: uint256,
-        price: uint256,
-        buyer_is_maker: bool,
-        buyer_reduce_only: bool,
-        seller_reduce_only: bool,
-    ) -> (uint256, uint256): nonpayable
 
 
 clearing_house: public(immutable(IClearingHouse))
