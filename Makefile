@@ -79,8 +79,6 @@ test: setup
 	$(MAKE) --no-print-directory test-anvil
 
 test-local: setup
-	@# compiled once here: two workers compiling a cold project race on .build/
-	ape compile
 	ape test tests -n $(JOBS) $(ARGS)
 
 test-anvil: setup

@@ -33,7 +33,13 @@ def _drop_stale_build() -> None:
     stamp.write_text(digest)
 
 
-_drop_stale_build()
+# Under pytest-xdist the controller does this once, before the workers start:
+# two workers compiling a cold project at once race on .build/.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    _drop_stale_build()
+    import ape
+
+    ape.project.load_contracts()
 
 # Oracle markets deployed by the `oracle` fixture: id -> price in whole units.
 MARKET_PRICES = {0: 2_000, 1: 30}
@@ -152,6 +158,25 @@ def system(project, admin, keeper, matcher, decimals, view_batch):
 
 
 _GUARDED: list = []
+
+
+@pytest.fixture
+def settle(system):
+    """settle(maker, taker, size, price, sender=None, book=None): submits two (order, signature) pairs to the order book as the matcher."""
+
+    def _settle(maker, taker, size, price, sender=None, book=None):
+        (maker_order, maker_sig), (taker_order, taker_sig) = maker, taker
+        return (book or system.order_book).settle(
+            maker_order.as_tuple(),
+            maker_sig,
+            taker_order.as_tuple(),
+            taker_sig,
+            size,
+            price,
+            sender=sender or system.matcher,
+        )
+
+    return _settle
 
 
 @pytest.fixture(autouse=True)

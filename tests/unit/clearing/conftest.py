@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from perpclear.model import ClearingModel
+from perpclear.model import WAD, ClearingModel
 from perpclear.system import System
 
 from unit.clearing.helpers import Mirror
@@ -37,25 +37,6 @@ def model(system):
     for spec in system.markets:
         reference.add_market(spec.params, spec.price * system.unit, spec.loss_policy)
     return reference
-
-
-@pytest.fixture
-def settle(system):
-    """settle(maker, taker, size, price): submits two (order, signature) pairs to the order book as the matcher."""
-
-    def _settle(maker, taker, size, price, sender=None):
-        (maker_order, maker_sig), (taker_order, taker_sig) = maker, taker
-        return system.order_book.settle(
-            maker_order.as_tuple(),
-            maker_sig,
-            taker_order.as_tuple(),
-            taker_sig,
-            size,
-            price,
-            sender=sender or system.matcher,
-        )
-
-    return _settle
 
 
 @pytest.fixture
@@ -125,3 +106,32 @@ def direct(system, project, admin, accounts):
 def mirror(system, chain):
     """The system and the exact model in lock step (unit.clearing.helpers.Mirror)."""
     return Mirror(system, chain)
+
+
+@pytest.fixture
+def trader(traders):
+    """The account a test follows."""
+    return traders[0]
+
+
+@pytest.fixture
+def counterparty(traders):
+    """The other side of the trader's fills."""
+    return traders[1]
+
+
+@pytest.fixture
+def open_long(mirror, trader, counterparty):
+    """open_long(margin, size=WAD, also=()): the trader buys `size` ETH-PERP at
+    2,000 from the counterparty on `margin` whole tokens; the counterparty and
+    every account in `also` hold 10,000. Returns the mirror."""
+
+    def _open(margin, size=WAD, also=()):
+        unit = mirror.system.unit
+        mirror.fund(trader, margin * unit)
+        for account in (counterparty, *also):
+            mirror.fund(account, 10_000 * unit)
+        mirror.trade(trader, counterparty, 0, size, 2_000 * unit)
+        return mirror
+
+    return _open

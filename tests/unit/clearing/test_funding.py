@@ -24,23 +24,9 @@ MAX_RATE = 10**14  # the default MarketParams.max_funding_rate
 
 
 @pytest.fixture
-def long_trader(traders):
-    return traders[0]
-
-
-@pytest.fixture
-def short_trader(traders):
-    return traders[1]
-
-
-@pytest.fixture
-def opened(mirror, long_trader, short_trader):
+def opened(open_long):
     """Long 1.5 ETH against short 1.5 ETH at 2_000, rate still zero."""
-    unit = mirror.system.unit
-    mirror.fund(long_trader, 10_000 * unit)
-    mirror.fund(short_trader, 10_000 * unit)
-    mirror.trade(long_trader, short_trader, ETH, SIZE, 2_000 * unit)
-    return mirror
+    return open_long(10_000, SIZE)
 
 
 def owed(size, rate, mark, elapsed):
@@ -97,7 +83,7 @@ def test_set_funding_rate__emits_funding_rate_set(mirror):
     mirror.check()
 
 
-def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, long_trader, short_trader):
+def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, trader, counterparty):
     mirror, ch, unit = opened, opened.ch, opened.system.unit
     mark = 2_000 * unit
     first = mirror.set_funding_rate(ETH, RATE)
@@ -120,19 +106,19 @@ def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, long_trader, 
     assert (rate_set.rate, rate_set.long_index, rate_set.short_index) == (-2 * RATE, index_at_change, index_at_change)
 
     mirror.wait(500)  # ... then 500 s at -2 * RATE: shorts pay back twice as fast
-    receipt = mirror.settle_funding(long_trader, sender=short_trader)
+    receipt = mirror.settle_funding(trader, sender=counterparty)
     t_settle = receipt.timestamp
     exact = owed(SIZE, RATE, mark, t_second - t_first) + owed(SIZE, -2 * RATE, mark, t_settle - t_second)
     (settled,) = ch.FundingSettled.from_receipt(receipt)
     assert exact < 0  # 300 s paying, then more than 250 s receiving twice as much
     assert settled.amount == ceil(exact)  # received, rounded toward the system
-    mirror.check(long_trader, short_trader)
+    mirror.check(trader, counterparty)
 
 
 # ------------------------------------------------------------ accrual and settlement
 
 
-def test_pending_funding__after_time__equals_model(opened, long_trader, short_trader):
+def test_pending_funding__after_time__equals_model(opened, trader, counterparty):
     mirror, unit = opened, opened.system.unit
     start = mirror.set_funding_rate(ETH, RATE).timestamp
     mirror.wait(600)
@@ -140,14 +126,14 @@ def test_pending_funding__after_time__equals_model(opened, long_trader, short_tr
     # Both views at the same block: ten minutes of 1.5 ETH at 2_000.
     exact = owed(SIZE, RATE, 2_000 * unit, mirror.now - start)
     assert exact.denominator != 1
-    pay = mirror.lens.pending_funding(long_trader, ETH)
-    receive = mirror.lens.pending_funding(short_trader, ETH)
+    pay = mirror.lens.pending_funding(trader, ETH)
+    receive = mirror.lens.pending_funding(counterparty, ETH)
     assert pay == ceil(exact) > 0  # the long pays the extra unit
     assert receive == -floor(exact)  # the short receives one unit less
     assert pay + receive == 1
     # Market 1 has no position: nothing pending.
-    assert mirror.lens.pending_funding(long_trader, SOL) == 0
-    mirror.check(long_trader, short_trader)
+    assert mirror.lens.pending_funding(trader, SOL) == 0
+    mirror.check(trader, counterparty)
 
 
 def test_pending_funding__unknown_market__reverts(system, traders):
@@ -155,22 +141,22 @@ def test_pending_funding__unknown_market__reverts(system, traders):
         system.lens.pending_funding(traders[0], 2)
 
 
-def test_settle_funding__positive_rate__longs_pay_shorts(opened, long_trader, short_trader, liquidator):
+def test_settle_funding__positive_rate__longs_pay_shorts(opened, trader, counterparty, liquidator):
     mirror, ch, unit = opened, opened.ch, opened.system.unit
     mark = 2_000 * unit
     start = mirror.set_funding_rate(ETH, RATE).timestamp
     mirror.wait(600)
 
     # Anyone may settle anyone: the liquidator settles both traders.
-    long_receipt = mirror.settle_funding(long_trader, sender=liquidator)
-    short_receipt = mirror.settle_funding(short_trader, sender=liquidator)
+    long_receipt = mirror.settle_funding(trader, sender=liquidator)
+    short_receipt = mirror.settle_funding(counterparty, sender=liquidator)
 
     paid_exact = owed(SIZE, RATE, mark, long_receipt.timestamp - start)
     received_exact = owed(SIZE, RATE, mark, short_receipt.timestamp - start)
     (paid_log,) = ch.FundingSettled.from_receipt(long_receipt)
     (received_log,) = ch.FundingSettled.from_receipt(short_receipt)
-    assert (paid_log.account, paid_log.market) == (long_trader.address, ETH)
-    assert (received_log.account, received_log.market) == (short_trader.address, ETH)
+    assert (paid_log.account, paid_log.market) == (trader.address, ETH)
+    assert (received_log.account, received_log.market) == (counterparty.address, ETH)
     assert paid_log.amount == ceil(paid_exact) > 0  # rounded up
     assert received_log.amount == -floor(received_exact) < 0  # rounded down
 
@@ -178,34 +164,34 @@ def test_settle_funding__positive_rate__longs_pay_shorts(opened, long_trader, sh
     assert ch.funding_pool() == paid_log.amount + received_log.amount
     fees_long = ceil(Fraction(SIZE * 2_000 * unit // WAD * 2, 10_000))  # maker, 2 bps
     fees_short = ceil(Fraction(SIZE * 2_000 * unit // WAD * 5, 10_000))  # taker, 5 bps
-    assert ch.collateral(long_trader) == 10_000 * unit - fees_long - paid_log.amount
-    assert ch.collateral(short_trader) == 10_000 * unit - fees_short - received_log.amount
+    assert ch.collateral(trader) == 10_000 * unit - fees_long - paid_log.amount
+    assert ch.collateral(counterparty) == 10_000 * unit - fees_short - received_log.amount
     # Each position snapshots its own side's index; funding moved both alike.
     state = ch.markets(ETH)
     assert state.long_index == state.short_index == RATE * mark * (short_receipt.timestamp - start)
     one_block = short_receipt.timestamp - long_receipt.timestamp
-    assert ch.positions(long_trader, ETH).funding_index == state.long_index - RATE * mark * one_block
-    assert ch.positions(short_trader, ETH).funding_index == state.short_index
-    mirror.check(long_trader, short_trader)
+    assert ch.positions(trader, ETH).funding_index == state.long_index - RATE * mark * one_block
+    assert ch.positions(counterparty, ETH).funding_index == state.short_index
+    mirror.check(trader, counterparty)
 
 
-def test_settle_funding__negative_rate__shorts_pay_longs(opened, long_trader, short_trader, liquidator):
+def test_settle_funding__negative_rate__shorts_pay_longs(opened, trader, counterparty, liquidator):
     mirror, ch, unit = opened, opened.ch, opened.system.unit
     mark = 2_000 * unit
     start = mirror.set_funding_rate(ETH, -3 * RATE).timestamp
     mirror.wait(900)
-    assert mirror.lens.pending_funding(short_trader, ETH) > 0
-    assert mirror.lens.pending_funding(long_trader, ETH) < 0
+    assert mirror.lens.pending_funding(counterparty, ETH) > 0
+    assert mirror.lens.pending_funding(trader, ETH) < 0
 
-    short_receipt = mirror.settle_funding(short_trader, sender=liquidator)
-    long_receipt = mirror.settle_funding(long_trader, sender=liquidator)
+    short_receipt = mirror.settle_funding(counterparty, sender=liquidator)
+    long_receipt = mirror.settle_funding(trader, sender=liquidator)
     (paid_log,) = ch.FundingSettled.from_receipt(short_receipt)
     (received_log,) = ch.FundingSettled.from_receipt(long_receipt)
     # The short's size is negative, so -SIZE * -rate > 0: it pays.
     assert paid_log.amount == ceil(owed(-SIZE, -3 * RATE, mark, short_receipt.timestamp - start)) > 0
     assert received_log.amount == ceil(owed(SIZE, -3 * RATE, mark, long_receipt.timestamp - start)) < 0
     assert ch.funding_pool() == paid_log.amount + received_log.amount
-    mirror.check(long_trader, short_trader)
+    mirror.check(trader, counterparty)
 
 
 def test_settle_funding__no_position__does_nothing(mirror, traders, liquidator):
@@ -220,7 +206,7 @@ def test_settle_funding__no_position__does_nothing(mirror, traders, liquidator):
 
 
 def test_settle_funding__price_moves__accrues_at_the_mark_of_each_accrual(
-    opened, long_trader, short_trader, liquidator
+    opened, trader, counterparty, liquidator
 ):
     mirror, ch, unit = opened, opened.ch, opened.system.unit
     start = mirror.set_funding_rate(ETH, RATE).timestamp
@@ -228,9 +214,9 @@ def test_settle_funding__price_moves__accrues_at_the_mark_of_each_accrual(
     # The mark moves to 2_500 without touching the clearing house: the whole
     # period since the last accrual is then accrued at the new mark.
     mirror.set_mark(ETH, 2_500 * unit)
-    receipt = mirror.settle_funding(long_trader, sender=liquidator)
+    receipt = mirror.settle_funding(trader, sender=liquidator)
     (accrued,) = ch.FundingAccrued.from_receipt(receipt)
     assert accrued.price == 2_500 * unit
     assert accrued.elapsed == receipt.timestamp - start
     assert accrued.long_index == accrued.short_index == RATE * 2_500 * unit * (receipt.timestamp - start)
-    mirror.check(long_trader, short_trader)
+    mirror.check(trader, counterparty)

@@ -26,24 +26,9 @@ def near(value, expected):
 
 
 @pytest.fixture
-def trader(traders):
-    return traders[0]
-
-
-@pytest.fixture
-def counterparty(traders):
-    return traders[1]
-
-
-@pytest.fixture
-def opened(mirror, trader, counterparty, liquidator):
+def opened(open_long, liquidator):
     """The trader is long 1 ETH at 2_000 on 250 of margin; the liquidator holds 10_000."""
-    unit = mirror.system.unit
-    mirror.fund(trader, 250 * unit)
-    mirror.fund(counterparty, 10_000 * unit)
-    mirror.fund(liquidator, 10_000 * unit)
-    mirror.trade(trader, counterparty, ETH, WAD, 2_000 * unit)
-    return mirror
+    return open_long(250, also=(liquidator,))
 
 
 @pytest.fixture

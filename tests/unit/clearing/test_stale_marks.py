@@ -33,23 +33,9 @@ HUGE = 10**30
 
 
 @pytest.fixture
-def long(traders):
-    return traders[0]
-
-
-@pytest.fixture
-def short(traders):
-    return traders[1]
-
-
-@pytest.fixture
-def opened(mirror, long, short):
+def opened(open_long):
     """Long 1 ETH at 2,000 on 1,000 of margin against a short with 10,000."""
-    u = mirror.system.unit
-    mirror.fund(long, 1_000 * u)
-    mirror.fund(short, 10_000 * u)
-    mirror.trade(long, short, ETH, WAD, 2_000 * u)
-    return mirror
+    return open_long(1_000)
 
 
 def go_stale(mirror):
@@ -59,98 +45,98 @@ def go_stale(mirror):
     assert not mirror.fresh(ETH) and mirror.fresh(SOL)
 
 
-def test_stale_mark__valued_against_the_holder(opened, long, short):
+def test_stale_mark__valued_against_the_holder(opened, trader, counterparty):
     mirror, ch, u = opened, opened.ch, opened.system.unit
-    fresh_equity = ch.equity(long), ch.equity(short)
+    fresh_equity = ch.equity(trader), ch.equity(counterparty)
     go_stale(mirror)
     # The long at 2,000 x 0.9 = 1,800, the short at 2,200: each loses 200.
-    assert ch.equity(long) == fresh_equity[0] - 200 * u
-    assert ch.equity(short) == fresh_equity[1] - 200 * u
+    assert ch.equity(trader) == fresh_equity[0] - 200 * u
+    assert ch.equity(counterparty) == fresh_equity[1] - 200 * u
     # Margins on the moved prices too: 10 % / 5 % of 1,800 and of 2,200.
-    assert tuple(ch.health(long))[1:] == (90 * u, 180 * u)
-    assert tuple(ch.health(short))[1:] == (110 * u, 220 * u)
-    mirror.check(long, short)
+    assert tuple(ch.health(trader))[1:] == (90 * u, 180 * u)
+    assert tuple(ch.health(counterparty))[1:] == (110 * u, 220 * u)
+    mirror.check(trader, counterparty)
 
 
-def test_stale_mark__withdraw_what_the_valuation_leaves_free(opened, long, short, traders):
+def test_stale_mark__withdraw_what_the_valuation_leaves_free(opened, trader, counterparty, traders):
     mirror, ch, lens, u = opened, opened.ch, opened.lens, opened.system.unit
     saver = traders[2]
     mirror.fund(saver, 500 * u)
     go_stale(mirror)
     # The long: equity 1,000 - 0.4 (fee) - 200 = 799.6 against 180 of initial margin.
-    free = lens.max_withdraw(long)
-    assert free == ch.equity(long) - ch.health(long).initial == 619_600 * u // 1_000
+    free = lens.max_withdraw(trader)
+    assert free == ch.equity(trader) - ch.health(trader).initial == 619_600 * u // 1_000
     with ape.reverts("clearing: below initial margin"):
-        ch.withdraw(free + 1, sender=long)
-    mirror.withdraw(long, free)
+        ch.withdraw(free + 1, sender=trader)
+    mirror.withdraw(trader, free)
     mirror.withdraw(saver, 500 * u)  # no position, no price needed
-    mirror.check(long, short, saver)
+    mirror.check(trader, counterparty, saver)
 
 
-def test_stale_mark__fills_only_reduce(opened, long, short, traders):
+def test_stale_mark__fills_only_reduce(opened, trader, counterparty, traders):
     mirror, ch, u = opened, opened.ch, opened.system.unit
     newcomer = traders[2]
     mirror.fund(newcomer, 10_000 * u)
     go_stale(mirror)
     expiry = mirror.now + 100 * MAX_AGE
     with ape.reverts("clearing: stale mark, reduce only"):  # the newcomer would open
-        mirror.system.trade(newcomer, short, ETH, WAD // 10, 2_000 * u, expiry=expiry)
+        mirror.system.trade(newcomer, counterparty, ETH, WAD // 10, 2_000 * u, expiry=expiry)
     with ape.reverts("clearing: stale mark, reduce only"):  # the short would grow
-        mirror.system.trade(long, short, ETH, WAD // 10, 2_000 * u, expiry=expiry)
+        mirror.system.trade(trader, counterparty, ETH, WAD // 10, 2_000 * u, expiry=expiry)
     with ape.reverts("clearing: stale mark, reduce only"):  # the long would flip
-        mirror.system.trade(short, long, ETH, 2 * WAD, 2_000 * u, expiry=expiry)
+        mirror.system.trade(counterparty, trader, ETH, 2 * WAD, 2_000 * u, expiry=expiry)
     # Both sides reduce: they close half between them, at a price they agree.
-    mirror.trade(short, long, ETH, WAD // 2, 1_990 * u)
-    assert ch.positions(long, ETH).size == ch.positions(short, ETH).size * -1 == WAD // 2
+    mirror.trade(counterparty, trader, ETH, WAD // 2, 1_990 * u)
+    assert ch.positions(trader, ETH).size == ch.positions(counterparty, ETH).size * -1 == WAD // 2
     # A fresh market trades as usual for an account holding the stale one.
-    mirror.trade(long, newcomer, SOL, WAD, 30 * u)
-    mirror.check(long, short, newcomer)
+    mirror.trade(trader, newcomer, SOL, WAD, 30 * u)
+    mirror.check(trader, counterparty, newcomer)
 
 
-def test_stale_mark__liquidation_waits_for_a_fresh_mark(opened, long, short, liquidator):
+def test_stale_mark__liquidation_waits_for_a_fresh_mark(opened, trader, counterparty, liquidator):
     mirror, ch, lens, u = opened, opened.ch, opened.lens, opened.system.unit
     mirror.fund(liquidator, 10_000 * u)
     mirror.set_mark(ETH, 1_040 * u)  # equity 39.6 < maintenance 52: liquidatable
-    assert lens.is_liquidatable(long)
+    assert lens.is_liquidatable(trader)
     go_stale(mirror)
-    assert not lens.is_liquidatable(long) and lens.max_liquidation_size(long, ETH) == 0
+    assert not lens.is_liquidatable(trader) and lens.max_liquidation_size(trader, ETH) == 0
     with ape.reverts("oracle: stale price"):
-        ch.liquidate(long, ETH, HUGE, False, sender=liquidator)
-    mirror.check(long, short)
+        ch.liquidate(trader, ETH, HUGE, False, sender=liquidator)
+    mirror.check(trader, counterparty)
     mirror.set_mark(ETH, 1_040 * u)
-    assert lens.is_liquidatable(long)
-    mirror.liquidate(long, ETH, HUGE, sender=liquidator)
-    mirror.check(long, short, liquidator)
+    assert lens.is_liquidatable(trader)
+    mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
+    mirror.check(trader, counterparty, liquidator)
 
 
-def test_stale_mark__funding_waits_and_the_next_mark_prices_the_interval(opened, long, short, keeper):
+def test_stale_mark__funding_waits_and_the_next_mark_prices_the_interval(opened, trader, counterparty, keeper):
     mirror, ch, u = opened, opened.ch, opened.system.unit
     rate = 123_456_789
     start = mirror.set_funding_rate(ETH, rate).timestamp
     go_stale(mirror)
     index = ch.markets(ETH).long_index
-    mirror.settle_funding(long, sender=keeper)  # no revert, nothing accrues
+    mirror.settle_funding(trader, sender=keeper)  # no revert, nothing accrues
     assert ch.markets(ETH).long_index == index and ch.markets(ETH).last_accrual == start
-    assert mirror.lens.pending_funding(long, ETH) == 0  # accrued so far: already settled
+    assert mirror.lens.pending_funding(trader, ETH) == 0  # accrued so far: already settled
     with ape.reverts("oracle: stale price"):  # a new rate never reaches back over the gap
         ch.set_funding_rate(ETH, 2 * rate, sender=keeper)
-    mirror.check(long, short)
+    mirror.check(trader, counterparty)
 
     mirror.set_mark(ETH, 2_100 * u)
-    mirror.settle_funding(long, sender=keeper)
+    mirror.settle_funding(trader, sender=keeper)
     state = ch.markets(ETH)
     elapsed = state.last_accrual - start
     assert elapsed > MAX_AGE and state.long_index == index + rate * 2_100 * u * elapsed  # the whole interval at 2,100
-    mirror.check(long, short)
+    mirror.check(trader, counterparty)
 
 
-def test_stale_mark__vault_exits_priced_conservatively_and_deposits_wait(opened, long, short, insurer, keeper):
+def test_stale_mark__vault_exits_priced_conservatively_and_deposits_wait(opened, trader, counterparty, insurer, keeper):
     mirror, ch, u = opened, opened.ch, opened.system.unit
     vault, token = mirror.system.vault, mirror.system.token
     mirror.fund_vault(insurer, 5_000 * u)
     mirror.fund_backstop(2_000 * u)
     mirror.set_mark(ETH, 1_040 * u)
-    mirror.liquidate(long, ETH, HUGE, sender=keeper, backstop=True)  # the vault's account now holds a long
+    mirror.liquidate(trader, ETH, HUGE, sender=keeper, backstop=True)  # the vault's account now holds a long
     assert ch.positions(vault, ETH).size > 0
     fresh_assets = vault.totalAssets()
     go_stale(mirror)
@@ -169,4 +155,4 @@ def test_stale_mark__vault_exits_priced_conservatively_and_deposits_wait(opened,
 
     mirror.set_mark(ETH, 1_040 * u)
     mirror.fund_vault(insurer, 100 * u)  # fresh again: deposits resume
-    mirror.check(long, short, vault)
+    mirror.check(trader, counterparty, vault)

@@ -29,25 +29,6 @@ def ch(system):
 
 
 @pytest.fixture
-def settle(system):
-    """settle(maker, taker, size, price): submits two (order, signature) pairs to the order book as the matcher."""
-
-    def _settle(maker, taker, size, price, sender=None, book=None):
-        (maker_order, maker_sig), (taker_order, taker_sig) = maker, taker
-        return (book or system.order_book).settle(
-            maker_order.as_tuple(),
-            maker_sig,
-            taker_order.as_tuple(),
-            taker_sig,
-            size,
-            price,
-            sender=sender or system.matcher,
-        )
-
-    return _settle
-
-
-@pytest.fixture
 def sign_with():
     """sign_with(key, order, chain_id, contract): EIP-712 signature by any key.
 
