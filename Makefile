@@ -24,6 +24,8 @@ FUZZ_PROFILE ?= quick
 export PERPCLEAR_FUZZ_PROFILE := $(FUZZ_PROFILE)
 # Worker processes for the embedded pass (pytest-xdist; JOBS=0 runs in this
 # process, e.g. to see a test's prints: make test-local JOBS=0 ARGS="-s -k gas").
+# Each test file runs whole on one worker, in order, as it would alone: ape's
+# chain isolation snapshots per module.
 JOBS ?= 2
 # Network for the anvil-marked subset.
 ANVIL_NETWORK ?= ethereum:local:foundry
@@ -79,7 +81,7 @@ test: setup
 	$(MAKE) --no-print-directory test-anvil
 
 test-local: setup
-	ape test tests -n $(JOBS) $(ARGS)
+	ape test tests -n $(JOBS) --dist loadfile $(ARGS)
 
 test-anvil: setup
 	ape test tests -m anvil --network $(ANVIL_NETWORK) $(ARGS)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import Mirror
+
 
 def _drop_stale_build() -> None:
     """ape's build cache keys each contract on its own file, so a change to an
@@ -158,6 +160,12 @@ def system(project, admin, keeper, matcher, decimals, view_batch):
 
 
 _GUARDED: list = []
+
+
+@pytest.fixture
+def mirror(system, chain):
+    """The system and the exact model in lock step (harness.Mirror)."""
+    return Mirror(system, chain)
 
 
 @pytest.fixture

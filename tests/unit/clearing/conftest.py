@@ -22,7 +22,6 @@ import pytest
 from perpclear.model import WAD, ClearingModel
 from perpclear.system import System
 
-from unit.clearing.helpers import Mirror
 
 
 @pytest.fixture
@@ -100,12 +99,6 @@ def direct(system, project, admin, accounts):
         chain_id=system.chain_id,
     )
     return Direct(ch=ch, book=book, system=handle)
-
-
-@pytest.fixture
-def mirror(system, chain):
-    """The system and the exact model in lock step (unit.clearing.helpers.Mirror)."""
-    return Mirror(system, chain)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import ape
 import pytest
 from perpclear.model import WAD
 
-from unit.clearing.helpers import addr, assert_liquidated
+from harness import addr, assert_liquidated
 
 ETH = 0
 SOL = 1

@@ -18,7 +18,7 @@ from perpclear.model import FUNDING_SCALE, WAD, ceil
 from perpclear.units import EQUITY_SCALE, equity_scale, equity_scale_after
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
-from unit.clearing.helpers import addr, assert_liquidated
+from harness import addr, assert_liquidated
 
 ETH = 0
 HUGE = 1_000 * WAD

@@ -1,5 +1,7 @@
-"""A mirror that drives the chain (through ``System``) and the exact reference
-model (``ClearingModel``) side by side, for the clearing unit tests.
+"""The tests' harness on ape's chains: a mirror that drives the chain (through
+``System``) and the exact reference model (``ClearingModel``) side by side.
+The clearing unit tests and the end-to-end story use it (the ``mirror``
+fixture), on the embedded chain and on anvil.
 
 Every action is sent to the chain first; the model's clock is then moved to the
 mined block's timestamp and the same action is applied to the model, so funding
@@ -10,7 +12,7 @@ after every action and after ``wait``.
 
 Loss policies. OPEN_INTEREST (integer funding-index moves) and ADL (a keeper's
 liquidation at the mark: bad debt; the deleverager has its own tests in
-tests/policies/test_adl_policy.py) are compared exactly. EQUITY is not: the chain books the rate with 27-digit
+tests/policies/test_adl_policy.py) are compared exactly. EQUITY is not: the chain books the rate with 36-digit
 fixed point against a conservative sum of equity D, the model with exact
 rationals, so the chain charges each account the model's r * e rounded up,
 give or take a unit. Wherever an EQUITY charge can reach (an account's
