@@ -273,7 +273,9 @@ def run_machine(decimals: int, policy: int, fuzz_profile: str, **attrs) -> None:
     machine = type(f"SystemMachine{decimals}_{policy}", (SystemMachine,), {"decimals": decimals, "policy": policy, **attrs})
     machine.TestCase.settings = settings(
         **PROFILE[fuzz_profile],
+        # The same run on every machine and in any order: no saved example replayed.
         derandomize=True,
+        database=None,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
