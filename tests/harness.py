@@ -488,21 +488,18 @@ class Sim:
         self.check()
 
     def deposit(self, account: str, amount: int, check: bool = True):
-        with boa.env.prank(account):
-            self.ch.deposit(amount)
-        logs = self._logs(self.ch)
-        self.sync()
-        self.model.deposit(account, amount)
-        if check:
-            self.check()
-        return logs
+        return self._margin(account, "deposit", amount, check)
 
     def withdraw(self, account: str, amount: int, check: bool = True):
+        return self._margin(account, "withdraw", amount, check)
+
+    def _margin(self, account: str, action: str, amount: int, check: bool):
+        """``account`` deposits or withdraws ``amount``, on chain and in the model."""
         with boa.env.prank(account):
-            self.ch.withdraw(amount)
+            getattr(self.ch, action)(amount)
         logs = self._logs(self.ch)
         self.sync()
-        self.model.withdraw(account, amount)
+        getattr(self.model, action)(account, amount)
         if check:
             self.check()
         return logs
