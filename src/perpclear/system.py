@@ -215,6 +215,18 @@ class System:
         return errors
 
 
+def ape_contract(container: Any, address: str) -> Any:
+    """The ape contract ``container`` (e.g. ``project.InsuranceVault``) at
+    ``address``, with exactly that ABI. ``container.at(address)`` would merge in
+    the ABI ape cached for an earlier deployment at the same address (its test
+    isolation reverts the chain, not that cache): a merged ``mint`` once sent the
+    token's selector to the vault."""
+    from ape import chain
+
+    return chain.contracts.instance_at(address, contract_type=container.contract_type, replace=True,
+                                       fetch_from_explorer=False)
+
+
 def deploy_system(
     project: Any,
     admin: Any,
@@ -249,15 +261,16 @@ def deploy_system(
     unit = 10**decimals
     d = deploy_markets(engine, decimals, [Listing(m.price * unit, m.params, m.loss_policy) for m in markets], roles,
                        fund_gas=False, oracle_max_age=oracle_max_age, vault_cooldown=vault_cooldown)
+    at = ape_contract
     return System(
-        token=project.MockCollateral.at(d.token),
-        oracle=project.PriceOracle.at(d.oracle),
-        vault=project.InsuranceVault.at(d.vault),
-        clearing_house=project.ClearingHouse.at(d.clearing_house),
-        order_book=project.OrderBook.at(d.order_book),
-        deleverager=project.Deleverager.at(d.deleverager),
-        lens=project.ClearingLens.at(d.lens),
-        keeper_contract=project.Keeper.at(d.keeper),
+        token=at(project.MockCollateral, d.token),
+        oracle=at(project.PriceOracle, d.oracle),
+        vault=at(project.InsuranceVault, d.vault),
+        clearing_house=at(project.ClearingHouse, d.clearing_house),
+        order_book=at(project.OrderBook, d.order_book),
+        deleverager=at(project.Deleverager, d.deleverager),
+        lens=at(project.ClearingLens, d.lens),
+        keeper_contract=at(project.Keeper, d.keeper),
         admin=admin,
         keeper=keeper,
         matcher=matcher,
@@ -267,4 +280,4 @@ def deploy_system(
     )
 
 
-__all__ = ["WAD", "System", "MarketSpec", "deploy_system", "DEFAULT_MARKETS", "POLICY_NAMES"]
+__all__ = ["WAD", "System", "MarketSpec", "deploy_system", "ape_contract", "DEFAULT_MARKETS", "POLICY_NAMES"]

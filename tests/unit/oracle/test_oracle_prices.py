@@ -18,22 +18,6 @@ def test_set_price__updates_and_logs(oracle, keeper, set_mark, unit, chain):
     ]
 
 
-def test_set_price__not_keeper__reverts(oracle, admin):
-    # the owner is not a keeper unless authorised
-    with ape.reverts("oracle: not keeper"):
-        oracle.set_price(0, 1, sender=admin)
-
-
-def test_set_price__unknown_market__reverts(oracle, keeper):
-    with ape.reverts("oracle: unknown market"):
-        oracle.set_price(2, 1, sender=keeper)
-
-
-def test_set_price__zero__reverts(oracle, keeper):
-    with ape.reverts("oracle: zero price"):
-        oracle.set_price(0, 0, sender=keeper)
-
-
 def test_set_price__max_move_disabled__any_crash_accepted(oracle, set_mark):
     # 2000 -> 1 raw unit: a 99.99...% crash, accepted with max_move 0
     set_mark(0, 1)
@@ -86,16 +70,6 @@ def test_set_prices__empty__noop(oracle, keeper, unit):
     assert oracle.price(0) == 2_000 * unit
 
 
-def test_set_prices__not_keeper__reverts(oracle, admin):
-    with ape.reverts("oracle: not keeper"):
-        oracle.set_prices([0], [1], sender=admin)
-
-
-def test_set_prices__length_mismatch__reverts(oracle, keeper):
-    with ape.reverts("oracle: length mismatch"):
-        oracle.set_prices([0, 1], [1], sender=keeper)
-
-
 def test_set_prices__one_bad_entry__reverts_whole_batch(oracle, keeper, unit):
     with ape.reverts("oracle: zero price"):
         oracle.set_prices([0, 1], [1_000 * unit, 0], sender=keeper)
@@ -113,16 +87,6 @@ def test_set_prices__move_limit_applies_per_entry(oracle, admin, keeper, unit):
 
 
 # --- price / last_price / is_fresh ---
-
-
-def test_price__unknown_market__reverts(oracle):
-    with ape.reverts("oracle: unknown market"):
-        oracle.price(2)
-
-
-def test_last_price__unknown_market__reverts(oracle):
-    with ape.reverts("oracle: unknown market"):
-        oracle.last_price(2)
 
 
 def test_price__at_max_age__still_fresh_then_stale_one_second_later(oracle, set_mark, unit, chain):
