@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Mirror
+from harness import Mirror, helper_contract
 
 
 def _drop_stale_build() -> None:
@@ -79,6 +79,12 @@ def traders(accounts):
     return [accounts[i] for i in range(5, 15)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _roles_first(admin, keeper, matcher, liquidator, insurer, traders):
+    """Every role is set up before the first chain snapshot: a role first
+    asked for in the middle of a module made ape rebase its isolation."""
+
+
 @pytest.fixture(scope="module", params=[6, 18], ids=["dec6", "dec18"])
 def decimals(request):
     return request.param
@@ -117,10 +123,9 @@ from perpclear.system import deploy_system  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def view_batch(compilers, admin):
+def view_batch(admin):
     """tests/ViewBatch.vy: the ledger guard's views in one eth_call (see System.read)."""
-    source = (Path(__file__).parent / "ViewBatch.vy").read_text()
-    return compilers.compile_source("vyper", source, contractName="ViewBatch").deploy(sender=admin)
+    return helper_contract(Path(__file__).parent / "ViewBatch.vy").deploy(sender=admin)
 
 
 @pytest.fixture

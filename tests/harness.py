@@ -45,6 +45,7 @@ import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import boa
@@ -55,6 +56,21 @@ from perpclear.engine import BoaEngine
 from perpclear.model import POLICY_EQUITY, WAD, ClearingModel, Liquidation, MarketParams
 from perpclear.orders import Order, sign_order
 from perpclear.units import EQUITY_SCALE
+
+
+def helper_contract(path: Path) -> Any:
+    """A test-only Vyper contract (not a project contract) as an ape container,
+    compiled by vyper in this process: ape's ``compile_source`` writes a
+    temporary file at the project root, which two xdist workers raced on."""
+    import vyper
+    from ape.contracts import ContractContainer
+    from ethpm_types import ContractType
+
+    out = vyper.compile_code(path.read_text(), output_formats=["abi", "bytecode", "bytecode_runtime"])
+    return ContractContainer(ContractType.model_validate({
+        "contractName": path.stem, "abi": out["abi"],
+        "deploymentBytecode": {"bytecode": out["bytecode"]}, "runtimeBytecode": {"bytecode": out["bytecode_runtime"]},
+    }))
 
 
 def addr(account: Any) -> str:

@@ -14,6 +14,8 @@ from eth_account.messages import encode_typed_data
 
 from perpclear.orders import typed_data
 
+from harness import helper_contract
+
 # secp256k1 group order: a signature (r, s, v) has the malleable twin (r, n - s, v ^ 1).
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -55,10 +57,9 @@ def malleate():
 
 
 @pytest.fixture
-def wallet_container(compilers):
+def wallet_container():
     """An EIP-1271 contract trader, compiled from this folder (not a project contract).
 
     Function-scoped: a session fixture first requested mid-module makes ape rebase
     its isolation snapshots (InvalidIsolationWarning)."""
-    source = (Path(__file__).parent / "MockContractWallet.vy").read_text()
-    return compilers.compile_source("vyper", source, contractName="MockContractWallet")
+    return helper_contract(Path(__file__).parent / "MockContractWallet.vy")

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from harness import helper_contract
 
 
 @pytest.fixture(scope="session")
-def backstop_container(compilers):
+def backstop_container():
     """The clearing-house double, compiled from this folder (not a project contract)."""
-    source = (Path(__file__).parent / "MockBackstopClearing.vy").read_text()
-    return compilers.compile_source("vyper", source, contractName="MockBackstopClearing")
+    return helper_contract(Path(__file__).parent / "MockBackstopClearing.vy")
 
 
 @pytest.fixture
