@@ -15,9 +15,11 @@ from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, Ma
 NO_FEES = MarketParams(maker_fee_bps=0, taker_fee_bps=0)
 
 
-def crash(make_system, traders, liquidator, insurer, policy):
+def gapped(make_system, traders, liquidator, insurer, policy):
+    """The worked example up to the gap: A long 5 (3 from B, 2 from C) at 2,000
+    on 1,000, the mark at 1,700, A's equity -500; the vault holds 100."""
     system = make_system(markets=(MarketSpec("ETH-PERP", 2_000, NO_FEES, policy),))
-    ch, u = system.clearing_house, system.unit
+    u = system.unit
     a, b, c, d = traders[:4]
     system.fund_vault(insurer, 100 * u)
     for account, amount in ((a, 1_000), (b, 4_000), (c, 3_000), (d, 1_000), (liquidator, 5_000)):
@@ -25,7 +27,14 @@ def crash(make_system, traders, liquidator, insurer, policy):
     system.trade(a, b, 0, 3 * WAD, 2_000 * u)
     system.trade(a, c, 0, 2 * WAD, 2_000 * u)
     system.set_mark(0, 1_700 * u)
-    assert ch.equity(a) == -500 * u
+    assert system.clearing_house.equity(a) == -500 * u
+    return system
+
+
+def crash(make_system, traders, liquidator, insurer, policy):
+    system = gapped(make_system, traders, liquidator, insurer, policy)
+    ch, u = system.clearing_house, system.unit
+    a, b, c, d = traders[:4]
     receipt = ch.liquidate(a, 0, 5 * WAD, False, sender=liquidator)
     [bankrupt] = ch.AccountBankrupt.from_receipt(receipt)
     assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (500 * u, 100 * u, 400 * u)
@@ -69,16 +78,9 @@ def test_worked_example__open_interest(make_system, traders, liquidator, insurer
 
 @pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_worked_example__adl(make_system, traders, liquidator, insurer, keeper):
-    system = make_system(markets=(MarketSpec("ETH-PERP", 2_000, NO_FEES, POLICY_ADL),))
+    system = gapped(make_system, traders, liquidator, insurer, POLICY_ADL)
     ch, adl, vault, u = system.clearing_house, system.deleverager, system.vault, system.unit
     a, b, c, d = traders[:4]
-    system.fund_vault(insurer, 100 * u)
-    for account, amount in ((a, 1_000), (b, 4_000), (c, 3_000), (d, 1_000), (liquidator, 5_000)):
-        system.fund(account, amount * u)
-    system.trade(a, b, 0, 3 * WAD, 2_000 * u)
-    system.trade(a, c, 0, 2 * WAD, 2_000 * u)
-    system.set_mark(0, 1_700 * u)
-    assert ch.equity(a) == -500 * u
     # B: PnL% 900 / 6,000 = 15 %, leverage 5,100 / 4,900; C: 15 %, 3,400 / 3,600.
     assert adl.rank(b, 0) == 156_122_448_979_591_836
     assert adl.rank(c, 0) == 141_666_666_666_666_666
