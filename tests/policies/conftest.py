@@ -85,7 +85,8 @@ def populations():
 
 @pytest.fixture(scope="session")
 def h():
-    """The harness for the test modules (a conftest cannot be imported reliably)."""
+    """The names the policy tests use, in one namespace: the harness
+    (tests/harness.py), this folder's populations and the policy ids."""
     import types
 
     return types.SimpleNamespace(
