@@ -167,31 +167,6 @@ def system(project, admin, keeper, matcher, decimals, view_batch):
 _GUARDED: list = []
 
 
-@pytest.fixture
-def mirror(system, chain):
-    """The system and the exact model in lock step (harness.Mirror)."""
-    return Mirror(system, chain)
-
-
-@pytest.fixture
-def settle(system):
-    """settle(maker, taker, size, price, sender=None, book=None): submits two (order, signature) pairs to the order book as the matcher."""
-
-    def _settle(maker, taker, size, price, sender=None, book=None):
-        (maker_order, maker_sig), (taker_order, taker_sig) = maker, taker
-        return (book or system.order_book).settle(
-            maker_order.as_tuple(),
-            maker_sig,
-            taker_order.as_tuple(),
-            taker_sig,
-            size,
-            price,
-            sender=sender or system.matcher,
-        )
-
-    return _settle
-
-
 @pytest.fixture(autouse=True)
 def _system_as_deployed(request):
     """The module's system starts each test as deployed on the Python side
@@ -225,6 +200,31 @@ def ledger_guard(chain, monkeypatch):
     # The provider is a pydantic model: patch its class for this test only.
     monkeypatch.setattr(cls, "send_transaction", checked_send)
     yield
+
+
+@pytest.fixture
+def mirror(system, chain):
+    """The system and the exact model in lock step (harness.Mirror)."""
+    return Mirror(system, chain)
+
+
+@pytest.fixture
+def settle(system):
+    """settle(maker, taker, size, price, sender=None, book=None): submits two (order, signature) pairs to the order book as the matcher."""
+
+    def _settle(maker, taker, size, price, sender=None, book=None):
+        (maker_order, maker_sig), (taker_order, taker_sig) = maker, taker
+        return (book or system.order_book).settle(
+            maker_order.as_tuple(),
+            maker_sig,
+            taker_order.as_tuple(),
+            taker_sig,
+            size,
+            price,
+            sender=sender or system.matcher,
+        )
+
+    return _settle
 
 
 def pytest_collection_modifyitems(config, items):

@@ -561,8 +561,11 @@ class Sim:
         """``seconds`` pass; the keeper then pushes every mark again (unchanged)."""
         boa.env.time_travel(seconds=seconds)
         self.sync()
-        for market, m in enumerate(self.model.markets):
-            self.set_price(market, m.price)
+        prices = [m.price for m in self.model.markets]
+        with boa.env.prank(self.keeper):
+            self.oracle.set_prices(list(range(len(prices))), prices)
+        for market, price in enumerate(prices):
+            self.model.set_price(market, price)
 
     def set_policy(self, market: int, policy: int):
         with boa.env.prank(self.admin):

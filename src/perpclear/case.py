@@ -106,7 +106,10 @@ class Case:
         return self.market_ids[name]
 
     def _send(self, *txs) -> list[Event]:
-        events = [ev for evs in self.engine.send(list(txs)) for ev in evs]
+        return self._record([ev for evs in self.engine.send(list(txs)) for ev in evs])
+
+    def _record(self, events: list[Event]) -> list[Event]:
+        """Keeps ``events`` for ``charges()`` and returns them."""
         self.events += events
         return events
 
@@ -147,10 +150,8 @@ class Case:
         house refuses is skipped with its reason (``TargetSkipped``). Nothing can
         come between the marks and the liquidations."""
         targets = [(self.address(n), self._market_of(n) if self._holds(n) else 0) for n in liquidate]
-        events = self.d.run_keeper({self.market(m): self.units(p) for m, p in marks.items()}, targets,
-                                   len(targets) if max_liquidations is None else max_liquidations)
-        self.events += events
-        return events
+        return self._record(self.d.run_keeper({self.market(m): self.units(p) for m, p in marks.items()}, targets,
+                                              len(targets) if max_liquidations is None else max_liquidations))
 
     def fund_keeper(self, amount: float | str) -> list[Event]:
         """The admin deposits ``amount`` as the keeper contract's margin."""

@@ -261,16 +261,15 @@ def deploy_system(
     unit = 10**decimals
     d = deploy_markets(engine, decimals, [Listing(m.price * unit, m.params, m.loss_policy) for m in markets], roles,
                        fund_gas=False, oracle_max_age=oracle_max_age, vault_cooldown=vault_cooldown)
-    at = ape_contract
     return System(
-        token=at(project.MockCollateral, d.token),
-        oracle=at(project.PriceOracle, d.oracle),
-        vault=at(project.InsuranceVault, d.vault),
-        clearing_house=at(project.ClearingHouse, d.clearing_house),
-        order_book=at(project.OrderBook, d.order_book),
-        deleverager=at(project.Deleverager, d.deleverager),
-        lens=at(project.ClearingLens, d.lens),
-        keeper_contract=at(project.Keeper, d.keeper),
+        token=ape_contract(project.MockCollateral, d.token),
+        oracle=ape_contract(project.PriceOracle, d.oracle),
+        vault=ape_contract(project.InsuranceVault, d.vault),
+        clearing_house=ape_contract(project.ClearingHouse, d.clearing_house),
+        order_book=ape_contract(project.OrderBook, d.order_book),
+        deleverager=ape_contract(project.Deleverager, d.deleverager),
+        lens=ape_contract(project.ClearingLens, d.lens),
+        keeper_contract=ape_contract(project.Keeper, d.keeper),
         admin=admin,
         keeper=keeper,
         matcher=matcher,

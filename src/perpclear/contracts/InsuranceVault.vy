@@ -603,8 +603,9 @@ def _check_backstop_fresh():
     if ch == empty(address) or not self.backstop_active:
         return
     oracle: IPriceOracle = IPriceOracle(staticcall IClearingHouse(ch).oracle())
+    markets: uint256 = staticcall IClearingHouse(ch).market_count()
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= staticcall IClearingHouse(ch).market_count():
+        if m >= markets:
             break
         size: int256 = (staticcall IClearingHouse(ch).positions(self, m)).size
         assert size == 0 or staticcall oracle.is_fresh(m), "vault: backstop mark stale, deposits wait"
