@@ -130,16 +130,17 @@ def view_batch(admin):
 
 @pytest.fixture
 def make_system(project, admin, keeper, matcher, decimals, view_batch):
-    """Factory: ``make_system(markets=..., ...)`` deploys a whole system.
+    """Factory: ``make_system(markets=..., ...)`` deploys a whole system
+    (``owner=``: another deployer and owner than ``admin``).
 
     Every system it deploys is guarded: the ledger identity is checked after
     every transaction the test sends (see ``ledger_guard``).
     """
     deployed_here = []
 
-    def make(**kwargs):
+    def make(owner=admin, **kwargs):
         kwargs.setdefault("decimals", decimals)
-        deployed = deploy_system(project, admin, keeper, matcher, **kwargs)
+        deployed = deploy_system(project, owner, keeper, matcher, **kwargs)
         deployed.view_batch = view_batch
         _GUARDED.append(deployed)
         deployed_here.append(deployed)
