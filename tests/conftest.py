@@ -204,9 +204,9 @@ def ledger_guard(chain, monkeypatch):
 
 
 @pytest.fixture
-def mirror(system, chain):
+def mirror(system, insurer):
     """The system and the exact model in lock step (harness.Mirror)."""
-    return Mirror(system, chain)
+    return Mirror.on_system(system, insurer)
 
 
 @pytest.fixture

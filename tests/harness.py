@@ -1,39 +1,39 @@
-"""The tests' harness: the contracts and the exact reference model
-(``ClearingModel``) driven side by side, every action sent to both.
+"""The tests' harness: one deployed system and the exact reference model
+(``ClearingModel``) driven side by side, every action sent to both
+(``Mirror``), on any engine of ``perpclear.engine``.
 
-- ``Mirror``: on ape's chains, through ``System`` (the ``mirror`` fixture).
-  The clearing unit tests and the end-to-end story use it, on the embedded
-  chain and on anvil.
-- ``Sim``: in titanoboa, through the contracts themselves, many times faster.
-  The loss-policy tests (tests/policies) and the stateful fuzzing use it.
-
-What follows up to "Usage" is about ``Mirror``.
+- ``Mirror.on_system(system)`` (the ``mirror`` fixture): the ape ``System``
+  of a test, on ape's embedded chain or anvil (``ChainEngine``). The clearing
+  unit tests and the end-to-end story use it.
+- ``Mirror.in_process(decimals, ...)``: a fresh system on titanoboa (or revm),
+  hundreds of transactions per second. The loss-policy tests (tests/policies)
+  and the stateful fuzzing use it.
 
 Every action is sent to the chain first; the model's clock is then moved to the
-mined block's timestamp and the same action is applied to the model, so funding
-(which accrues per second) sees exactly the same elapsed time on both sides.
-``check`` compares accounts and aggregates unit for unit. View calls on the
-py-evm provider run at the head block's timestamp, which is the model's clock
-after every action and after ``wait``.
+chain's (on a node: the mined block's timestamp) and the same action is applied
+to the model, so funding (which accrues per second) sees exactly the same
+elapsed time on both sides. After each action the ledger identity is checked on
+both sides (``check``); ``agree(*accounts)`` compares accounts, markets and
+aggregates unit for unit. Views run at the latest block, which is the model's
+clock after every action and after ``wait``.
 
-Loss policies. OPEN_INTEREST (integer funding-index moves) and ADL (a keeper's
-liquidation at the mark: bad debt; the deleverager has its own tests in
-tests/policies/test_adl_policy.py) are compared exactly. EQUITY is not: the chain books the rate with 36-digit
-fixed point against a conservative sum of equity D, the model with exact
-rationals, so the chain charges each account the model's r * e rounded up,
-give or take a unit. Wherever an EQUITY charge can reach (an account's
-collateral once settled, its equity before), ``check`` allows one unit per
-EQUITY socialization; the aggregates it moves (total collateral, the loss
-receivable) one unit per settled account.
+Loss policies. OPEN_INTEREST (integer funding-index moves) and ADL are compared
+exactly. EQUITY is not: the chain books the rate with 36-digit fixed point
+against a conservative sum of equity D, the model with exact rationals, so the
+chain charges each account the model's r * e rounded up, give or take a unit.
+Wherever an EQUITY charge can reach (an account's collateral once settled, its
+equity before), ``agree`` allows one unit per EQUITY socialization; the
+aggregates it moves (total collateral, the loss receivable) one unit per
+settled account.
 
 Usage::
 
-    mirror = Mirror(system, chain)
-    mirror.fund(trader, 1_000 * unit)
-    mirror.trade(buyer, seller, 0, WAD, 2_000 * unit)
+    mirror = Mirror.in_process(6)           # or Mirror.on_system(system)
+    mirror.fund(trader, 1_000 * mirror.u)
+    mirror.trade(buyer, seller, 0, WAD, 2_000 * mirror.u)
     mirror.wait(600)
-    mirror.settle_funding(buyer, sender=keeper)
-    mirror.check(buyer, seller)
+    mirror.settle(buyer)
+    mirror.agree(buyer, seller)
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ import contextlib
 import copy
 import dataclasses
 import functools
-from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -51,9 +50,9 @@ from typing import Any
 import boa
 from eth_account import Account
 
-from perpclear.deployment import Listing, Roles, deploy_markets
-from perpclear.engine import BoaEngine
-from perpclear.model import POLICY_EQUITY, WAD, ClearingModel, Liquidation, MarketParams
+from perpclear.deployment import Deployment, Listing, Roles, deploy_markets
+from perpclear.engine import IN_PROCESS, Tx
+from perpclear.model import POLICY_EQUITY, WAD, ClearingModel, MarketParams
 from perpclear.orders import Order, sign_order
 from perpclear.units import EQUITY_SCALE
 
@@ -78,138 +77,392 @@ def addr(account: Any) -> str:
     return str(getattr(account, "address", account))
 
 
-class Mirror:
-    """One ``System`` on chain and one ``ClearingModel``, kept in lock step."""
+HUGE = 10**30  # "everything" as a liquidation size
+ETH, SOL = 0, 1
+MARKETS = (
+    (2_000, MarketParams()),  # imr 10 %, mmr 5 %, penalty 2.5 %
+    (30, MarketParams(imr_bps=2_000, mmr_bps=1_000, penalty_bps=500)),
+)
+EXPIRY = 2**40
+SCALE = EQUITY_SCALE  # the EQUITY module's fixed point
 
-    def __init__(self, system: Any, chain: Any):
-        self.system = system
-        self.chain = chain
-        self.ch = system.clearing_house
-        self.lens = system.lens
-        self.model = ClearingModel(now=chain.blocks.head.timestamp)
-        for market, spec in enumerate(system.markets):
-            state = self.ch.markets(market)
-            self.model.add_market(spec.params, system.oracle.price(market), state.loss_policy)
+
+@functools.lru_cache(maxsize=None)
+def key(i: int):
+    return Account.from_key(i.to_bytes(32, "big"))
+
+
+@dataclass(frozen=True)
+class Unsigned:
+    """A sender known by its address only: the in-process engines run its
+    transactions without a signature (titanoboa pranks it, revm sets the caller)."""
+
+    address: str
+
+
+class Events(list):
+    """The events of one transaction, in order, and the time it was mined at."""
+
+    timestamp: int = 0
+
+
+@dataclass
+class Liq:
+    """What one chain liquidation emitted, with the model's view of it."""
+
+    events: list
+    bankrupt: object  # AccountBankrupt event or None
+    socialized: object  # LossSocialized event or None
+    recorded: object  # ResidualRecorded event or None
+    model: object  # perpclear.model.Liquidation
+    computation: object  # on titanoboa: its record of the transaction (gas used, refund); else None
+
+
+def by_name(events, name):
+    """The events called ``name``: engine events, or titanoboa's own (a contract's ``get_logs()``)."""
+    return [e for e in events if getattr(e, "name", None) == name or type(e).__name__ == name
+            or getattr(e, "event_type", None) is not None and e.event_type.name == name]
+
+
+class Mirror:
+    """One deployed system on any engine and one ``ClearingModel``, in lock step.
+
+    Build it with ``Mirror.on_system(system)`` (ape's chains) or
+    ``Mirror.in_process(decimals, ...)`` (a fresh system on titanoboa or
+    revm). Accounts are given as ape accounts, eth-account keys or addresses
+    (an address alone signs nothing: in process only). ``ch``, ``lens``,
+    ``token``, ``oracle``, ``vault``, ``book``, ``adl`` and ``keeper_contract``
+    are the engine's own handles, for a test's direct calls: ape contracts on
+    a ``System``, titanoboa contracts on titanoboa.
+    """
+
+    def __init__(self, deployment: Deployment, listings: list[Listing], native: dict[str, Any],
+                 liquidator: Any = None, market_maker: Any = None, insurer: Any = None, system: Any = None):
+        """``liquidator``, ``market_maker``, ``insurer``: keys for those parts
+        (default: the deployment's roles)."""
+        self.d, self.engine, self.system = deployment, deployment.engine, system
+        d, roles = deployment, deployment.roles
+        self.u = 10**d.decimals
+        self.decimals = d.decimals
+        for name, handle in native.items():
+            setattr(self, name, handle)
+        self.mm = market_maker or roles.market_maker
+        self.liq_key = liquidator or roles.liquidator
+        self.liquidator = self.liq_key.address
+        self.insurer_key = insurer or roles.insurer
+        self.admin, self.keeper, self.matcher, self.insurer = (
+            r.address for r in (roles.admin, roles.keeper, roles.matcher, self.insurer_key))
+        self.keys = {k.address: k for k in [*roles.all(), self.mm, self.liq_key, self.insurer_key]}
+        self.chain_id = self.engine.chain_id()
+        self.nonce = 0
+        self.model = ClearingModel(now=self.now)
+        for market, listing in enumerate(listings):
+            state = self.view(d.clearing_house, "markets", market)
+            self.model.add_market(listing.params, self.view(d.oracle, "price", market), state.loss_policy)
             m = self.model.markets[market]
-            m.last_accrual = state.last_accrual
+            m.last_accrual, m.funding_rate = state.last_accrual, state.funding_rate
             m.long_index, m.short_index = state.long_index, state.short_index
-            m.funding_rate = state.funding_rate
-            m.max_age = system.oracle.max_age(market)
-            m.updated_at = system.oracle.last_price(market)[1]
-        self.model.token_balance = system.token.balanceOf(self.ch)
-        self.model.vault_assets = system.vault.idle_assets()
+            m.max_age = self.view(d.oracle, "max_age", market)
+            m.updated_at = self.view(d.oracle, "last_price", market)[1]
+        self.model.token_balance = self.view(d.token, "balanceOf", d.clearing_house)
+        self.model.vault_assets = self.view(d.vault, "idle_assets")
         # EQUITY socializations so far: each may leave a unit of rounding in
         # every account it charged (see the module docstring).
         self.equity_socializations = 0
-        # EQUITY charges settled per account, summed from LossSettled up to block `_charged_to`.
-        self.charged: dict[str, int] = {}
-        self._charged_to = chain.blocks.height
+        self.charged: dict[str, int] = {}  # EQUITY charges settled per account, from LossSettled
+        self.computation = None  # titanoboa's record of the last transaction sent through the mirror
+
+    @classmethod
+    def on_system(cls, system: Any, insurer: Any = None) -> "Mirror":
+        """The mirror of an ape ``System`` (the tests' ``system`` fixture), on
+        its chain; ``insurer``: the ape account that funds the vault."""
+        listings = [Listing(m.price * system.unit, m.params, m.loss_policy) for m in system.markets]
+        native = {"ch": system.clearing_house, "lens": system.lens, "token": system.token, "oracle": system.oracle,
+                  "vault": system.vault, "book": system.order_book, "adl": system.deleverager,
+                  "keeper_contract": system.keeper_contract}
+        key = Account.from_key(insurer.private_key) if insurer is not None else None
+        return cls(system.deployment, listings, native, insurer=key, system=system)
+
+    @classmethod
+    def in_process(cls, decimals: int, policies=(POLICY_EQUITY, POLICY_EQUITY), vault_assets: int = 0,
+                   liquidator_margin: int = 10**9, mm_margin: int = 10**7, extra_markets: tuple = (),
+                   markets: tuple = MARKETS, engine: str = "boa") -> "Mirror":
+        """A fresh system deployed by ``perpclear.deployment.deploy_markets`` on
+        an in-process engine (titanoboa by default: its contracts answer the
+        tests' direct calls). ``markets``: (whole price, MarketParams) of each
+        market, with ``policies``; ``extra_markets``: more of them, EQUITY,
+        listed after. A neutral liquidator and a market maker are funded with
+        ``liquidator_margin`` and ``mm_margin`` whole tokens; the vault with
+        ``vault_assets`` units."""
+        markets = tuple(markets) + tuple(extra_markets)
+        policies = tuple(policies) + (POLICY_EQUITY,) * len(extra_markets)
+        u = 10**decimals
+        listings = [Listing(price * u, params, policy) for (price, params), policy in zip(markets, policies)]
+        backend = IN_PROCESS[engine]()
+        d = deploy_markets(backend, decimals, listings, Roles())
+        names = {"token": d.token, "oracle": d.oracle, "vault": d.vault, "ch": d.clearing_house, "book": d.order_book,
+                 "adl": d.deleverager, "lens": d.lens, "keeper_contract": d.keeper}
+        native = {n: backend.contracts[a] for n, a in names.items()} if engine == "boa" else {}
+        mirror = cls(d, listings, native, liquidator=key(7_000_002), market_maker=key(7_000_001))
+        with mirror.active():
+            mirror.fund(mirror.liquidator, liquidator_margin * u)
+            mirror.fund(mirror.mm.address, mm_margin * u)
+            if vault_assets:
+                mirror.fund_vault(vault_assets)
+        return mirror
+
+    # ------------------------------------------------------------ the chain
+
+    def signer(self, account: Any) -> Any:
+        """The key that sends for ``account`` (see the class docstring)."""
+        if isinstance(account, str):
+            return self.keys.get(account) or Unsigned(account)
+        if hasattr(account, "key") or isinstance(account, Unsigned):
+            return account
+        found = self.keys.get(str(account.address))
+        if found is None:  # an ape test account
+            found = self.keys[str(account.address)] = Account.from_key(account.private_key)
+        return found
+
+    def send(self, sender: Any, contract: str, fn: str, *args: Any) -> list:
+        """One transaction; its events. The EQUITY charges it settled are
+        counted, and on a ``System`` the accounts it touched are watched by the
+        ledger guard (tests/conftest.py)."""
+        (sent,) = self.engine.send([Tx(self.signer(sender), contract, fn, args)])
+        events = Events(sent)
+        for settled in by_name(events, "LossSettled"):
+            self.charged[settled.account] = self.charged.get(settled.account, 0) + settled.charge
+        if self.system is not None:
+            self.system.accounts.update(e.account for e in events if e.name in ("Deposited", "PositionChanged"))
+            errors = self.system.conservation_errors()
+            assert not errors, f"conservation broken after {fn}: {errors}"
+        self.computation = getattr(self.engine, "last_computation", None)
+        self.sync()
+        events.timestamp = self.model.now
+        return events
+
+    def view(self, contract: str, fn: str, *args: Any) -> Any:
+        return self.engine.call(contract, fn, *args)
+
+    def ch_view(self, fn: str, *args: Any) -> Any:
+        return self.engine.call(self.d.clearing_house, fn, *args)
+
+    @contextlib.contextmanager
+    def active(self):
+        """The engine's own handles answer inside (titanoboa: its environment)."""
+        env = getattr(self.engine, "env", None)
+        with boa.swap_env(env) if env is not None else contextlib.nullcontext():
+            yield self
+
+    @contextlib.contextmanager
+    def anchor(self):
+        """Runs the body on a snapshot of chain and model, both restored after."""
+        model = copy.deepcopy(self.model)
+        saved = self.nonce, dict(self.charged), self.equity_socializations
+        with self.active(), self.engine.snapshot():
+            try:
+                yield self
+            finally:
+                self.model = model
+                self.nonce, self.charged, self.equity_socializations = saved
+
+    def new_transaction(self):
+        """titanoboa: makes the next call price storage like the first call of a transaction.
+
+        titanoboa applies calls as messages without transaction boundaries:
+        warm slots and EIP-2200 "original" values carry over from earlier
+        calls (an earlier write makes a later SSTORE cost 100). Locking the
+        journal commits the pending writes and resets the access lists, so the
+        next call's gas is what a node would charge. Not inside ``anchor()``:
+        it flattens the journal that the snapshot would revert to.
+        """
+        self.engine.env.evm.vm.state.lock_changes()
+
+    def end_transaction(self):
+        """titanoboa: ends a transaction's EIP-1153 storage (the clearing house's
+        per-transaction bankruptcy price) after a test's own call; the engine
+        does so after each of the mirror's."""
+        self.engine.env.evm.vm.state.clear_transient_storage()
 
     # ------------------------------------------------------------ clock
 
     @property
     def now(self) -> int:
-        return self.chain.blocks.head.timestamp
+        return self.engine.timestamp()
 
-    def loss_charged(self, account: Any) -> int:
-        """EQUITY charges settled into ``account`` so far (its LossSettled events)."""
-        height = self.chain.blocks.height
-        if height > self._charged_to:
-            for settled in self.ch.LossSettled.range(self._charged_to + 1, height + 1):
-                self.charged[settled.account] = self.charged.get(settled.account, 0) + settled.charge
-            self._charged_to = height
-        return self.charged.get(addr(account), 0)
-
-    def _sync(self) -> None:
-        """Moves the model's clock to the head block (the last mined tx)."""
+    def sync(self) -> None:
+        """Moves the model's clock to the chain's (the last mined transaction's block)."""
         self.model.set_time(self.now)
 
     def wait(self, seconds: int) -> None:
-        """Mines an empty block ``seconds`` after the head; views then run at it."""
-        self.chain.mine(1, timestamp=self.now + seconds)
-        self._sync()
+        """``seconds`` pass (on a node: one empty block); views then run at the new time."""
+        self.engine.advance(seconds)
+        self.sync()
+
+    def refresh_marks(self) -> None:
+        """The keeper pushes every mark again, unchanged (they are fresh from now)."""
+        prices = [m.price for m in self.model.markets]
+        self.send(self.keeper, self.d.oracle, "set_prices", list(range(len(prices))), prices)
+        for market, price in enumerate(prices):
+            self.model.set_price(market, price)
+
+    def loss_charged(self, account: Any) -> int:
+        """EQUITY charges settled into ``account`` so far (the sum of its LossSettled)."""
+        return self.charged.get(addr(account), 0)
 
     # ------------------------------------------------------------ actions
 
-    def fund(self, account: Any, amount: int) -> None:
-        self.system.fund(account, amount)
-        self._sync()
-        self.model.deposit(addr(account), amount)
+    def mint(self, account: Any, amount: int) -> None:
+        """Tokens to a wallet (not deposited), approved for the clearing house."""
+        self.send(self.admin, self.d.token, "mint", addr(account), amount)
+        self.send(account, self.d.token, "approve", self.d.clearing_house, 2**256 - 1)
 
-    def fund_vault(self, insurer: Any, amount: int) -> None:
-        self.system.fund_vault(insurer, amount)
-        self._sync()
+    def fund(self, account: Any, amount: int, check: bool = True) -> list:
+        self.mint(account, amount)
+        return self.deposit(account, amount, check)
+
+    def deposit(self, account: Any, amount: int, check: bool = True) -> list:
+        return self._margin(account, "deposit", amount, check)
+
+    def withdraw(self, account: Any, amount: int, check: bool = True) -> list:
+        return self._margin(account, "withdraw", amount, check)
+
+    def _margin(self, account: Any, action: str, amount: int, check: bool) -> list:
+        """``account`` deposits or withdraws ``amount``, on chain and in the model."""
+        events = self.send(account, self.d.clearing_house, action, amount)
+        getattr(self.model, action)(addr(account), amount)
+        if check:
+            self.check()
+        return events
+
+    def fund_vault(self, amount: int) -> list:
+        """The insurer mints ``amount`` and deposits it into the insurance vault."""
+        self.engine.fund_gas([self.insurer_key])
+        self.send(self.admin, self.d.token, "mint", self.insurer, amount)
+        self.send(self.insurer, self.d.token, "approve", self.d.vault, amount)
+        events = self.send(self.insurer, self.d.vault, "deposit", amount, self.insurer)
         self.model.vault_assets += amount
+        self.check()
+        return events
 
-    def fund_backstop(self, amount: int) -> Any:
-        """The vault owner (admin) moves idle vault collateral into its margin account."""
-        receipt = self.system.vault.fund_backstop(amount, sender=self.system.admin)
-        self._sync()
+    def fund_backstop(self, amount: int) -> list:
+        """The vault's owner (admin) moves idle vault collateral into its margin account."""
+        events = self.send(self.admin, self.d.vault, "fund_backstop", amount)
         self.model.vault_assets -= amount
-        self.model.deposit(addr(self.system.vault), amount)
-        return receipt
+        self.model.deposit(self.d.vault, amount)
+        return events
 
-    def withdraw(self, account: Any, amount: int) -> Any:
-        receipt = self.ch.withdraw(amount, sender=account)
-        self._sync()
-        self.model.withdraw(addr(account), amount)
-        return receipt
+    def trade(self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer",
+              check: bool = True) -> list:
+        """A signed fill of ``size`` at ``price`` (``maker``: whose order rests in the book)."""
+        self.nonce += 1
+        buy = Order(addr(buyer), market, True, size, price, EXPIRY, self.nonce)
+        sell = Order(addr(seller), market, False, size, price, EXPIRY, self.nonce)
+        signed = [(o.as_tuple(), sign_order(self.signer(who), o, self.chain_id, self.d.order_book))
+                  for o, who in ((buy, buyer), (sell, seller))]
+        if maker != "buyer":
+            signed.reverse()
+        events = self.send(self.matcher, self.d.order_book, "settle", *signed[0], *signed[1], size, price)
+        self.model.trade(addr(buyer), addr(seller), market, size, price, addr(buyer) if maker == "buyer" else addr(seller))
+        if check:
+            self.check()
+        return events
 
-    def trade(self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer") -> Any:
-        receipt = self.system.trade(buyer, seller, market, size, price, maker=maker)
-        self._sync()
-        maker_address = addr(buyer) if maker == "buyer" else addr(seller)
-        self.model.trade(addr(buyer), addr(seller), market, size, price, maker_address)
-        return receipt
+    def open(self, trader: Any, market: int, size: int, check: bool = True) -> list:
+        """Opens a signed ``size`` (> 0 long) for ``trader`` against the market maker at the mark."""
+        price = self.model.markets[market].price
+        if size > 0:
+            return self.trade(trader, self.mm, market, size, price, check=check)
+        return self.trade(self.mm, trader, market, -size, price, check=check)
 
-    def set_mark(self, market: int, price: int) -> Any:
-        receipt = self.system.set_mark(market, price)
-        self._sync()
+    def set_mark(self, market: int, price: int) -> list:
+        events = self.send(self.keeper, self.d.oracle, "set_price", market, price)
         self.model.set_price(market, price)
-        return receipt
+        return events
 
-    def set_funding_rate(self, market: int, rate: int) -> Any:
-        receipt = self.ch.set_funding_rate(market, rate, sender=self.system.keeper)
-        self._sync()
+    def move(self, market: int, bps: int) -> list:
+        return self.set_mark(market, self.model.markets[market].price * (10_000 + bps) // 10_000)
+
+    def set_funding_rate(self, market: int, rate: int) -> list:
+        events = self.send(self.keeper, self.d.clearing_house, "set_funding_rate", market, rate)
         self.model.set_funding_rate(market, rate)
-        return receipt
+        return events
 
-    def settle_funding(self, account: Any, sender: Any) -> Any:
-        receipt = self.ch.settle_funding(account, sender=sender)
-        self._sync()
-        self.model.touch(addr(account))
-        return receipt
-
-    def set_market_params(self, market: int, **changes: Any) -> Any:
+    def set_market_params(self, market: int, **changes: Any) -> list:
         params = dataclasses.replace(self.model.markets[market].params, **changes)
-        receipt = self.ch.set_market_params(market, params.as_tuple(), sender=self.system.admin)
-        self._sync()
+        events = self.send(self.admin, self.d.clearing_house, "set_market_params", market, params.as_tuple())
         self.model.markets[market].params = params
-        return receipt
+        return events
 
-    def set_loss_policy(self, market: int, policy: int) -> Any:
-        receipt = self.ch.set_loss_policy(market, policy, sender=self.system.admin)
-        self._sync()
+    def set_loss_policy(self, market: int, policy: int) -> list:
+        events = self.send(self.admin, self.d.clearing_house, "set_loss_policy", market, policy)
         self.model.markets[market].loss_policy = policy
-        return receipt
+        return events
 
-    def liquidate(
-        self, account: Any, market: int, max_size: int, sender: Any, backstop: bool = False
-    ) -> tuple[Any, Liquidation]:
-        """Liquidates on chain and in the model (the vault is the taker of a backstop)."""
-        receipt = self.ch.liquidate(account, market, max_size, backstop, sender=sender)
-        self._sync()
-        taker = addr(self.system.vault) if backstop else addr(sender)
-        keeper = bool(self.ch.is_keeper(sender))
-        liquidation = self.model.liquidate(addr(account), market, max_size, taker, keeper=keeper)
-        if liquidation.bankruptcy is not None and liquidation.bankruptcy.charges:
+    def settle(self, account: Any, by: Any = None) -> tuple[int, int, list]:
+        """settle_funding(account) sent by ``by`` (default: the keeper) and the
+        model's touch; returns (chain EQUITY charge, model charge, events)."""
+        events = self.send(by or self.keeper, self.d.clearing_house, "settle_funding", addr(account))
+        model_charge = self.model.settle_loss(addr(account))
+        self.model.touch(addr(account))
+        settled = by_name(events, "LossSettled")
+        assert len(settled) <= 1
+        self.check()
+        return (settled[0].charge if settled else 0), model_charge, events
+
+    def liquidate(self, account: Any, market: int, size: int = HUGE, by: Any = None, by_keeper: bool = False,
+                  backstop: bool = False) -> Liq:
+        """``by`` takes over up to ``size`` (default: the neutral liquidator, or
+        the keeper); with ``backstop`` the vault is the taker."""
+        sender = by or (self.keeper if by_keeper else self.liquidator)
+        events = self.send(sender, self.d.clearing_house, "liquidate", addr(account), market, size, backstop)
+        computation = self.computation
+        taker = self.d.vault if backstop else addr(sender)
+        keeper = bool(self.ch_view("is_keeper", addr(sender)))
+        result = self.model.liquidate(addr(account), market, size, taker, keeper=keeper)
+        if result.bankruptcy is not None and result.bankruptcy.charges:
             self.equity_socializations += 1
-        return receipt, liquidation
+        self.check()
+        one = lambda name: (by_name(events, name) or [None])[0]  # noqa: E731
+        return Liq(events, one("AccountBankrupt"), one("LossSocialized"), one("ResidualRecorded"), result, computation)
+
+    def deleverage(self, account: Any, market: int, candidates: list[str]) -> tuple[list, Any, Any]:
+        """Deleverager.deleverage by the keeper, mirrored in the model; returns
+        (events, model result, titanoboa's computation or None)."""
+        events = self.send(self.keeper, self.d.deleverager, "deleverage", addr(account), market, list(candidates))
+        computation = self.computation
+        result = self.model.deleverage(addr(account), market, list(candidates))
+        self.check()
+        return events, result, computation
+
+    def victim(self, index: int, market: int, margin: int, leverage_pct: int, long: bool = True):
+        """A fresh account with ``margin`` and a position of ``leverage_pct`` % of it."""
+        trader = key(index)
+        self.fund(trader.address, margin)
+        price = self.model.markets[market].price
+        size = margin * leverage_pct // 100 * WAD // price
+        self.open(trader, market, size if long else -size)
+        return trader
 
     # ------------------------------------------------------------ checks
 
+    def ledger_gap(self) -> int:
+        return self.d.ledger_gap()
+
+    def check(self) -> None:
+        """The ledger identity holds to the unit, on chain and in the model."""
+        gap = self.ledger_gap()
+        assert gap == 0, f"ledger identity broken on chain by {gap}"
+        assert self.model.ledger_gap() == 0, "ledger identity broken in the model"
+
+    def check_accounts(self, accounts) -> None:
+        """Aggregates equal the sums over every account (the vault's margin account included)."""
+        accounts = set(accounts) | {self.d.vault, self.liquidator, self.mm.address}
+        total = sum(self.ch_view("collateral", a) for a in accounts)
+        assert total == self.ch_view("total_collateral"), (total, self.ch_view("total_collateral"))
+
     def fresh(self, market: int) -> bool:
-        return bool(self.system.oracle.is_fresh(market))
+        return bool(self.view(self.d.oracle, "is_fresh", market))
 
     @property
     def equity_tolerance(self) -> int:
@@ -221,7 +474,7 @@ class Mirror:
         """Units the aggregates that settled EQUITY charges move may be off by."""
         return len(self.model.loss_charged) * self.equity_socializations
 
-    @contextmanager
+    @contextlib.contextmanager
     def model_equity_at(self, account: str, equity: int):
         """The model with ``account``'s equity moved to ``equity`` (an integer
         shift of its pending charge): its views then answer at the chain's equity."""
@@ -236,82 +489,74 @@ class Mirror:
             else:
                 self.model.loss_pending[account] = pending
 
-    def check(self, *accounts: Any) -> None:
+    def agree(self, *accounts: Any) -> None:
         """Asserts that chain and model agree on every account given and on the
         aggregates, markets and the vault's liquid assets: unit for unit, except
         what EQUITY charges move (see the module docstring)."""
-        ch, model = self.ch, self.model
-        # Views run at the head block; reverted transactions are mined too, so
-        # the head may have moved past the last action.
-        self._sync()
+        model, view, lens = self.model, self.ch_view, self.d.lens
+        # Views run at the latest block; reverted transactions are mined too on
+        # a node, so it may have moved past the last action.
+        self.sync()
         tolerance = self.equity_tolerance
-        scale = ch.scale()
+        scale = view("scale")
+        markets = range(len(model.markets))
         for account in accounts:
             a = addr(account)
-            collateral = ch.collateral(a)
-            assert abs(collateral - model.collateral.get(a, 0)) <= tolerance, f"collateral of {a}"
+            assert abs(view("collateral", a) - model.collateral.get(a, 0)) <= tolerance, f"collateral of {a}"
             assert abs(self.loss_charged(a) - model.loss_charged.get(a, 0)) <= tolerance, f"loss charged to {a}"
-            settled = ch.loss_snapshot(a) in (0, scale)
-            held = sum(1 << m for m in range(len(model.markets)) if model.position(a, m).size)
-            assert ch.open_markets(a) == held, f"open markets of {a}"
-            for market in range(len(model.markets)):
-                chain_position = ch.positions(a, market)
+            settled = view("loss_snapshot", a) in (0, scale)
+            held = sum(1 << m for m in markets if model.position(a, m).size)
+            assert view("open_markets", a) == held, f"open markets of {a}"
+            for market in markets:
+                chain_position = view("positions", a, market)
                 p = model.position(a, market)
-                assert (
-                    chain_position.size,
-                    chain_position.open_notional,
-                    chain_position.funding_index,
-                ) == (p.size, p.open_notional, p.funding_index), f"position of {a} in {market}"
+                assert chain_position[:3] == (p.size, p.open_notional, p.funding_index), f"position of {a} in {market}"
                 if not self.equity_socializations:
                     assert chain_position.equity_index == 0, f"EQUITY index of {a} in {market}"
                 elif settled and p.size:
                     # Settled to the current scale: snapshot of its side's EQUITY index.
-                    assert chain_position.equity_index == ch.side_index(market, p.size > 0), (
-                        f"EQUITY index of {a} in {market}"
-                    )
-                assert self.lens.pending_funding(a, market) == model.pending_funding(a, market)
+                    assert chain_position.equity_index == view("side_index", market, p.size > 0), (
+                        f"EQUITY index of {a} in {market}")
+                assert self.view(lens, "pending_funding", a, market) == model.pending_funding(a, market)
             # Stale marks too: the chain values them as the model does (against the holder).
             h = model.health(a)
-            health = ch.health(a)
+            health = view("health", a)
             assert (health.maintenance, health.initial) == (h.maintenance, h.initial), f"margin of {a}"
             assert abs(health.equity - h.equity) <= tolerance, f"equity of {a}"
-            assert ch.equity(a) == health.equity
-            stale = [m for m in range(len(model.markets)) if model.position(a, m).size and not model.fresh(m)]
+            assert view("equity", a) == health.equity
+            stale = [m for m in markets if model.position(a, m).size and not model.fresh(m)]
             if stale:  # liquidate refuses a stale mark: the lens says so
-                assert not self.lens.is_liquidatable(a)
-                assert all(self.lens.max_liquidation_size(a, m) == 0 for m in range(len(model.markets)))
+                assert not self.view(lens, "is_liquidatable", a)
+                assert all(self.view(lens, "max_liquidation_size", a, m) == 0 for m in markets)
             else:
                 # Margin views at the chain's equity equal the model's exactly.
                 with self.model_equity_at(a, health.equity) as at_chain:
-                    for market in range(len(model.markets)):
-                        assert self.lens.max_liquidation_size(a, market) == at_chain.max_liquidation(a, market)
-                assert self.lens.is_liquidatable(a) == (model.has_position(a) and health.equity < h.maintenance)
+                    for market in markets:
+                        assert self.view(lens, "max_liquidation_size", a, market) == at_chain.max_liquidation(a, market)
+                assert self.view(lens, "is_liquidatable", a) == (model.has_position(a) and health.equity < h.maintenance)
         for market, m in enumerate(model.markets):
-            state = ch.markets(market)
+            state = view("markets", market)
             assert (state.funding_rate, state.long_index, state.short_index, state.last_accrual) == (
-                m.funding_rate,
-                m.long_index,
-                m.short_index,
-                m.last_accrual,
-            ), f"market {market} funding state"
+                m.funding_rate, m.long_index, m.short_index, m.last_accrual), f"market {market} funding state"
             assert state.long_open_interest == m.long_open_interest
         if not self.equity_socializations:
             assert scale == EQUITY_SCALE
-        assert abs(ch.total_collateral() - model.total_collateral) <= self.settled_tolerance
-        assert abs(ch.loss_receivable() - model.loss_receivable) <= self.settled_tolerance
-        assert ch.total_open_notional() == model.total_open_notional
-        assert ch.funding_pool() == model.funding_pool
-        assert ch.protocol_fees() == model.protocol_fees
-        assert ch.insurance_fees() == model.insurance_fees
-        assert ch.bad_debt() == model.bad_debt
-        assert self.system.token.balanceOf(ch) == model.token_balance
-        assert self.system.vault.idle_assets() == model.vault_assets
+        assert abs(view("total_collateral") - model.total_collateral) <= self.settled_tolerance
+        assert abs(view("loss_receivable") - model.loss_receivable) <= self.settled_tolerance
+        assert view("total_open_notional") == model.total_open_notional
+        assert view("funding_pool") == model.funding_pool
+        assert view("protocol_fees") == model.protocol_fees
+        assert view("insurance_fees") == model.insurance_fees
+        assert view("bad_debt") == model.bad_debt
+        assert self.view(self.d.token, "balanceOf", self.d.clearing_house) == model.token_balance
+        assert self.view(self.d.vault, "idle_assets") == model.vault_assets
         assert model.ledger_gap() == 0
 
 
-def assert_liquidated(mirror: Mirror, receipt: Any, liquidation: Liquidation, account: Any, taker: Any, market: int) -> None:
-    """The receipt holds exactly one PositionLiquidated, equal to the model's."""
-    (event,) = mirror.ch.PositionLiquidated.from_receipt(receipt)
+def assert_liquidated(mirror: Mirror, liq: Liq, account: Any, taker: Any, market: int) -> None:
+    """The liquidation emitted exactly one PositionLiquidated, equal to the model's."""
+    (event,) = by_name(liq.events, "PositionLiquidated")
+    liquidation = liq.model
     assert (event.account, event.liquidator, event.market) == (addr(account), addr(taker), market)
     assert (
         event.size,
@@ -328,300 +573,6 @@ def assert_liquidated(mirror: Mirror, receipt: Any, liquidation: Liquidation, ac
         liquidation.insurance_reward,
         mirror.model.position(addr(account), market).size,
     )
-
-
-# ---------------------------------------------------------------- titanoboa
-
-HUGE = 10**30  # "everything" as a liquidation size
-ETH, SOL = 0, 1
-MARKETS = (
-    (2_000, MarketParams()),  # imr 10 %, mmr 5 %, penalty 2.5 %
-    (30, MarketParams(imr_bps=2_000, mmr_bps=1_000, penalty_bps=500)),
-)
-EXPIRY = 2**40
-SCALE = EQUITY_SCALE  # the EQUITY module's fixed point
-
-
-@functools.lru_cache(maxsize=None)
-def key(i: int):
-    return Account.from_key(i.to_bytes(32, "big"))
-
-
-@dataclass
-class Liq:
-    """What one chain liquidation emitted, with the model's view of it."""
-
-    logs: list
-    bankrupt: object  # AccountBankrupt event or None
-    socialized: object  # LossSocialized event or None
-    recorded: object  # ResidualRecorded event or None
-    model: object  # perpclear.model.Liquidation
-    computation: object  # the boa computation of the liquidation (gas used, refund)
-
-
-def by_name(logs, name):
-    return [log for log in logs if type(log).__name__ == name or getattr(log, "event_type", None) and log.event_type.name == name]
-
-
-class Sim:
-    """The whole system in titanoboa (its own ``boa.Env``, deployed by
-    perpclear.deployment) and the exact model beside it. Every state-changing
-    call made through it is mirrored in the model and followed by the ledger
-    identity, to the unit (``check=False``: checked later, for bulk set-ups).
-    The loss-policy tests and the stateful fuzzing use it."""
-
-    def __init__(self, decimals: int, policies=(POLICY_EQUITY, POLICY_EQUITY), vault_assets: int = 0,
-                 liquidator_margin: int = 10**9, mm_margin: int = 10**7, extra_markets: tuple = (),
-                 markets: tuple = MARKETS):
-        """``markets``: (whole price, MarketParams) of each market, with ``policies``;
-        ``extra_markets``: more of them, EQUITY, listed after."""
-        self.charged: dict[str, int] = {}  # EQUITY charges settled per account, from LossSettled
-        markets = tuple(markets) + tuple(extra_markets)
-        policies = tuple(policies) + (POLICY_EQUITY,) * len(extra_markets)
-        self.decimals = decimals
-        self.u = 10**decimals
-        self._deploy(markets, policies)
-        self.model = ClearingModel(now=self.env.evm.patch.timestamp)
-        for (price, params), policy in zip(markets, policies):
-            self.model.add_market(params, price * self.u, policy)
-        self.nonce = 0
-        self.mm = key(7_000_001)
-        self.liq_key = key(7_000_002)
-        self.liquidator = self.liq_key.address
-        self.chain_id = self.env.evm.patch.chain_id
-        with self.active():
-            self.fund(self.liquidator, liquidator_margin * self.u)
-            self.fund(self.mm.address, mm_margin * self.u)
-            if vault_assets:
-                self.fund_vault(vault_assets)
-
-    # ------------------------------------------------------------ set-up
-
-    def _deploy(self, markets, policies):
-        """The one deployment (perpclear.deployment.deploy_markets) on a titanoboa
-        engine of its own; the contracts as boa objects, the roles by address."""
-        engine = BoaEngine()
-        roles = Roles()
-        listings = [Listing(price * self.u, params, policy) for (price, params), policy in zip(markets, policies)]
-        d = deploy_markets(engine, self.decimals, listings, roles)
-        self.env = engine.env
-        self.admin, self.keeper, self.matcher, self.insurer = (
-            r.address for r in (roles.admin, roles.keeper, roles.matcher, roles.insurer))
-        c = engine.contracts
-        self.token, self.oracle, self.vault, self.ch = c[d.token], c[d.oracle], c[d.vault], c[d.clearing_house]
-        self.book, self.adl, self.lens, self.keeper_contract = c[d.order_book], c[d.deleverager], c[d.lens], c[d.keeper]
-
-    @contextlib.contextmanager
-    def active(self):
-        with boa.swap_env(self.env):
-            yield self
-
-    @contextlib.contextmanager
-    def anchor(self):
-        """Runs the body on a snapshot of chain and model, both restored after."""
-        model = copy.deepcopy(self.model)
-        nonce, charged = self.nonce, dict(self.charged)
-        with boa.swap_env(self.env), self.env.anchor():
-            try:
-                yield self
-            finally:
-                self.model, self.nonce, self.charged = model, nonce, charged
-
-    def new_transaction(self):
-        """Makes the next call price storage like the first call of a transaction.
-
-        boa applies calls as messages without transaction boundaries: warm
-        slots and EIP-2200 "original" values carry over from earlier calls
-        (an earlier write makes a later SSTORE cost 100). Locking the journal
-        commits the pending writes and resets the access lists, so the next
-        call's gas is what a node would charge. Not inside ``anchor()``: it
-        flattens the journal that the snapshot would revert to.
-        """
-        self.env.evm.vm.state.lock_changes()
-
-    def end_transaction(self):
-        """Ends a transaction's EIP-1153 storage (the clearing house's
-        per-transaction bankruptcy price): boa keeps it across calls."""
-        self.env.evm.vm.state.clear_transient_storage()
-
-    def _logs(self, contract) -> list:
-        """The last call's logs; its EQUITY settlements are added to ``charged``."""
-        logs = contract.get_logs()
-        for settled in by_name(logs, "LossSettled"):
-            self.charged[settled.account] = self.charged.get(settled.account, 0) + settled.charge
-        return logs
-
-    def loss_charged(self, account: str) -> int:
-        """EQUITY charges settled into ``account`` so far (the sum of its LossSettled)."""
-        return self.charged.get(account, 0)
-
-    @property
-    def now(self) -> int:
-        return self.env.evm.patch.timestamp
-
-    def sync(self):
-        self.model.set_time(self.now)
-
-    # ------------------------------------------------------------ checks
-
-    def ledger_gap(self) -> int:
-        ch = self.ch
-        lhs = self.token.balanceOf(ch.address) + ch.bad_debt() + ch.loss_receivable()
-        rhs = ch.total_collateral() - ch.total_open_notional() + ch.funding_pool() + ch.protocol_fees() + ch.insurance_fees()
-        return lhs - rhs
-
-    def check(self):
-        gap = self.ledger_gap()
-        assert gap == 0, f"ledger identity broken on chain by {gap}"
-        assert self.model.ledger_gap() == 0, "ledger identity broken in the model"
-
-    def check_accounts(self, accounts):
-        """Aggregates equal the sums over every account (the vault's margin account included)."""
-        accounts = set(accounts) | {self.vault.address, self.liquidator, self.mm.address}
-        total = sum(self.ch.collateral(a) for a in accounts)
-        assert total == self.ch.total_collateral(), (total, self.ch.total_collateral())
-
-    # ------------------------------------------------------------ actions
-
-    def mint(self, account: str, amount: int):
-        """Tokens to a wallet (not deposited), approved for the clearing house."""
-        with boa.env.prank(self.admin):
-            self.token.mint(account, amount)
-        with boa.env.prank(account):
-            self.token.approve(self.ch.address, 2**256 - 1)
-
-    def fund(self, account: str, amount: int, check: bool = True):
-        self.mint(account, amount)
-        self.deposit(account, amount, check)
-
-    def fund_vault(self, amount: int):
-        with boa.env.prank(self.admin):
-            self.token.mint(self.insurer, amount)
-        with boa.env.prank(self.insurer):
-            self.token.approve(self.vault.address, amount)
-            self.vault.deposit(amount, self.insurer)
-        self.model.vault_assets += amount
-        self.check()
-
-    def deposit(self, account: str, amount: int, check: bool = True):
-        return self._margin(account, "deposit", amount, check)
-
-    def withdraw(self, account: str, amount: int, check: bool = True):
-        return self._margin(account, "withdraw", amount, check)
-
-    def _margin(self, account: str, action: str, amount: int, check: bool):
-        """``account`` deposits or withdraws ``amount``, on chain and in the model."""
-        with boa.env.prank(account):
-            getattr(self.ch, action)(amount)
-        logs = self._logs(self.ch)
-        self.sync()
-        getattr(self.model, action)(account, amount)
-        if check:
-            self.check()
-        return logs
-
-    def trade(self, buyer, seller, market: int, size: int, price: int, check: bool = True):
-        """A signed fill, the buyer's order as maker; buyer/seller are eth-account keys."""
-        self.nonce += 1
-        buy = Order(buyer.address, market, True, size, price, EXPIRY, self.nonce)
-        sell = Order(seller.address, market, False, size, price, EXPIRY, self.nonce)
-        buy_sig = sign_order(buyer.key, buy, self.chain_id, self.book.address)
-        sell_sig = sign_order(seller.key, sell, self.chain_id, self.book.address)
-        with boa.env.prank(self.matcher):
-            self.book.settle(buy.as_tuple(), buy_sig, sell.as_tuple(), sell_sig, size, price)
-        logs = self._logs(self.book)
-        self.sync()
-        self.model.trade(buyer.address, seller.address, market, size, price, maker=buyer.address)
-        if check:
-            self.check()
-        return logs
-
-    def open(self, trader, market: int, size: int, check: bool = True):
-        """Opens a signed ``size`` (> 0 long) for ``trader`` against the market maker at the mark."""
-        price = self.model.markets[market].price
-        if size > 0:
-            return self.trade(trader, self.mm, market, size, price, check)
-        return self.trade(self.mm, trader, market, -size, price, check)
-
-    def set_price(self, market: int, price: int):
-        with boa.env.prank(self.keeper):
-            self.oracle.set_price(market, price)
-        self.model.set_price(market, price)
-
-    def move(self, market: int, bps: int):
-        self.set_price(market, self.model.markets[market].price * (10_000 + bps) // 10_000)
-
-    def set_funding_rate(self, market: int, rate: int):
-        with boa.env.prank(self.keeper):
-            self.ch.set_funding_rate(market, rate)
-        self.sync()
-        self.model.set_funding_rate(market, rate)
-
-    def wait(self, seconds: int):
-        """``seconds`` pass; the keeper then pushes every mark again (unchanged)."""
-        boa.env.time_travel(seconds=seconds)
-        self.sync()
-        prices = [m.price for m in self.model.markets]
-        with boa.env.prank(self.keeper):
-            self.oracle.set_prices(list(range(len(prices))), prices)
-        for market, price in enumerate(prices):
-            self.model.set_price(market, price)
-
-    def set_policy(self, market: int, policy: int):
-        with boa.env.prank(self.admin):
-            self.ch.set_loss_policy(market, policy)
-        self.model.markets[market].loss_policy = policy
-
-    def liquidate(self, account: str, market: int, size: int = HUGE, by_keeper: bool = False, by: str | None = None) -> Liq:
-        """``by``: the taker's address (default: the neutral liquidator, or the keeper)."""
-        liquidator = by or (self.keeper if by_keeper else self.liquidator)
-        with boa.env.prank(liquidator):
-            self.ch.liquidate(account, market, size, False)
-        computation = self.ch._computation
-        logs = self._logs(self.ch)
-        self.sync()
-        result = self.model.liquidate(account, market, size, liquidator, keeper=by_keeper)
-        self.check()
-        one = lambda name: (by_name(logs, name) or [None])[0]  # noqa: E731
-        return Liq(logs, one("AccountBankrupt"), one("LossSocialized"), one("ResidualRecorded"), result, computation)
-
-    def deleverage(self, account: str, market: int, candidates: list[str]):
-        """Deleverager.deleverage by the keeper, mirrored in the model; returns (logs, model result, computation)."""
-        with boa.env.prank(self.keeper):
-            self.adl.deleverage(account, market, candidates)
-        self.end_transaction()
-        computation = self.adl._computation
-        logs = self._logs(self.adl)
-        self.sync()
-        result = self.model.deleverage(account, market, list(candidates))
-        self.check()
-        return logs, result, computation
-
-    def settle(self, account: str) -> tuple[int, int, list]:
-        """settle_funding(account) on chain and the model's touch; returns (chain charge, model charge, logs)."""
-        model_charge = self.model.settle_loss(account)
-        self.model.touch(account)
-        with boa.env.prank(self.keeper):
-            self.ch.settle_funding(account)
-        self.last_computation = self.ch._computation
-        logs = self._logs(self.ch)
-        self.sync()
-        settled = by_name(logs, "LossSettled")
-        assert len(settled) <= 1
-        charge = settled[0].charge if settled else 0
-        self.check()
-        return charge, model_charge, logs
-
-    # ------------------------------------------------------------ victims
-
-    def victim(self, index: int, market: int, margin: int, leverage_pct: int, long: bool = True):
-        """A fresh account with ``margin`` and a position of ``leverage_pct`` % of it."""
-        trader = key(index)
-        self.fund(trader.address, margin)
-        price = self.model.markets[market].price
-        size = margin * leverage_pct // 100 * WAD // price
-        self.open(trader, market, size if long else -size)
-        return trader
 
 
 def tx_gas(computation, calldata: bytes) -> int:

@@ -82,6 +82,9 @@ class System:
     # many static calls in one (the tests' ViewBatch), so that the checks
     # below cost one `eth_call` instead of dozens.
     view_batch: Any = None
+    # The same system as a ``perpclear.deployment.Deployment`` on a ``ChainEngine``
+    # (engine-agnostic driving: the tests' harness, scripts).
+    deployment: Any = None
 
     @property
     def unit(self) -> int:
@@ -257,7 +260,8 @@ def deploy_system(
         return ApeSigner(account)
 
     roles = Roles(admin=signer(admin), keeper=signer(keeper), matcher=signer(matcher), liquidator=signer(keeper))
-    engine = ChainEngine(chain.provider.web3, roles.admin)
+    # shared: ape sends from these accounts too, so the engine reads nonces afresh.
+    engine = ChainEngine(chain.provider.web3, roles.admin, shared=True)
     unit = 10**decimals
     d = deploy_markets(engine, decimals, [Listing(m.price * unit, m.params, m.loss_policy) for m in markets], roles,
                        fund_gas=False, oracle_max_age=oracle_max_age, vault_cooldown=vault_cooldown)
@@ -276,6 +280,7 @@ def deploy_system(
         decimals=decimals,
         markets=tuple(markets),
         chain_id=chain.provider.chain_id,
+        deployment=d,
     )
 
 

@@ -25,6 +25,29 @@ def test_a_revert_names_the_call_and_the_reason(name):
     assert engine.call(d.clearing_house, "market_count") == 1
 
 
+@pytest.mark.parametrize("name", sorted(IN_PROCESS))
+def test_snapshot_advance_and_struct_views(name):
+    """``snapshot`` puts state, clock and the engine's log book back; ``advance``
+    moves the clock; a view returning a struct answers with its field names."""
+    engine = IN_PROCESS[name]()
+    d = deploy(engine, load_scenario("mild-dip"))
+    start, sent, logs = engine.timestamp(), engine.block_number(), len(engine.logs([d.clearing_house]))
+    trader = Account.from_key(b"\x07" * 32)
+    with engine.snapshot():
+        d.fund([(trader, 10**9)])
+        engine.advance(3_600)
+        assert engine.timestamp() == start + 3_600
+        assert engine.call(d.clearing_house, "collateral", trader.address) == 10**9
+        assert len(engine.logs([d.clearing_house])) > logs
+    assert engine.timestamp() == start
+    assert engine.block_number() == sent
+    assert len(engine.logs([d.clearing_house])) == logs
+    assert engine.call(d.clearing_house, "collateral", trader.address) == 0
+    position = engine.call(d.clearing_house, "positions", trader.address, 0)
+    assert position == (0, 0, 0, 0) and position.open_notional == 0
+    assert engine.call(d.clearing_house, "health", trader.address)._fields == ("equity", "maintenance", "initial")
+
+
 # The engines' ABI codec: word-by-word fast paths must agree with eth-abi's general codec.
 _ELEMENTARY = {
     "uint256": st.integers(0, 2**256 - 1), "uint64": st.integers(0, 2**64 - 1), "int256": st.integers(-(2**255), 2**255 - 1),

@@ -19,42 +19,44 @@ import pytest
 from perpclear.model import WAD, ceil
 from perpclear.units import EQUITY_SCALE, POLICY_EQUITY
 
+from harness import by_name
+
 pytestmark = pytest.mark.anvil
 
 ETH = 0
 
 
-def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator, insurer, chain):
+def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator):
     s, u = mirror, mirror.system.unit
     ch, vault = mirror.ch, mirror.system.vault
     lens = mirror.lens
     alice, bob, carol, dave = traders[:4]
 
     # Insurers put 50 into the vault; traders and a keeper fund their margin.
-    s.fund_vault(insurer, 50 * u)
+    s.fund_vault(50 * u)
     s.fund(alice, 1_100 * u)  # will go 5 ETH long at 2,000: ~9x
     s.fund(bob, 6_000 * u)  # the short side of alice
     s.fund(carol, 720 * u)  # will go 2 ETH long: ~5.5x
     s.fund(dave, 3_000 * u)  # the short side of carol
     s.fund(liquidator, 20_000 * u)
-    s.check(alice, bob, carol, dave, liquidator)
+    s.agree(alice, bob, carol, dave, liquidator)
 
     s.trade(alice, bob, ETH, 5 * WAD, 2_000 * u)
     s.trade(carol, dave, ETH, 2 * WAD, 2_000 * u)
-    s.check(alice, bob, carol, dave)
+    s.agree(alice, bob, carol, dave)
     assert ch.positions(alice, ETH).size == 5 * WAD
     assert ch.positions(bob, ETH).size == -5 * WAD
 
     # Longs pay 0.01% of the mark per hour for eight hours.
     s.set_funding_rate(ETH, 10**14 // 3_600)
-    chain.pending_timestamp += 8 * 3_600
+    s.wait(8 * 3_600)
     s.set_mark(ETH, 2_000 * u)
     collateral_before = s.model.collateral[alice.address]
-    receipt = s.settle_funding(alice, sender=liquidator)
+    receipt = s.settle(alice, by=liquidator)[2]
     owed = collateral_before - s.model.collateral[alice.address]  # what the model booked
-    s.check(alice, bob, carol, dave)
+    s.agree(alice, bob, carol, dave)
     # alice paid 5 ETH * 2,000 * 0.01% * 8 h = ~8
-    [settled] = ch.FundingSettled.from_receipt(receipt)
+    [settled] = by_name(receipt, "FundingSettled")
     assert settled.amount == owed
     assert 79 * u // 10 < owed < 81 * u // 10
 
@@ -65,9 +67,10 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator,
     # second of funding later, so it may take a hair more.
     allowed = lens.max_liquidation_size(alice, ETH)
     assert 0 < allowed < 5 * WAD
-    receipt, expected = s.liquidate(alice, ETH, 5 * WAD, sender=liquidator)
-    s.check(alice, bob, carol, dave, liquidator)
-    event = ch.PositionLiquidated.from_receipt(receipt)[0]
+    liq = s.liquidate(alice, ETH, 5 * WAD, by=liquidator)
+    receipt, expected = liq.events, liq.model
+    s.agree(alice, bob, carol, dave, liquidator)
+    event = by_name(receipt, "PositionLiquidated")[0]
     assert event.size == expected.size
     assert allowed <= event.size < allowed * 1_001 // 1_000
     assert event.penalty == expected.penalty > 0
@@ -77,8 +80,9 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator,
     s.set_mark(ETH, 1_740 * u)
     remaining = ch.positions(alice, ETH).size
     assert lens.max_liquidation_size(alice, ETH) == remaining
-    receipt, expected = s.liquidate(alice, ETH, remaining, sender=liquidator)
-    s.check(alice, bob, carol, dave, liquidator)
+    liq = s.liquidate(alice, ETH, remaining, by=liquidator)
+    receipt, expected = liq.events, liq.model
+    s.agree(alice, bob, carol, dave, liquidator)
     assert ch.positions(alice, ETH).size == 0
     # Her equity (~36) was below the full penalty (~55): the penalty took it all.
     assert ch.collateral(alice) == 0
@@ -90,21 +94,22 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator,
     carol_equity = ch.equity(carol)
     assert carol_equity < 0
     vault_before = s.model.vault_assets
-    receipt, expected = s.liquidate(carol, ETH, 2 * WAD, sender=liquidator)
-    s.check(alice, bob, carol, dave, liquidator)
+    liq = s.liquidate(carol, ETH, 2 * WAD, by=liquidator)
+    receipt, expected = liq.events, liq.model
+    s.agree(alice, bob, carol, dave, liquidator)
     bankruptcy = expected.bankruptcy
     assert bankruptcy is not None
     # The deficit is her negative equity, plus one more second of funding.
     assert -carol_equity <= bankruptcy.deficit < -carol_equity + u // 1_000
     assert bankruptcy.insurance_paid == vault_before  # the vault is drained
     assert bankruptcy.residual == bankruptcy.deficit - vault_before > 0
-    [bankrupt] = ch.AccountBankrupt.from_receipt(receipt)
+    [bankrupt] = by_name(receipt, "AccountBankrupt")
     assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (
         bankruptcy.deficit,
         bankruptcy.insurance_paid,
         bankruptcy.residual,
     )
-    [drawn] = vault.InsuranceDrawn.from_receipt(receipt)
+    [drawn] = by_name(receipt, "InsuranceDrawn")
     assert drawn.amount_paid == vault_before
     assert ch.collateral(carol) == 0
     assert vault.totalAssets() == 0
@@ -116,8 +121,8 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator,
     # debt; the whole residual is booked as receivable from the accounts.
     assert mirror.system.markets[ETH].loss_policy == POLICY_EQUITY
     assert 28 * u < bankruptcy.residual < 29 * u
-    assert ch.ResidualRecorded.from_receipt(receipt) == []
-    [social] = ch.LossSocialized.from_receipt(receipt)
+    assert by_name(receipt, "ResidualRecorded") == []
+    [social] = by_name(receipt, "LossSocialized")
     assert (social.account, social.loss_policy) == (carol.address, POLICY_EQUITY)
     assert social.residual == social.booked == bankruptcy.booked == bankruptcy.residual
     assert ch.bad_debt() == 0
@@ -149,15 +154,15 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator,
     # The keeper pays ~17.38, bob ~7.66, dave ~3.62: 28.66 in all, plus a unit.
     assert 7 * u < bankruptcy.charges[bob.address] < 8 * u
     assert sum(bankruptcy.charges.values()) == bankruptcy.residual + 1
-    s.check(alice, bob, carol, dave, liquidator)
+    s.agree(alice, bob, carol, dave, liquidator)
 
     # Bob withdraws 1,000: the withdrawal touches his account first, which
     # books his charge (~7.66) into his collateral, then his funding.
     collateral_before = ch.collateral(bob)
     charge = unpaid_equity(mirror, bob.address) - ch.equity(bob)
     receipt = s.withdraw(bob, 1_000 * u)
-    [settled] = ch.LossSettled.from_receipt(receipt)
-    [funding] = ch.FundingSettled.from_receipt(receipt)
+    [settled] = by_name(receipt, "LossSettled")
+    [funding] = by_name(receipt, "FundingSettled")
     assert (settled.account, settled.charge) == (bob.address, charge)
     assert abs(settled.charge - s.model.loss_charged[bob.address]) <= 1
     assert (settled.scale_before, settled.scale_after) == (EQUITY_SCALE, social.index_after)
@@ -165,7 +170,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator,
     assert ch.equity(bob) == unpaid_equity(mirror, bob.address)  # nothing pending any more
     # What is still receivable is dave's and the keeper's charges.
     assert ch.loss_receivable() == bankruptcy.residual - settled.charge
-    s.check(alice, bob, carol, dave, liquidator)
+    s.agree(alice, bob, carol, dave, liquidator)
     # The ledger identity holds to the unit (the guard also checks it after
     # every transaction).
     assert mirror.system.conservation_errors() == []

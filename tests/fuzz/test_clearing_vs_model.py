@@ -2,7 +2,7 @@
 
 Hypothesis drives deposits, signed trades, price moves, funding, time, partial
 and full liquidations, bankruptcies and withdrawals through the tests' harness
-(``harness.Sim``: the real contracts run in process by titanoboa, hundreds of
+(``harness.Mirror``: the real contracts run in process by titanoboa, hundreds of
 transactions per second, and the same steps applied to
 ``perpclear.model.ClearingModel``). After every step every
 account's collateral, position, funding snapshot and health, the fees, the
@@ -13,16 +13,16 @@ by the model too, for the same reason.
 
 import copy
 
-import boa
 import pytest
 from eth_account import Account
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from perpclear.engine import EngineError
 from perpclear.model import POLICY_OPEN_INTEREST, WAD, MarketParams, ModelError
 
-from harness import Sim
+from harness import Mirror
 
 MARKETS = (
     (2_000, MarketParams()),
@@ -62,7 +62,7 @@ class ClearingMachine(RuleBasedStateMachine):
         try:
             step()
             accepted = True
-        except boa.BoaError as error:
+        except EngineError as error:
             accepted = False
             model = copy.deepcopy(self.sim.model)
             model.set_time(self.sim.now)
@@ -118,7 +118,7 @@ class ClearingMachine(RuleBasedStateMachine):
     @rule(market=st.integers(0, 1), move_bps=MOVES, sweep=st.booleans(), size_pct=st.integers(1, 150))
     def move_price(self, market, move_bps, sweep, size_pct):
         STATS[("move", sweep)] = STATS.get(("move", sweep), 0) + 1
-        self.sim.set_price(market, max(self.sim.model.markets[market].price * (10_000 + move_bps) // 10_000, 1))
+        self.sim.set_mark(market, max(self.sim.model.markets[market].price * (10_000 + move_bps) // 10_000, 1))
         if sweep:
             self.keeper_sweep(market, size_pct)
 
@@ -128,7 +128,8 @@ class ClearingMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.integers(1, 3_000))
     def wait(self, seconds):
-        self.sim.wait(seconds)  # keepers keep the oracle fresh
+        self.sim.wait(seconds)
+        self.sim.refresh_marks()  # keepers keep the oracle fresh
 
     @rule(
         who=st.integers(0, N_TRADERS - 1),
@@ -207,7 +208,7 @@ BANKRUPTCIES = {6: 0, 18: 0}
 @pytest.mark.parametrize("decimals", [6, 18])
 def test_clearing_house_matches_model(decimals, fuzz_profile):
     STATS.clear()
-    SIMS[decimals] = Sim(decimals, policies=(POLICY_OPEN_INTEREST, POLICY_OPEN_INTEREST), markets=MARKETS)
+    SIMS[decimals] = Mirror.in_process(decimals, policies=(POLICY_OPEN_INTEREST, POLICY_OPEN_INTEREST), markets=MARKETS)
     with SIMS[decimals].active():
         machine = type("ClearingMachine", (ClearingMachine,), {"decimals": decimals})
         case = machine.TestCase

@@ -1,14 +1,14 @@
-"""Fixtures of the loss-policy tests: ``Sim`` (tests/harness.py: the whole
-system in titanoboa, the exact model beside it; two markets, 0 = ETH at 2_000,
+"""Fixtures of the loss-policy tests: ``Mirror.in_process`` (tests/harness.py:
+the whole system in titanoboa, the exact model beside it; two markets, 0 = ETH at 2_000,
 1 = SOL at 30, whole units; every action followed by the ledger identity of
 docs/loss-policies.md, "Ledger") and populations of many accounts.
 
 ``Population`` (one per collateral decimals) builds, once per session and per
-size N, a ``Sim`` with N "other" accounts (distinct keys
+size N, a mirror with N "other" accounts (distinct keys
 ``Account.from_key(i.to_bytes(32, "big"))``, positions opened by signed trades
 against one market maker, both sides, leverage 1x to 8x, every third account
-in both markets). ``pop.at(n)`` yields it inside a ``boa.env.anchor()`` with
-the model copied, so each test starts from the same N accounts and leaves
+in both markets). ``pop.at(n)`` yields it inside ``Mirror.anchor()`` (chain and
+model restored after), so each test starts from the same N accounts and leaves
 nothing behind.
 """
 
@@ -22,27 +22,27 @@ import pytest
 from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
 from perpclear.units import equity_scale
 
-from harness import ETH, HUGE, MARKETS, SCALE, SOL, Sim, by_name, key, tx_gas
+from harness import ETH, HUGE, MARKETS, SCALE, SOL, Mirror, by_name, key, tx_gas
 
 # Private keys of the population (the ith other account); roles use other ranges.
 POP_KEY_BASE = 1_000_000
 
 
 class Population:
-    """Populations of N other accounts for one collateral decimals, one Sim per N,
+    """Populations of N other accounts for one collateral decimals, one mirror per N,
     built once (see the module docstring) and reused by every test."""
 
     def __init__(self, decimals: int):
         self.decimals = decimals
-        self.sims: dict[int, Sim] = {}
+        self.sims: dict[int, Mirror] = {}
 
     @property
     def members(self) -> list:
         """Addresses of the population accounts, in order (the first N form population N)."""
         return [key(POP_KEY_BASE + i).address for i in range(max(self.sims, default=0))]
 
-    def build(self, n: int) -> Sim:
-        sim = Sim(self.decimals)
+    def build(self, n: int) -> Mirror:
+        sim = Mirror.in_process(self.decimals)
         populate(sim, n)
         return sim
 
@@ -54,7 +54,7 @@ class Population:
             yield sim
 
 
-def populate(sim: Sim, n: int):
+def populate(sim: Mirror, n: int):
     """Adds the N population accounts to ``sim`` (see the module docstring)."""
     rng = random.Random(20_240_601 + sim.decimals)
     u = sim.u
@@ -90,7 +90,7 @@ def h():
     import types
 
     return types.SimpleNamespace(
-        Sim=Sim, Population=Population, populate=populate, key=key, tx_gas=tx_gas, by_name=by_name,
+        Mirror=Mirror, Population=Population, populate=populate, key=key, tx_gas=tx_gas, by_name=by_name,
         ETH=ETH, SOL=SOL, HUGE=HUGE, WAD=WAD, SCALE=SCALE, equity_scale=equity_scale, MARKETS=MARKETS,
         EQUITY=POLICY_EQUITY, OPEN_INTEREST=POLICY_OPEN_INTEREST, ADL=POLICY_ADL,
     )

@@ -2,7 +2,7 @@
 bankruptcy price, highest rank first (Deleverager.vy), checked against the
 exact model (``ClearingModel.deleverage``) fill by fill and unit for unit.
 
-Every call goes through ``Sim`` (tests/policies/conftest.py), which checks the
+Every call goes through the harness (``Mirror``, tests/harness.py), which checks the
 ledger identity after each transaction and mirrors it in the model.
 """
 
@@ -17,24 +17,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budget import by_profile
+from harness import by_name
 
 from perpclear.model import POLICY_ADL, WAD, ModelError
 
 ADL_BOTH = (POLICY_ADL, POLICY_ADL)
 
 
-def events(logs, name):
-    return [log for log in logs if type(log).__name__ == name]
-
-
 def assert_matches_model(sim, logs, result):
     """The chain's fills, skips and run summary equal the model's, exactly."""
-    fills = [(str(e.counterparty), e.size, e.rank) for e in events(logs, "Deleveraged")]
+    fills = [(str(e.counterparty), e.size, e.rank) for e in by_name(logs, "Deleveraged")]
     assert fills == [(str(c), s, r) for c, s, r in result.fills]
-    assert all(e.price == result.price and e.mark == result.mark for e in events(logs, "Deleveraged"))
-    skipped = [(str(e.counterparty), e.reason) for e in events(logs, "CandidateSkipped")]
+    assert all(e.price == result.price and e.mark == result.mark for e in by_name(logs, "Deleveraged"))
+    skipped = [(str(e.counterparty), e.reason) for e in by_name(logs, "CandidateSkipped")]
     assert skipped == [(str(c), r) for c, r in result.skipped]
-    (run,) = events(logs, "DeleverageRun")
+    (run,) = by_name(logs, "DeleverageRun")
     assert (run.equity, run.insurance, run.residual, run.price, run.remaining) == (
         result.equity, result.insurance, result.residual, result.price, result.remaining,
     )
@@ -48,7 +45,7 @@ def assert_flat_and_settled(sim, logs, result, n):
     left (at most I), or took the rounding surplus: at most n units for the
     fills' floors (n candidates supplied) and one per contract for the price grid."""
     assert sim.ch.collateral(result.account) == 0
-    bankrupt, surplus = events(logs, "AccountBankrupt"), events(logs, "AdlSurplus")
+    bankrupt, surplus = by_name(logs, "AccountBankrupt"), by_name(logs, "AdlSurplus")
     assert len(bankrupt) + len(surplus) <= 1
     if bankrupt:
         assert bankrupt[0].residual == 0 and bankrupt[0].insurance_paid <= result.insurance
@@ -74,7 +71,7 @@ def test_deleverage__population__fills_equal_the_model_and_cover_the_residual(po
     """N accounts (the EQUITY tests' populations), one more long at 9x gaps 15 %
     below its insurance: the keeper passes the 50 best-ranked shorts."""
     with populations[decimals].at(n) as sim:
-        sim.set_policy(h.ETH, POLICY_ADL)
+        sim.set_loss_policy(h.ETH, POLICY_ADL)
         victim = sim.victim(501, h.ETH, 2_000 * sim.u, 900, long=True)
         sim.move(h.ETH, -1_500)
         candidates = ranked(sim, h.ETH, long=False)
@@ -111,7 +108,7 @@ def test_deleverage__population__fills_equal_the_model_and_cover_the_residual(po
 def crash(h):
     """A (1,000) long 2 ETH from B (4,000) and 2 from C (3,000) at 2,000; D long
     0.5 from the market maker; the vault holds 100. ETH at 1,650: A is bankrupt."""
-    sim = h.Sim(6, policies=ADL_BOTH, vault_assets=100 * 10**6)
+    sim = h.Mirror.in_process(6, policies=ADL_BOTH, vault_assets=100 * 10**6)
     u = sim.u
     with sim.active():
         a, b, c, d = (h.key(20 + i) for i in range(4))
@@ -120,7 +117,7 @@ def crash(h):
         sim.trade(a, b, 0, 2 * WAD, 2_000 * u)
         sim.trade(a, c, 0, 2 * WAD, 2_000 * u)
         sim.trade(d, sim.mm, 0, WAD // 2, 2_000 * u)  # D long: the bankrupt's own side
-        sim.set_price(0, 1_650 * u)
+        sim.set_mark(0, 1_650 * u)
     return sim, a, b, c, d
 
 
@@ -133,10 +130,10 @@ def test_deleverage__stale_candidates__skipped_with_their_reason(crash, h):
         # A itself, D (same side), nobody (no position), B then C (rank goes up), C again.
         logs, result, _ = sim.deleverage(a.address, 0, [a.address, d.address, nobody, b.address, c.address])
         assert_matches_model(sim, logs, result)
-        assert [(str(e.counterparty), e.reason) for e in events(logs, "CandidateSkipped")] == [
+        assert [(str(e.counterparty), e.reason) for e in by_name(logs, "CandidateSkipped")] == [
             (a.address, 1), (d.address, 1), (nobody, 1), (c.address, 3),
         ]
-        assert [e.counterparty for e in events(logs, "Deleveraged")] == [b.address]
+        assert [e.counterparty for e in by_name(logs, "Deleveraged")] == [b.address]
         assert result.remaining == 2 * WAD  # C's half is still open: no revert, a partial run
         # A second call with C alone finishes it, at a price from the state left.
         logs, result, _ = sim.deleverage(a.address, 0, [c.address])
@@ -160,7 +157,7 @@ def test_deleverage__price_depends_on_the_state_not_on_the_list(crash, h):
         padding = [h.key(400 + i).address for i in range(40)]  # no position: skipped (SIDE)
         logs, result, _ = sim.deleverage(a.address, 0, padding + best)
         assert_matches_model(sim, logs, result)
-        assert len(events(logs, "CandidateSkipped")) == 40
+        assert len(by_name(logs, "CandidateSkipped")) == 40
         assert result.price == short_run.price
         assert result.price - result.mark == -(-result.residual * WAD // (4 * WAD))
         assert {x: sim.ch.collateral(x) for x in best} == paid
@@ -190,7 +187,7 @@ def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(cra
             sim.ch.adl_fill(a.address, h.key(67).address, 0, WAD)  # no position to close
         with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
             sim.ch.adl_fill(a.address, b.address, 0, 2 * WAD + 1)  # more than B holds
-        sim.set_policy(1, h.EQUITY)
+        sim.set_loss_policy(1, h.EQUITY)
         with boa.env.prank(evil), boa.reverts("clearing: not an ADL market"):
             sim.ch.adl_fill(a.address, b.address, 1, WAD)
 
@@ -217,14 +214,14 @@ def test_deleverage__candidate_not_in_profit__skipped(crash, h):
         assert sim.adl.rank(e.address, 0) == 0
         logs, result, _ = sim.deleverage(a.address, 0, [e.address, c.address, b.address])
         assert_matches_model(sim, logs, result)
-        assert [(str(x.counterparty), x.reason) for x in events(logs, "CandidateSkipped")] == [(e.address, 2)]
+        assert [(str(x.counterparty), x.reason) for x in by_name(logs, "CandidateSkipped")] == [(e.address, 2)]
         assert result.remaining == 0
 
 
 def test_deleverage__candidate_without_equity_for_the_price__skipped(h):
     """B ranks first (short ETH from 1,700 on thin margin) but a SOL loss leaves it
     too little equity to pay the gap to the bankruptcy price: skipped, C pays."""
-    sim = h.Sim(6, policies=ADL_BOTH)
+    sim = h.Mirror.in_process(6, policies=ADL_BOTH)
     u = sim.u
     with sim.active():
         a, b, c = (h.key(40 + i) for i in range(3))
@@ -233,22 +230,22 @@ def test_deleverage__candidate_without_equity_for_the_price__skipped(h):
         sim.fund(c.address, 50_000 * u)
         sim.trade(a, c, 0, 3 * WAD, 2_000 * u)
         sim.trade(a, sim.mm, 0, WAD, 2_000 * u)
-        sim.set_price(0, 1_700 * u)
+        sim.set_mark(0, 1_700 * u)
         sim.trade(sim.mm, b, 0, WAD, 1_700 * u)  # B short 1 ETH at 1,700
         sim.trade(b, sim.mm, 1, 10 * WAD, 30 * u)  # B long 10 SOL at 30
-        sim.set_price(1, 5 * u)
-        sim.set_price(0, 1_500 * u)  # A: -1,000, no vault: gap ~250 per ETH
+        sim.set_mark(1, 5 * u)
+        sim.set_mark(0, 1_500 * u)  # A: -1,000, no vault: gap ~250 per ETH
         assert sim.adl.rank(b.address, 0) > sim.adl.rank(c.address, 0) > 0
         assert 0 < sim.ch.equity(b.address) < 252 * u
         logs, result, _ = sim.deleverage(a.address, 0, [b.address, c.address])
         assert_matches_model(sim, logs, result)
-        assert [(str(e.counterparty), e.reason) for e in events(logs, "CandidateSkipped")] == [(b.address, 4)]
-        assert [(e.counterparty, e.size) for e in events(logs, "Deleveraged")] == [(c.address, 3 * WAD)]
+        assert [(str(e.counterparty), e.reason) for e in by_name(logs, "CandidateSkipped")] == [(b.address, 4)]
+        assert [(e.counterparty, e.size) for e in by_name(logs, "Deleveraged")] == [(c.address, 3 * WAD)]
         assert result.remaining == WAD  # the market maker's share: not a candidate here
 
 
 def test_deleverage__short_bankrupt__longs_sell_below_the_mark(h):
-    sim = h.Sim(18, policies=ADL_BOTH, vault_assets=10 * 10**18)
+    sim = h.Mirror.in_process(18, policies=ADL_BOTH, vault_assets=10 * 10**18)
     u = sim.u
     with sim.active():
         a, b, c = (h.key(50 + i) for i in range(3))
@@ -257,7 +254,7 @@ def test_deleverage__short_bankrupt__longs_sell_below_the_mark(h):
         sim.fund(c.address, 9_000 * u)
         sim.trade(b, a, 0, 2 * WAD, 2_000 * u)
         sim.trade(c, a, 0, 2 * WAD, 2_000 * u)
-        sim.set_price(0, 2_350 * u)
+        sim.set_mark(0, 2_350 * u)
         logs, result, _ = sim.deleverage(a.address, 0, ranked(sim, 0, long=True))
         assert_matches_model(sim, logs, result)
         assert result.price < result.mark and result.remaining == 0
@@ -289,7 +286,7 @@ def test_liquidate__adl_market_not_bankrupt__anyone(crash, h):
     """Above zero equity an ADL market liquidates like any other."""
     sim, a, b, c, d = crash
     with sim.active():
-        sim.set_price(0, 1_780 * sim.u)  # A: 1,000 - 880 - fees > 0, below maintenance
+        sim.set_mark(0, 1_780 * sim.u)  # A: 1,000 - 880 - fees > 0, below maintenance
         assert 0 < sim.ch.equity(a.address) < sim.ch.health(a.address).maintenance
         liq = sim.liquidate(a.address, 0)
         assert liq.bankrupt is None
@@ -310,7 +307,7 @@ def test_deleverage__bad_calls__revert_with_reason(crash, h):
                 adl.deleverage(a.address, 0, [])
             with boa.reverts("adl: not bankrupt"):
                 adl.deleverage(b.address, 0, [a.address])
-        sim.set_policy(1, 1)
+        sim.set_loss_policy(1, 1)
         with boa.env.prank(sim.keeper), boa.reverts("adl: not an ADL market"):
             adl.deleverage(a.address, 1, [b.address])
         with boa.env.prank(b.address), boa.reverts("clearing: not deleverager"):
@@ -320,13 +317,13 @@ def test_deleverage__bad_calls__revert_with_reason(crash, h):
 
 
 def test_deleverage__insurance_covers__refused(h):
-    sim = h.Sim(6, policies=ADL_BOTH, vault_assets=10_000 * 10**6)
+    sim = h.Mirror.in_process(6, policies=ADL_BOTH, vault_assets=10_000 * 10**6)
     with sim.active():
         a, b = h.key(60), h.key(61)
         sim.fund(a.address, 1_000 * sim.u)
         sim.fund(b.address, 5_000 * sim.u)
         sim.trade(a, b, 0, 4 * WAD, 2_000 * sim.u)
-        sim.set_price(0, 1_650 * sim.u)
+        sim.set_mark(0, 1_650 * sim.u)
         with boa.env.prank(sim.keeper), boa.reverts("adl: insurance covers, liquidate"):
             sim.adl.deleverage(a.address, 0, [b.address])
         sim.fund(sim.keeper, 10_000 * sim.u)
@@ -335,14 +332,14 @@ def test_deleverage__insurance_covers__refused(h):
 
 
 def test_deleverage__other_positions_first(h):
-    sim = h.Sim(6, policies=ADL_BOTH)
+    sim = h.Mirror.in_process(6, policies=ADL_BOTH)
     with sim.active():
         a, b = h.key(62), h.key(63)
         sim.fund(a.address, 1_000 * sim.u)
         sim.fund(b.address, 50_000 * sim.u)
         sim.trade(a, b, 0, 4 * WAD, 2_000 * sim.u)
         sim.trade(a, b, 1, WAD, 30 * sim.u)
-        sim.set_price(0, 1_650 * sim.u)
+        sim.set_mark(0, 1_650 * sim.u)
         with boa.env.prank(sim.keeper), boa.reverts("adl: other positions first"):
             sim.adl.deleverage(a.address, 0, [b.address])
         sim.fund(sim.keeper, 10_000 * sim.u)
@@ -362,7 +359,7 @@ def test_deleverage__random_books__chain_equals_model(h, decimals, data):
     seed = data.draw(st.integers(0, 2**32), label="seed")
     rng = random.Random(seed)
     vault = data.draw(st.integers(0, 500), label="vault")
-    sim = h.Sim(decimals, policies=ADL_BOTH, vault_assets=vault * 10**decimals)
+    sim = h.Mirror.in_process(decimals, policies=ADL_BOTH, vault_assets=vault * 10**decimals)
     u = sim.u
     long_bankrupt = data.draw(st.booleans(), label="long_bankrupt")
     with sim.active():

@@ -9,12 +9,12 @@ SPARE = 1_024
 
 
 def sizes(h):
-    sim = h.Sim(6)
+    sim = h.Mirror.in_process(6)
     contracts = {
         "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "OrderBook": sim.book,
         "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token, "Keeper": sim.keeper_contract,
     }
-    return {name: len(sim.env.get_code(c.address)) for name, c in contracts.items()}
+    return {name: len(sim.engine.env.get_code(c.address)) for name, c in contracts.items()}
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,7 @@ def gap_with_underwater_book(h, decimals, target, victim_margin=1_000):
     much that D at V's liquidation is ``target(R)`` (the exact model's D).
     Returns (sim, victim, accounts).
     """
-    sim = h.Sim(decimals, liquidator_margin=1_000, mm_margin=20_000)
+    sim = h.Mirror.in_process(decimals, liquidator_margin=1_000, mm_margin=20_000)
     u = sim.u
     with sim.active():
         victim = sim.victim(VICTIM, h.ETH, victim_margin * u, 950).address
@@ -226,7 +226,7 @@ def test_equity__no_account_gains_from_a_socialization(h, decimals, then):
     (not bankrupt after the rebound), U's collateral never rises for it: the
     share goes to the insurance fees, in the same ledger, and on to the vault
     with ``sweep_fees``; the solvent accounts paid R + 1 plus that share."""
-    sim = h.Sim(decimals, liquidator_margin=20_000, mm_margin=20_000)
+    sim = h.Mirror.in_process(decimals, liquidator_margin=20_000, mm_margin=20_000)
     u = sim.u
     with sim.active():
         victim = sim.victim(VICTIM, h.ETH, 1_000 * u, 950).address
@@ -252,7 +252,7 @@ def test_equity__no_account_gains_from_a_socialization(h, decimals, then):
         else:
             sim.move(h.ETH, 2_000)
             assert 0 < sim.model.health(under).equity < sim.model.health(under).maintenance
-            logs = sim.liquidate(under, h.ETH).logs
+            logs = sim.liquidate(under, h.ETH).events
             [charge] = [e.charge for e in h.by_name(logs, "LossSettled") if e.account == under]
             model_charge = 0
         [settled] = [e for e in h.by_name(logs, "LossSettled") if e.account == under]

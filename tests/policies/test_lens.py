@@ -21,7 +21,7 @@ VICTIM = 9_400_001
 
 def crash(sim, h, policy):
     """A pending socialization under ``policy`` and an hour of funding at 0.01 %/h."""
-    sim.set_policy(h.ETH, policy)
+    sim.set_loss_policy(h.ETH, policy)
     victim = sim.victim(VICTIM, h.ETH, 4_000 * sim.u + 77, 950, long=True).address
     sim.move(h.ETH, -1_500)
     liq = sim.liquidate(victim, h.ETH)
@@ -88,7 +88,7 @@ def test_lens__flat_account_and_stale_marks(h):
     values the position as the clearing house does (against the holder, by the
     initial margin rate) instead of reverting, and ``withdraw(max_withdraw)``
     still succeeds while one unit more reverts."""
-    sim = h.Sim(6)
+    sim = h.Mirror.in_process(6)
     with sim.active():
         a = h.key(9_400_010)
         sim.fund(a.address, 1_000 * sim.u)

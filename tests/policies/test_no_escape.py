@@ -38,7 +38,7 @@ def book(h):
 
     def get(dec):
         if dec not in built:
-            sim = h.Sim(dec, mm_margin=60_000, liquidator_margin=20_000)
+            sim = h.Mirror.in_process(dec, mm_margin=60_000, liquidator_margin=20_000)
             u = sim.u
             with sim.active():
                 trader = h.key(TRADER)
@@ -196,7 +196,7 @@ def test_window__a_flat_depositor_can_leave_before_the_liquidation(h):
     booked yet, so C pays nothing of it and the others pay C's share as well;
     nothing is lost, it is redistributed. Once the residual is booked, the same
     withdrawal is refused (the test above)."""
-    sim = h.Sim(6, liquidator_margin=20_000, mm_margin=20_000)
+    sim = h.Mirror.in_process(6, liquidator_margin=20_000, mm_margin=20_000)
     u = sim.u
     with sim.active():
         victim = sim.victim(VICTIM, h.ETH, 1_000 * u, 950).address

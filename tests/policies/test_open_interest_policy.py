@@ -27,7 +27,7 @@ def test_open_interest__opposite_side_pays_exactly_its_share(populations, h, dec
     with pop.at(100) as sim:
         u = sim.u
         members = pop.members[:100]
-        sim.set_policy(h.ETH, h.OPEN_INTEREST)
+        sim.set_loss_policy(h.ETH, h.OPEN_INTEREST)
         sim.fund_vault(3 * u)
         victim = sim.victim(VICTIM, h.ETH, 4_000 * u + 77, 950, long=long).address
         sim.move(h.ETH, -1_500 if long else 1_500)
@@ -90,7 +90,7 @@ def test_open_interest__sole_counterparty_taking_over_pays_the_whole_residual(h,
     nets the market to zero open interest, but the payers were fixed before the
     fill, so the liquidator pays the whole residual in the same transaction
     (before the fix it paid nothing and the residual became bad debt)."""
-    sim = h.Sim(decimals, policies=(h.OPEN_INTEREST, h.OPEN_INTEREST))
+    sim = h.Mirror.in_process(decimals, policies=(h.OPEN_INTEREST, h.OPEN_INTEREST))
     u = sim.u
     with sim.active():
         victim = h.key(VICTIM)
@@ -105,7 +105,7 @@ def test_open_interest__sole_counterparty_taking_over_pays_the_whole_residual(h,
         assert sim.ch.markets(h.ETH).long_open_interest == 0
         assert liq.recorded is None and sim.ch.bad_debt() == 0
         assert liq.socialized.basis == size and liq.socialized.booked == liq.bankrupt.residual == b.booked > 0
-        (direct,) = [e for e in h.by_name(liq.logs, "FundingSettled") if e.account == sim.liquidator]
+        (direct,) = [e for e in h.by_name(liq.events, "FundingSettled") if e.account == sim.liquidator]
         per_contract = -(-b.residual * 10**36 // size)
         assert direct.amount == -(-size * per_contract // 10**36) >= b.residual
         assert before - sim.ch.health(sim.liquidator).equity == direct.amount
@@ -125,7 +125,7 @@ def dust_books(h):
 
     def get(decimals):
         if decimals not in built:
-            sim = h.Sim(decimals, policies=(h.OPEN_INTEREST, h.EQUITY))
+            sim = h.Mirror.in_process(decimals, policies=(h.OPEN_INTEREST, h.EQUITY))
             with sim.active():
                 for i in (POISONER, DUST_SHORT, LATE_VICTIM):
                     sim.fund(h.key(i).address, 2_000 * sim.u)

@@ -23,10 +23,10 @@ def same_as_model(sim, *traders):
 
 
 def test_packing__the_largest_position_at_the_largest_price_round_trips(h):
-    sim = h.Sim(18, extra_markets=((MAX_PRICE // 10**18, WIDE),))
+    sim = h.Mirror.in_process(18, extra_markets=((MAX_PRICE // 10**18, WIDE),))
     long, short = h.key(9_800_001), h.key(9_800_002)
     with sim.active():
-        sim.set_price(BIG, MAX_PRICE)
+        sim.set_mark(BIG, MAX_PRICE)
         for trader in (long, short):
             sim.mint(trader.address, 2 * INT128_MAX)
             sim.deposit(trader.address, INT128_MAX)
@@ -38,7 +38,7 @@ def test_packing__the_largest_position_at_the_largest_price_round_trips(h):
         assert sim.ch.markets(BIG).long_open_interest == MAX_SIZE
         same_as_model(sim, long, short)
         # a third back at a lower price: cost basis released rounded up, both signs
-        sim.set_price(BIG, MAX_PRICE - 1)
+        sim.set_mark(BIG, MAX_PRICE - 1)
         sim.trade(short, long, BIG, MAX_SIZE // 3, MAX_PRICE - 1)
         same_as_model(sim, long, short)
         # and the rest: both flat, the words back to zero

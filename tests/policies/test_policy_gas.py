@@ -5,7 +5,7 @@ calldata + execution - refund (EIP-3529 cap), from the boa computation of the
 call (``get_gas_used``, ``get_gas_refund``). boa runs calls as messages with
 no transaction boundary, so warm slots and EIP-2200 original values would
 carry over between calls: the absolute figures come from calls preceded by
-``Sim.new_transaction()`` (journal locked, access lists reset).
+``Mirror.new_transaction()`` (journal locked, access lists reset).
 
 1. Constant: the bankrupt liquidation (insurance draw + socialization) with
    exactly the same shape (same victim key, margin, size, gap, vault draw,
@@ -37,11 +37,11 @@ def bankrupt_liquidation(sim, h, policy, victim_key):
     """Vault holds 11 tokens, a 9.5x long of 5_000 gaps to 1_700; returns the liquidation's gas
     (the call is a clean transaction)."""
     u = sim.u
-    sim.set_price(h.ETH, 2_000 * u)
-    sim.set_policy(h.ETH, policy)
+    sim.set_mark(h.ETH, 2_000 * u)
+    sim.set_loss_policy(h.ETH, policy)
     sim.fund_vault(11 * u)
     victim = sim.victim(victim_key, h.ETH, 5_000 * u, 950).address
-    sim.set_price(h.ETH, 1_700 * u)
+    sim.set_mark(h.ETH, 1_700 * u)
     calldata = sim.ch.liquidate.prepare_calldata(victim, h.ETH, h.HUGE, False)
     sim.new_transaction()
     liq = sim.liquidate(victim, h.ETH)
@@ -60,7 +60,7 @@ def liquidation_gas(h, fuzz_profile):
     Returns {(policy, which): {n: gas}}."""
     measured = {shape: {} for shape in SHAPES}
     for n in SIZES[fuzz_profile]:
-        sim = h.Sim(6)
+        sim = h.Mirror.in_process(6)
         h.populate(sim, n)
         with sim.active():
             for i, (policy, which) in enumerate(SHAPES):
@@ -97,7 +97,7 @@ def test_gas__bankrupt_liquidation_with_equity_within_target(liquidation_gas):
 
 
 def test_gas__lazy_settlement_is_one_step_whatever_is_pending(h):
-    sim = h.Sim(6)
+    sim = h.Mirror.in_process(6)
     h.populate(sim, 10)
     u = sim.u
     pendings = (0, 1, 2, 10, 100)
@@ -127,7 +127,7 @@ def test_gas__lazy_settlement_is_one_step_whatever_is_pending(h):
             calldata = sim.ch.settle_funding.prepare_calldata(probe)
             sim.new_transaction()
             charge, model_charge, logs = sim.settle(probe)
-            measured[pending] = h.tx_gas(sim.last_computation, calldata)
+            measured[pending] = h.tx_gas(sim.computation, calldata)
             assert (len(h.by_name(logs, "LossSettled")) == 1) == (pending > 0)
             assert abs(charge - model_charge) <= 1
     base = measured[0]
@@ -163,7 +163,7 @@ ADL_TARGET = 90_000  # per counterparty closed
 def deleverage_gas(h, k: int) -> int:
     """A long of 4 ETH on 1,000 bought from k equal shorts gaps to 1,650 (no vault);
     one deleverage call closes it against all k: its whole-transaction gas."""
-    sim = h.Sim(6, policies=(h.ADL, h.ADL))
+    sim = h.Mirror.in_process(6, policies=(h.ADL, h.ADL))
     u = sim.u
     with sim.active():
         victim = h.key(9_000_000)
@@ -174,7 +174,7 @@ def deleverage_gas(h, k: int) -> int:
             sim.fund(short.address, 5_000 * u)
             sim.trade(victim, short, h.ETH, 4 * WAD // k, 2_000 * u)
             shorts.append(short.address)
-        sim.set_price(h.ETH, 1_650 * u)
+        sim.set_mark(h.ETH, 1_650 * u)
         calldata = sim.adl.deleverage.prepare_calldata(victim.address, h.ETH, shorts)
         sim.new_transaction()
         _, result, computation = sim.deleverage(victim.address, h.ETH, shorts)
@@ -201,7 +201,7 @@ def per_account_gas(h, idle_markets: int) -> dict:
     """The same per-account operations on a system listing ETH and SOL plus
     ``idle_markets`` markets no one trades: execution gas of each (calldata
     is the same in both systems, so it is left out: a stricter comparison)."""
-    sim = h.Sim(6, extra_markets=((100, MarketParams()),) * idle_markets)
+    sim = h.Mirror.in_process(6, extra_markets=((100, MarketParams()),) * idle_markets)
     u = sim.u
     gas = {}
 
@@ -222,12 +222,12 @@ def per_account_gas(h, idle_markets: int) -> dict:
         measure("withdraw", lambda: sim.withdraw(a.address, 100 * u, check=False), sim.ch)
         sim.new_transaction()
         sim.settle(a.address)
-        gas["settle_funding"] = sim.last_computation.get_gas_used()
+        gas["settle_funding"] = sim.computation.get_gas_used()
         gas["bankrupt liquidation (EQUITY)"] = bankrupt_liquidation(sim, h, h.EQUITY, VICTIM)
         sim.new_transaction()
         charge, _, _ = sim.settle(a.address)
         assert charge > 0
-        gas["lazy settlement (two markets)"] = sim.last_computation.get_gas_used()
+        gas["lazy settlement (two markets)"] = sim.computation.get_gas_used()
         measure("fill (both reduce)", lambda: sim.trade(b, a, h.ETH, WAD, 1_700 * u, check=False), sim.book)
     return gas
 

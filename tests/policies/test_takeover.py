@@ -28,7 +28,7 @@ HUGE = 10**30  # "everything" as a liquidation size
 
 
 def build(h, decimals, policy):
-    sim = h.Sim(decimals, policies=(policy, h.EQUITY))
+    sim = h.Mirror.in_process(decimals, policies=(policy, h.EQUITY))
     u = sim.u
     with sim.active():
         keys = {i: h.key(i) for i in (V, S1, S2, S3, B, L2)}
@@ -63,7 +63,7 @@ def charges(sim, a, takes):
     payers = (a[S1], a[S2], a[S3])
     before = {p: sim.ch.health(p).equity for p in payers}
     for taker, size in takes:
-        logs = sim.liquidate(a[V], ETH, size, by=taker).logs
+        logs = sim.liquidate(a[V], ETH, size, by=taker).events
     for p in list(payers) + [a[V], a[B], sim.liquidator]:
         assert tuple(sim.ch.health(p)) == tuple(sim.model.health(p).__dict__.values()), p
     assert sim.ch.positions(a[V], ETH).size == 0 and sim.ch.collateral(a[V]) == 0

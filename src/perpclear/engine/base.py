@@ -3,6 +3,8 @@ and events, errors, and the ``Engine`` base class with the four verbs."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import hashlib
 import json
@@ -116,6 +118,10 @@ class Artifact:
         self._inputs = {n: (function_abi_to_4byte_selector(f), [_canonical(i) for i in f["inputs"]])
                         for n, f in self.functions.items()}
         self._outputs = {n: [_canonical(o) for o in f["outputs"]] for n, f in self.functions.items()}
+        # A view that returns one struct returns it with its field names (e.g. ``health(a).equity``).
+        self._structs = {n: collections.namedtuple(n, [c["name"] for c in f["outputs"][0]["components"]])
+                         for n, f in self.functions.items()
+                         if len(f["outputs"]) == 1 and f["outputs"][0]["type"] == "tuple"}
         self._layouts = {
             topic: (e["name"], [i["name"] for i in e["inputs"]],
                     [i["name"] for i in e["inputs"] if not i["indexed"]],
@@ -137,7 +143,10 @@ class Artifact:
 
     def decode_output(self, fn: str, raw: bytes) -> Any:
         values = abi_decode(self._outputs[fn], raw)
-        return values[0] if len(values) == 1 else tuple(values)
+        if len(values) != 1:
+            return tuple(values)
+        struct = self._structs.get(fn)
+        return struct(*values[0]) if struct else values[0]
 
     def decode_event(self, address: str, topics: list[bytes], data: bytes) -> Event | None:
         layout = self._layouts.get(topics[0])
@@ -217,6 +226,8 @@ class Engine:
     def code(self, address: str) -> bytes: ...
     def fund_gas(self, accounts: Iterable[LocalAccount]) -> None: ...
     def chain_id(self) -> int: ...
+    def advance(self, seconds: int) -> None: ...
+    def _snapshot(self) -> contextlib.AbstractContextManager: ...
 
     # -- shared
     def deploy(self, name: str | Artifact, *args: Any, sender: LocalAccount) -> str:
@@ -261,6 +272,21 @@ class Engine:
     def block_number(self) -> int:
         """The latest block (in process: the number of transactions sent)."""
         return self.tx_count
+
+    def timestamp(self) -> int:
+        """The time the contracts see (in process: the clock; on a node: the latest block's)."""
+        return self._timestamp()
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        """Runs the body, then puts the chain back as it was, with what this
+        engine remembers of it (transactions sent, their logs)."""
+        count, book = self.tx_count, None if self._book is None else list(self._book)
+        with self._snapshot():
+            try:
+                yield self
+            finally:
+                self.tx_count, self._book = count, book
 
     def logs(self, addresses: list[str], from_block: int = 0) -> list[Record]:
         """Every decoded log that the contracts at ``addresses`` (attached or

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, Iterable
 
@@ -22,6 +23,7 @@ class BoaEngine(Engine):
         self._boa = boa
         self.env = boa.Env()
         self.contracts: dict[str, Any] = {}
+        self.last_computation = None  # titanoboa's record of the last transaction sent (gas used, refund)
 
     def _deploy(self, art: Artifact, args: tuple, sender: LocalAccount) -> str:
         with self._boa.swap_env(self.env), self.env.prank(sender.address):
@@ -43,6 +45,7 @@ class BoaEngine(Engine):
                     # A transaction ends here: EIP-1153 storage does not outlive it
                     # (boa keeps it across calls unless told).
                     self.env.evm.vm.state.clear_transient_storage()
+                self.last_computation = c._computation
                 entries = c._computation.get_raw_log_entries()
                 out.append(
                     [
@@ -74,6 +77,15 @@ class BoaEngine(Engine):
 
     def chain_id(self) -> int:
         return self.env.evm.patch.chain_id
+
+    def advance(self, seconds: int) -> None:
+        """Moves the clock forward (and the block number, one per 12 s)."""
+        self.env.time_travel(seconds=seconds)
+
+    @contextlib.contextmanager
+    def _snapshot(self):
+        with self._boa.swap_env(self.env), self.env.anchor():
+            yield
 
 
 def _boa_reason(exc: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import time
@@ -77,8 +78,11 @@ class ChainEngine(Engine):
 
     name = "chain"
 
-    def __init__(self, web3: Any, funder: LocalAccount, label: str = "chain"):
+    def __init__(self, web3: Any, funder: LocalAccount, label: str = "chain", shared: bool = False):
+        """``shared``: other clients send from the same accounts (ape's own
+        transactions in a test): every send reads its senders' nonces afresh."""
         super().__init__()
+        self.shared = shared
         self.w3 = web3
         self.funder = funder
         self.name = label
@@ -191,6 +195,8 @@ class ChainEngine(Engine):
         """Signs each (sender, to, data, gas, value) and sends them, in
         JSON-RPC batches where the provider allows it; returns the hashes."""
         raws = []
+        if self.shared:
+            self._nonces.clear()
         for sender, to, data, gas, value in txs:
             nonce = self._nonce(sender.address)
             if isinstance(sender, LocalAccount):
@@ -282,6 +288,27 @@ class ChainEngine(Engine):
                 [(log["address"], [as_bytes(t) for t in log["topics"]], as_bytes(log["data"])) for log in receipt["logs"]]
             )
         return out
+
+    def _timestamp(self) -> int:
+        return as_int(self._rpc("eth_getBlockByNumber", ["latest", False])["timestamp"])
+
+    def advance(self, seconds: int) -> None:
+        """Mines one empty block ``seconds`` after the latest."""
+        then = self._timestamp() + seconds
+        if self._anvil:
+            self._rpc("evm_mine", [then])
+        else:  # eth-tester (ape's embedded chain)
+            self._rpc("testing_timeTravel", [then])
+            self._rpc("evm_mine", [1])
+
+    @contextlib.contextmanager
+    def _snapshot(self):
+        checkpoint = self._rpc("evm_snapshot", [])
+        try:
+            yield
+        finally:
+            self._rpc("evm_revert", [checkpoint])
+            self._nonces.clear()
 
     def _revert_reason(self, tx: Tx, receipt: dict) -> str:
         call = {"from": tx.sender.address, "to": tx.contract, "data": "0x" + self.kinds[tx.contract].encode_call(tx.fn, tx.args).hex()}

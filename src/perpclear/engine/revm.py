@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Iterable
 
 from eth_account.signers.local import LocalAccount
@@ -61,6 +62,15 @@ class RevmEngine(Engine):
 
     def chain_id(self) -> int:
         return self.evm.env.cfg.chain_id
+
+    @contextlib.contextmanager
+    def _snapshot(self):
+        block, checkpoint = self.evm.env.block, self.evm.snapshot()
+        try:
+            yield
+        finally:
+            self.evm.revert(checkpoint)
+            self.evm.set_block_env(block)
 
     def advance(self, seconds: int) -> None:
         """Moves the clock (and the block number) forward."""

@@ -15,6 +15,8 @@ import ape
 import pytest
 from perpclear.model import FUNDING_SCALE, WAD
 
+from harness import by_name
+
 ETH = 0
 SOL = 1
 SIZE = 3 * WAD // 2 + 1  # 1.5 ETH and one wei
@@ -66,25 +68,25 @@ def test_set_funding_rate__at_cap__accepted_both_signs(mirror):
     assert ch.markets(ETH).funding_rate == MAX_RATE
     mirror.set_funding_rate(SOL, -MAX_RATE)
     assert ch.markets(SOL).funding_rate == -MAX_RATE
-    mirror.check()
+    mirror.agree()
 
 
 def test_set_funding_rate__emits_funding_rate_set(mirror):
     ch = mirror.ch
     receipt = mirror.set_funding_rate(ETH, RATE)
-    events = ch.FundingRateSet.from_receipt(receipt)
+    events = by_name(receipt, "FundingRateSet")
     assert len(events) == 1
     assert events[0].market == ETH
     assert events[0].rate == RATE
     assert (events[0].long_index, events[0].short_index) == (0, 0)  # nothing accrued yet at a zero rate
     # A zero old rate moves last_accrual but logs no FundingAccrued.
-    assert ch.FundingAccrued.from_receipt(receipt) == []
+    assert by_name(receipt, "FundingAccrued") == []
     assert ch.markets(ETH).last_accrual == mirror.now
-    mirror.check()
+    mirror.agree()
 
 
 def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, trader, counterparty):
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mirror, unit = opened, opened.system.unit
     mark = 2_000 * unit
     first = mirror.set_funding_rate(ETH, RATE)
     t_first = first.timestamp
@@ -93,7 +95,7 @@ def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, trader, count
     second = mirror.set_funding_rate(ETH, -2 * RATE)
     t_second = second.timestamp
     index_at_change = RATE * mark * (t_second - t_first)
-    (accrued,) = ch.FundingAccrued.from_receipt(second)
+    (accrued,) = by_name(second, "FundingAccrued")
     assert (accrued.market, accrued.long_index, accrued.short_index, accrued.rate, accrued.price, accrued.elapsed) == (
         ETH,
         index_at_change,
@@ -102,17 +104,17 @@ def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, trader, count
         mark,
         t_second - t_first,
     )
-    (rate_set,) = ch.FundingRateSet.from_receipt(second)
+    (rate_set,) = by_name(second, "FundingRateSet")
     assert (rate_set.rate, rate_set.long_index, rate_set.short_index) == (-2 * RATE, index_at_change, index_at_change)
 
     mirror.wait(500)  # ... then 500 s at -2 * RATE: shorts pay back twice as fast
-    receipt = mirror.settle_funding(trader, sender=counterparty)
+    receipt = mirror.settle(trader, by=counterparty)[2]
     t_settle = receipt.timestamp
     exact = owed(SIZE, RATE, mark, t_second - t_first) + owed(SIZE, -2 * RATE, mark, t_settle - t_second)
-    (settled,) = ch.FundingSettled.from_receipt(receipt)
+    (settled,) = by_name(receipt, "FundingSettled")
     assert exact < 0  # 300 s paying, then more than 250 s receiving twice as much
     assert settled.amount == ceil(exact)  # received, rounded toward the system
-    mirror.check(trader, counterparty)
+    mirror.agree(trader, counterparty)
 
 
 # ------------------------------------------------------------ accrual and settlement
@@ -133,7 +135,7 @@ def test_pending_funding__after_time__equals_model(opened, trader, counterparty)
     assert pay + receive == 1
     # Market 1 has no position: nothing pending.
     assert mirror.lens.pending_funding(trader, SOL) == 0
-    mirror.check(trader, counterparty)
+    mirror.agree(trader, counterparty)
 
 
 def test_pending_funding__unknown_market__reverts(system, traders):
@@ -148,13 +150,13 @@ def test_settle_funding__positive_rate__longs_pay_shorts(opened, trader, counter
     mirror.wait(600)
 
     # Anyone may settle anyone: the liquidator settles both traders.
-    long_receipt = mirror.settle_funding(trader, sender=liquidator)
-    short_receipt = mirror.settle_funding(counterparty, sender=liquidator)
+    long_receipt = mirror.settle(trader, by=liquidator)[2]
+    short_receipt = mirror.settle(counterparty, by=liquidator)[2]
 
     paid_exact = owed(SIZE, RATE, mark, long_receipt.timestamp - start)
     received_exact = owed(SIZE, RATE, mark, short_receipt.timestamp - start)
-    (paid_log,) = ch.FundingSettled.from_receipt(long_receipt)
-    (received_log,) = ch.FundingSettled.from_receipt(short_receipt)
+    (paid_log,) = by_name(long_receipt, "FundingSettled")
+    (received_log,) = by_name(short_receipt, "FundingSettled")
     assert (paid_log.account, paid_log.market) == (trader.address, ETH)
     assert (received_log.account, received_log.market) == (counterparty.address, ETH)
     assert paid_log.amount == ceil(paid_exact) > 0  # rounded up
@@ -172,7 +174,7 @@ def test_settle_funding__positive_rate__longs_pay_shorts(opened, trader, counter
     one_block = short_receipt.timestamp - long_receipt.timestamp
     assert ch.positions(trader, ETH).funding_index == state.long_index - RATE * mark * one_block
     assert ch.positions(counterparty, ETH).funding_index == state.short_index
-    mirror.check(trader, counterparty)
+    mirror.agree(trader, counterparty)
 
 
 def test_settle_funding__negative_rate__shorts_pay_longs(opened, trader, counterparty, liquidator):
@@ -183,15 +185,15 @@ def test_settle_funding__negative_rate__shorts_pay_longs(opened, trader, counter
     assert mirror.lens.pending_funding(counterparty, ETH) > 0
     assert mirror.lens.pending_funding(trader, ETH) < 0
 
-    short_receipt = mirror.settle_funding(counterparty, sender=liquidator)
-    long_receipt = mirror.settle_funding(trader, sender=liquidator)
-    (paid_log,) = ch.FundingSettled.from_receipt(short_receipt)
-    (received_log,) = ch.FundingSettled.from_receipt(long_receipt)
+    short_receipt = mirror.settle(counterparty, by=liquidator)[2]
+    long_receipt = mirror.settle(trader, by=liquidator)[2]
+    (paid_log,) = by_name(short_receipt, "FundingSettled")
+    (received_log,) = by_name(long_receipt, "FundingSettled")
     # The short's size is negative, so -SIZE * -rate > 0: it pays.
     assert paid_log.amount == ceil(owed(-SIZE, -3 * RATE, mark, short_receipt.timestamp - start)) > 0
     assert received_log.amount == ceil(owed(SIZE, -3 * RATE, mark, long_receipt.timestamp - start)) < 0
     assert ch.funding_pool() == paid_log.amount + received_log.amount
-    mirror.check(trader, counterparty)
+    mirror.agree(trader, counterparty)
 
 
 def test_settle_funding__no_position__does_nothing(mirror, traders, liquidator):
@@ -199,24 +201,24 @@ def test_settle_funding__no_position__does_nothing(mirror, traders, liquidator):
     mirror.fund(traders[2], 1_000 * unit)
     mirror.set_funding_rate(ETH, RATE)
     mirror.wait(600)
-    receipt = mirror.settle_funding(traders[2], sender=liquidator)
-    assert mirror.ch.FundingSettled.from_receipt(receipt) == []
+    receipt = mirror.settle(traders[2], by=liquidator)[2]
+    assert by_name(receipt, "FundingSettled") == []
     assert mirror.ch.collateral(traders[2]) == 1_000 * unit
-    mirror.check(traders[2])
+    mirror.agree(traders[2])
 
 
 def test_settle_funding__price_moves__accrues_at_the_mark_of_each_accrual(
     opened, trader, counterparty, liquidator
 ):
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mirror, unit = opened, opened.system.unit
     start = mirror.set_funding_rate(ETH, RATE).timestamp
     mirror.wait(400)
     # The mark moves to 2_500 without touching the clearing house: the whole
     # period since the last accrual is then accrued at the new mark.
     mirror.set_mark(ETH, 2_500 * unit)
-    receipt = mirror.settle_funding(trader, sender=liquidator)
-    (accrued,) = ch.FundingAccrued.from_receipt(receipt)
+    receipt = mirror.settle(trader, by=liquidator)[2]
+    (accrued,) = by_name(receipt, "FundingAccrued")
     assert accrued.price == 2_500 * unit
     assert accrued.elapsed == receipt.timestamp - start
     assert accrued.long_index == accrued.short_index == RATE * 2_500 * unit * (receipt.timestamp - start)
-    mirror.check(trader, counterparty)
+    mirror.agree(trader, counterparty)

@@ -13,7 +13,7 @@ import ape
 import pytest
 from perpclear.model import WAD
 
-from harness import addr, assert_liquidated
+from harness import addr, assert_liquidated, by_name
 
 ETH = 0
 SOL = 1
@@ -81,7 +81,7 @@ def test_liquidate__invalid_call__reverts(underwater, trader, liquidator, trader
     # initial margin of 0.7352 ETH at 1_820 (133.8).
     with ape.reverts("clearing: liquidator below initial margin"):
         ch.liquidate(trader, ETH, HUGE, False, sender=traders[2])
-    underwater.check(trader, liquidator)
+    underwater.agree(trader, liquidator)
 
 
 # ------------------------------------------------------------ partial, then full
@@ -100,19 +100,19 @@ def test_liquidate__partial__restores_margin_and_splits_penalty(underwater, trad
     vault_before = mirror.system.token.balanceOf(vault)
     liquidator_before = ch.collateral(liquidator)
 
-    receipt, liq = mirror.liquidate(trader, ETH, allowed, sender=liquidator)
+    liq = mirror.liquidate(trader, ETH, allowed, by=liquidator)
 
-    assert liq.size == allowed and liq.price == 1_820 * unit
-    assert liq.bankruptcy is None
-    assert near(liq.penalty, 33_450_000 * unit // 10**6)  # 2.5% of 1_338
-    assert liq.liquidator_reward + liq.insurance_reward == liq.penalty
-    assert liq.liquidator_reward == liq.penalty * 5_000 // 10_000  # 50/50 split
-    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    assert liq.model.size == allowed and liq.model.price == 1_820 * unit
+    assert liq.model.bankruptcy is None
+    assert near(liq.model.penalty, 33_450_000 * unit // 10**6)  # 2.5% of 1_338
+    assert liq.model.liquidator_reward + liq.model.insurance_reward == liq.model.penalty
+    assert liq.model.liquidator_reward == liq.model.penalty * 5_000 // 10_000  # 50/50 split
+    assert_liquidated(mirror, liq, trader, liquidator, ETH)
     # The liquidator takes the position at the mark (no PnL) plus its reward;
     # the vault receives the rest of the penalty in tokens.
-    assert ch.collateral(liquidator) == liquidator_before + liq.liquidator_reward
+    assert ch.collateral(liquidator) == liquidator_before + liq.model.liquidator_reward
     assert ch.positions(liquidator, ETH).size == allowed
-    assert mirror.system.token.balanceOf(vault) == vault_before + liq.insurance_reward
+    assert mirror.system.token.balanceOf(vault) == vault_before + liq.model.insurance_reward
     # The trader keeps 0.2648 ETH with equity 36.15: above maintenance 24.1,
     # at the target halfway to initial 48.2.
     assert ch.positions(trader, ETH).size == WAD - allowed
@@ -121,8 +121,8 @@ def test_liquidate__partial__restores_margin_and_splits_penalty(underwater, trad
     assert near(h.equity, 36_150_000 * unit // 10**6)
     assert not lens.is_liquidatable(trader)
     assert lens.max_liquidation_size(trader, ETH) == 0
-    assert ch.AccountBankrupt.from_receipt(receipt) == []
-    mirror.check(trader, liquidator)
+    assert by_name(liq.events, "AccountBankrupt") == []
+    mirror.agree(trader, liquidator)
 
     with ape.reverts("clearing: not liquidatable"):
         ch.liquidate(trader, ETH, HUGE, False, sender=liquidator)
@@ -133,13 +133,13 @@ def test_liquidate__max_size_below_allowed__takes_only_max_size(underwater, trad
     lens = underwater.lens
     allowed = lens.max_liquidation_size(trader, ETH)
     part = 3 * WAD // 10  # 0.3 ETH of the 0.7352 allowed
-    receipt, liq = mirror.liquidate(trader, ETH, part, sender=liquidator)
-    assert liq.size == part
-    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    liq = mirror.liquidate(trader, ETH, part, by=liquidator)
+    assert liq.model.size == part
+    assert_liquidated(mirror, liq, trader, liquidator, ETH)
     # Not enough to reach maintenance: still liquidatable, for less than before.
     assert lens.is_liquidatable(trader)
     assert 0 < lens.max_liquidation_size(trader, ETH) < allowed
-    mirror.check(trader, liquidator)
+    mirror.agree(trader, liquidator)
 
 
 def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, trader, liquidator):
@@ -147,12 +147,12 @@ def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, 
     lens = underwater.lens
     # A max_size of 1_000 ETH is clamped to the 0.7352 ETH allowed.
     allowed = lens.max_liquidation_size(trader, ETH)
-    receipt, first = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
-    assert first.size == allowed
-    assert_liquidated(mirror, receipt, first, trader, liquidator, ETH)
+    first = mirror.liquidate(trader, ETH, HUGE, by=liquidator)
+    assert first.model.size == allowed
+    assert_liquidated(mirror, first, trader, liquidator, ETH)
     assert ch.positions(liquidator, ETH).size == allowed
     assert not lens.is_liquidatable(trader)
-    mirror.check(trader, liquidator)
+    mirror.agree(trader, liquidator)
 
     # The mark falls on to 1_700: the 0.2648 ETH left lose 31.8, equity 4.37
     # against maintenance 22.5; nothing short of the whole position reaches
@@ -163,23 +163,23 @@ def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, 
     assert 0 < equity < ch.health(trader).maintenance
     assert lens.max_liquidation_size(trader, ETH) == remaining
 
-    receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
+    liq = mirror.liquidate(trader, ETH, HUGE, by=liquidator)
 
-    assert liq.size == remaining
-    assert liq.penalty == equity  # capped: never more than the equity left
-    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    assert liq.model.size == remaining
+    assert liq.model.penalty == equity  # capped: never more than the equity left
+    assert_liquidated(mirror, liq, trader, liquidator, ETH)
     assert ch.positions(trader, ETH).size == 0
     assert ch.collateral(trader) == 0
     assert not lens.is_liquidatable(trader)
     assert ch.positions(liquidator, ETH).size == WAD
-    assert ch.AccountBankrupt.from_receipt(receipt) == []
-    mirror.check(trader, liquidator)
+    assert by_name(liq.events, "AccountBankrupt") == []
+    mirror.agree(trader, liquidator)
 
 
 def test_liquidate__after_funding__books_it_first(opened, trader, counterparty, liquidator):
     # At 1_850 the trader is healthy (99.6 >= 92.5); a minute of the maximum
     # funding rate (0.01% of the mark per second, longs pay) drains it.
-    mirror, ch, unit = opened, opened.ch, opened.system.unit
+    mirror, unit = opened, opened.system.unit
     lens = opened.lens
     mirror.set_mark(ETH, 1_850 * unit)
     assert not lens.is_liquidatable(trader)
@@ -189,16 +189,16 @@ def test_liquidate__after_funding__books_it_first(opened, trader, counterparty, 
     pending = lens.pending_funding(trader, ETH)
     assert pending > 0
 
-    receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
+    liq = mirror.liquidate(trader, ETH, HUGE, by=liquidator)
 
     # The trader's funding (one second more than the view saw) is booked
     # before its health is judged; the liquidator has nothing to settle yet.
-    (settled,) = ch.FundingSettled.from_receipt(receipt)
+    (settled,) = by_name(liq.events, "FundingSettled")
     assert settled.account == trader.address
     assert settled.amount > pending
-    assert_liquidated(mirror, receipt, liq, trader, liquidator, ETH)
+    assert_liquidated(mirror, liq, trader, liquidator, ETH)
     assert not lens.is_liquidatable(trader)
-    mirror.check(trader, counterparty, liquidator)
+    mirror.agree(trader, counterparty, liquidator)
 
 
 # ------------------------------------------------------------ cross-margin
@@ -219,29 +219,29 @@ def test_liquidate__cross_margin__both_markets(mirror, traders, liquidator):
     mirror.set_mark(ETH, 1_800 * unit)
     mirror.set_mark(SOL, 34 * unit)
     assert lens.is_liquidatable(account)
-    mirror.check(account)
+    mirror.agree(account)
 
     # ETH first: the target (390) is out of reach of any part of the 1 ETH, so
     # all of it goes, penalty 45. Equity 154.3 is still below the 170 of SOL.
-    receipt, eth = mirror.liquidate(account, ETH, HUGE, sender=liquidator)
-    assert eth.size == WAD
-    assert_liquidated(mirror, receipt, eth, account, liquidator, ETH)
+    eth = mirror.liquidate(account, ETH, HUGE, by=liquidator)
+    assert eth.model.size == WAD
+    assert_liquidated(mirror, eth, account, liquidator, ETH)
     assert lens.is_liquidatable(account)
-    mirror.check(account, liquidator)
+    mirror.agree(account, liquidator)
 
     # Then SOL: target (170 + 340) / 2 = 255, so (255 - 154.3) / (15% - 5%)
     # = 1_007 of notional = 29.62 of the 50 SOL, penalty 5% = 50.35.
     allowed = lens.max_liquidation_size(account, SOL)
     assert allowed == mirror.model.max_liquidation(addr(account), SOL)
     assert allowed == -(-1_007 * WAD // 34)  # ceil(1_007 / 34 contracts)
-    receipt, sol = mirror.liquidate(account, SOL, HUGE, sender=liquidator)
-    assert sol.size == -allowed  # the liquidator takes the short side
-    assert_liquidated(mirror, receipt, sol, account, liquidator, SOL)
+    sol = mirror.liquidate(account, SOL, HUGE, by=liquidator)
+    assert sol.model.size == -allowed  # the liquidator takes the short side
+    assert_liquidated(mirror, sol, account, liquidator, SOL)
     assert ch.positions(account, SOL).size == -50 * WAD + allowed
     assert ch.positions(liquidator, SOL).size == -allowed
     assert ch.positions(liquidator, ETH).size == WAD
     assert not lens.is_liquidatable(account)
-    mirror.check(account, liquidator)
+    mirror.agree(account, liquidator)
 
 
 # ------------------------------------------------------------ rounding of the target
@@ -257,8 +257,8 @@ def test_liquidate__max_size__reaches_liquidation_target_up_to_rounding(mirror, 
     mirror.fund(liquidator, 10_000 * unit)
     mirror.trade(trader, counterparty, ETH, WAD // 2, 2_000 * unit)
     mirror.set_mark(ETH, 185_444 * unit // 100)
-    mirror.liquidate(trader, ETH, HUGE, sender=liquidator)
-    mirror.check(trader, liquidator)
+    mirror.liquidate(trader, ETH, HUGE, by=liquidator)
+    mirror.agree(trader, liquidator)
 
     # 0.063 ETH left: maintenance 5.8395, initial 11.679, target 8.75925;
     # the equity ends at 8.759249: the formula is exact in rationals, the

@@ -18,7 +18,7 @@ from perpclear.model import FUNDING_SCALE, WAD, ceil
 from perpclear.units import EQUITY_SCALE, equity_scale, equity_scale_after
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
-from harness import addr, assert_liquidated
+from harness import addr, assert_liquidated, by_name
 
 ETH = 0
 HUGE = 1_000 * WAD
@@ -45,17 +45,18 @@ def bankrupt_liquidation(mirror, trader, taker, backstop=False):
     """Liquidates the gapped account whole and checks what every bankruptcy shares."""
     ch = mirror.ch
     lens = mirror.lens
-    receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=taker, backstop=backstop)
+    liq = mirror.liquidate(trader, ETH, HUGE, by=taker, backstop=backstop)
+    receipt = liq.events
     taker_address = mirror.system.vault if backstop else taker
-    assert liq.size == WAD  # everything: equity is not positive
-    assert liq.penalty == liq.liquidator_reward == liq.insurance_reward == 0
-    assert_liquidated(mirror, receipt, liq, trader, taker_address, ETH)
+    assert liq.model.size == WAD  # everything: equity is not positive
+    assert liq.model.penalty == liq.model.liquidator_reward == liq.model.insurance_reward == 0
+    assert_liquidated(mirror, liq, trader, taker_address, ETH)
     assert ch.positions(trader, ETH).size == 0
     assert ch.collateral(trader) == 0  # the account ends at zero whatever was paid
     assert not lens.is_liquidatable(trader)
-    bankruptcy = liq.bankruptcy
+    bankruptcy = liq.model.bankruptcy
     assert bankruptcy is not None
-    (event,) = ch.AccountBankrupt.from_receipt(receipt)
+    (event,) = by_name(liq.events, "AccountBankrupt")
     assert (event.account, event.market) == (trader.address, ETH)
     assert (event.deficit, event.insurance_paid, event.residual) == (
         bankruptcy.deficit,
@@ -66,7 +67,7 @@ def bankrupt_liquidation(mirror, trader, taker, backstop=False):
 
 
 def insurance_drawn(mirror, receipt):
-    (event,) = mirror.system.vault.InsuranceDrawn.from_receipt(receipt)
+    (event,) = by_name(receipt, "InsuranceDrawn")
     assert event.clearing_house == mirror.ch.address
     return event
 
@@ -77,7 +78,7 @@ def insurance_drawn(mirror, receipt):
 def test_liquidate__bankrupt__vault_covers_deficit(opened, trader, insurer, liquidator):
     mirror, ch, unit = opened, opened.ch, opened.system.unit
     vault, token = mirror.system.vault, mirror.system.token
-    mirror.fund_vault(insurer, 1_000 * unit)
+    mirror.fund_vault(1_000 * unit)
     deficit = gap_down(mirror, trader)
 
     receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
@@ -93,13 +94,13 @@ def test_liquidate__bankrupt__vault_covers_deficit(opened, trader, insurer, liqu
         deficit,
         1_000 * unit - deficit,
     )
-    assert ch.ResidualRecorded.from_receipt(receipt) == []
-    assert ch.LossSocialized.from_receipt(receipt) == []
+    assert by_name(receipt, "ResidualRecorded") == []
+    assert by_name(receipt, "LossSocialized") == []
     assert (ch.bad_debt(), ch.loss_receivable()) == (0, 0)
     # The liquidator took 1 ETH at 1_700 and gained nothing yet.
     assert ch.positions(liquidator, ETH).size == WAD
     assert ch.collateral(liquidator) == 10_000 * unit
-    mirror.check(trader, liquidator)
+    mirror.agree(trader, liquidator)
 
 
 # ------------------------------------------------------------ residuals
@@ -133,21 +134,21 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
     assert residual > 0
     state = ch.markets(ETH)
     if policy == POLICY_ADL:
-        (recorded,) = ch.ResidualRecorded.from_receipt(receipt)
+        (recorded,) = by_name(receipt, "ResidualRecorded")
         assert (recorded.account, recorded.market, recorded.loss_policy) == (bankruptcy.account, ETH, POLICY_ADL)
         assert recorded.residual == recorded.bad_debt == residual
-        assert ch.LossSocialized.from_receipt(receipt) == []
+        assert by_name(receipt, "LossSocialized") == []
         assert bankruptcy.booked == 0
         assert (ch.bad_debt(), ch.loss_receivable()) == (residual, 0)
         assert equities(mirror, *before) == before  # nobody has been charged
-        mirror.check(*before)
+        mirror.agree(*before)
         return
 
     # EQUITY and OPEN_INTEREST book all of it: no bad debt, nothing "recorded".
-    (event,) = ch.LossSocialized.from_receipt(receipt)
+    (event,) = by_name(receipt, "LossSocialized")
     assert (event.account, event.market, event.loss_policy) == (bankruptcy.account, ETH, policy)
     assert event.residual == event.booked == bankruptcy.booked == residual
-    assert ch.ResidualRecorded.from_receipt(receipt) == []
+    assert by_name(receipt, "ResidualRecorded") == []
     assert ch.bad_debt() == 0
     collateral_before = ch.collateral(counterparty)
 
@@ -170,11 +171,11 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
             assert abs(equity - ch.equity(account) - ceil(charge)) <= 1, account
         assert ch.collateral(counterparty) == collateral_before
         drop = before[addr(counterparty)] - ch.equity(counterparty)
-        mirror.check(*before)
+        mirror.agree(*before)
 
         # The counterparty's next touch books the charge into its collateral.
-        touched = mirror.settle_funding(counterparty, sender=settler)
-        (settled,) = ch.LossSettled.from_receipt(touched)
+        touched = mirror.settle(counterparty, by=settler)[2]
+        (settled,) = by_name(touched, "LossSettled")
         assert (settled.account, settled.charge) == (addr(counterparty), drop)
         assert (settled.scale_before, settled.scale_after) == (SCALE, ch.scale())
         assert ch.collateral(counterparty) == collateral_before - drop
@@ -195,16 +196,16 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
         for account, equity in before.items():
             if account != addr(counterparty):
                 assert ch.equity(account) == equity and mirror.lens.pending_funding(account, ETH) == 0
-        mirror.check(*before)
+        mirror.agree(*before)
 
         # It pays it at its next funding settlement.
-        touched = mirror.settle_funding(counterparty, sender=settler)
-        (settled,) = ch.FundingSettled.from_receipt(touched)
+        touched = mirror.settle(counterparty, by=settler)[2]
+        (settled,) = by_name(touched, "FundingSettled")
         assert (settled.account, settled.market, settled.amount) == (addr(counterparty), ETH, residual)
         assert ch.collateral(counterparty) == collateral_before - residual
         assert ch.funding_pool() == 0
         assert ch.positions(counterparty, ETH).funding_index == -per_contract
-    mirror.check(*before)
+    mirror.agree(*before)
 
 
 POLICIES = pytest.mark.parametrize(
@@ -218,7 +219,7 @@ def test_liquidate__bankrupt_vault_too_small__residual_to_policy(
 ):
     mirror, unit = opened, opened.system.unit
     vault, token = mirror.system.vault, mirror.system.token
-    mirror.fund_vault(insurer, 20 * unit)
+    mirror.fund_vault(20 * unit)
     mirror.set_loss_policy(ETH, policy)
     adl_keeper(mirror, liquidator, policy)
     deficit = gap_down(mirror, trader)
@@ -233,14 +234,14 @@ def test_liquidate__bankrupt_vault_too_small__residual_to_policy(
     drawn = insurance_drawn(mirror, receipt)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (deficit, 20 * unit, 0)
     assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
-    mirror.check(trader)
+    mirror.agree(trader)
 
 
 @POLICIES
 def test_liquidate__bankrupt_insurance_cap__rest_to_policy(opened, trader, counterparty, insurer, liquidator, policy):
     mirror, unit = opened, opened.system.unit
     vault, token = mirror.system.vault, mirror.system.token
-    mirror.fund_vault(insurer, 1_000 * unit)
+    mirror.fund_vault(1_000 * unit)
     # At most 10 per bankruptcy from the vault, however full it is.
     mirror.set_market_params(ETH, max_insurance_draw=10 * unit)
     mirror.set_loss_policy(ETH, policy)
@@ -256,7 +257,7 @@ def test_liquidate__bankrupt_insurance_cap__rest_to_policy(opened, trader, count
     drawn = insurance_drawn(mirror, receipt)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (10 * unit, 10 * unit, 990 * unit)
     assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
-    mirror.check(trader)
+    mirror.agree(trader)
 
 
 @POLICIES
@@ -277,7 +278,7 @@ def test_liquidate__bankrupt_empty_vault__whole_deficit_to_policy(opened, trader
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (deficit, 0, 0)
     assert mirror.ch.positions(liquidator, ETH).size == WAD
     assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
-    mirror.check(trader)
+    mirror.agree(trader)
 
 
 # ------------------------------------------------------------ backstop
@@ -287,33 +288,33 @@ def test_liquidate__backstop__vault_account_takes_position(opened, trader, insur
     mirror, ch, unit = opened, opened.ch, opened.system.unit
     lens = opened.lens
     vault, token = mirror.system.vault, mirror.system.token
-    mirror.fund_vault(insurer, 5_000 * unit)
+    mirror.fund_vault(5_000 * unit)
     funded = mirror.fund_backstop(2_000 * unit)  # 3_000 stay idle in the vault
-    assert vault.BackstopFunded.from_receipt(funded)[0].amount == 2_000 * unit
+    assert by_name(funded, "BackstopFunded")[0].amount == 2_000 * unit
     assert ch.collateral(vault) == 2_000 * unit
     # 1_820: equity 69.6 < maintenance 91, a partial takeover of 0.7352 ETH.
     mirror.set_mark(ETH, 1_820 * unit)
     allowed = lens.max_liquidation_size(trader, ETH)
 
-    receipt, liq = mirror.liquidate(trader, ETH, HUGE, sender=keeper, backstop=True)
+    liq = mirror.liquidate(trader, ETH, HUGE, by=keeper, backstop=True)
 
-    assert liq.size == allowed
-    assert_liquidated(mirror, receipt, liq, trader, vault, ETH)
-    assert liq.bankruptcy is None
+    assert liq.model.size == allowed
+    assert_liquidated(mirror, liq, trader, vault, ETH)
+    assert liq.model.bankruptcy is None
     # The vault's margin account holds the position and the liquidator's half
     # of the 33.45 penalty; its idle balance gets the insurance half.
     assert ch.positions(vault, ETH).size == allowed
     assert ch.positions(keeper, ETH).size == 0
-    assert ch.collateral(vault) == 2_000 * unit + liq.liquidator_reward
-    assert token.balanceOf(vault) == 3_000 * unit + liq.insurance_reward
+    assert ch.collateral(vault) == 2_000 * unit + liq.model.liquidator_reward
+    assert token.balanceOf(vault) == 3_000 * unit + liq.model.insurance_reward
     assert not lens.is_liquidatable(trader)
-    mirror.check(trader, vault, keeper)
+    mirror.agree(trader, vault, keeper)
 
 
 def test_liquidate__backstop_bankrupt__vault_takes_position_and_covers(opened, trader, insurer, keeper):
     mirror, ch, unit = opened, opened.ch, opened.system.unit
     vault, token = mirror.system.vault, mirror.system.token
-    mirror.fund_vault(insurer, 5_000 * unit)
+    mirror.fund_vault(5_000 * unit)
     mirror.fund_backstop(2_000 * unit)
     deficit = gap_down(mirror, trader)
 
@@ -327,14 +328,14 @@ def test_liquidate__backstop_bankrupt__vault_takes_position_and_covers(opened, t
     drawn = insurance_drawn(mirror, receipt)
     assert drawn.assets_after == 3_000 * unit - deficit
     assert ch.bad_debt() == 0
-    mirror.check(trader, vault)
+    mirror.agree(trader, vault)
 
 
 def test_liquidate__backstop_without_funding__reverts(opened, trader, insurer, keeper):
     # Funded vault, but no backstop margin account: the vault cannot carry
     # the position it would take over.
     mirror, ch, unit = opened, opened.ch, opened.system.unit
-    mirror.fund_vault(insurer, 5_000 * unit)
+    mirror.fund_vault(5_000 * unit)
     mirror.set_mark(ETH, 1_820 * unit)
     with ape.reverts("clearing: liquidator below initial margin"):
         ch.liquidate(trader, ETH, HUGE, True, sender=keeper)
