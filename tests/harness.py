@@ -53,7 +53,6 @@ from eth_account import Account
 from perpclear.deployment import Deployment, Listing, Roles, deploy_markets
 from perpclear.engine import IN_PROCESS, Tx
 from perpclear.model import POLICY_EQUITY, WAD, ClearingModel, MarketParams
-from perpclear.orders import Order, sign_order
 from perpclear.units import EQUITY_SCALE
 
 
@@ -83,7 +82,6 @@ MARKETS = (
     (2_000, MarketParams()),  # imr 10 %, mmr 5 %, penalty 2.5 %
     (30, MarketParams(imr_bps=2_000, mmr_bps=1_000, penalty_bps=500)),
 )
-EXPIRY = 2**40
 SCALE = EQUITY_SCALE  # the EQUITY module's fixed point
 
 
@@ -153,7 +151,6 @@ class Mirror:
         self.admin, self.keeper, self.matcher, self.insurer = (
             r.address for r in (roles.admin, roles.keeper, roles.matcher, self.insurer_key))
         self.keys = {k.address: k for k in [*roles.all(), self.mm, self.liq_key, self.insurer_key]}
-        self.chain_id = self.engine.chain_id()
         self.nonce = 0
         self.model = ClearingModel(now=self.now)
         for market, listing in enumerate(listings):
@@ -224,18 +221,22 @@ class Mirror:
             found = self.keys[str(account.address)] = Account.from_key(account.private_key)
         return found
 
-    def send(self, sender: Any, contract: str, fn: str, *args: Any) -> list:
-        """One transaction; its events. The EQUITY charges it settled are
-        counted, and on a ``System`` the accounts it touched are watched by the
-        ledger guard (tests/conftest.py)."""
-        (sent,) = self.engine.send([Tx(self.signer(sender), contract, fn, args)])
+    def send(self, sender: Any, contract: str, fn: str, *args: Any) -> Events:
+        """``sender`` calls ``contract.fn(*args)``: one transaction; its events."""
+        return self._send(self.d.tx(self.signer(sender), contract, fn, *args))
+
+    def _send(self, tx: Tx) -> Events:
+        """Sends ``tx``. The EQUITY charges it settled are counted, and on a
+        ``System`` the accounts it touched are watched by the ledger guard
+        (tests/conftest.py)."""
+        (sent,) = self.engine.send([tx])
         events = Events(sent)
         for settled in by_name(events, "LossSettled"):
             self.charged[settled.account] = self.charged.get(settled.account, 0) + settled.charge
         if self.system is not None:
             self.system.accounts.update(e.account for e in events if e.name in ("Deposited", "PositionChanged"))
             errors = self.system.conservation_errors()
-            assert not errors, f"conservation broken after {fn}: {errors}"
+            assert not errors, f"conservation broken after {tx.fn}: {errors}"
         self.computation = getattr(self.engine, "last_computation", None)
         self.sync()
         events.timestamp = self.model.now
@@ -356,13 +357,8 @@ class Mirror:
               check: bool = True) -> list:
         """A signed fill of ``size`` at ``price`` (``maker``: whose order rests in the book)."""
         self.nonce += 1
-        buy = Order(addr(buyer), market, True, size, price, EXPIRY, self.nonce)
-        sell = Order(addr(seller), market, False, size, price, EXPIRY, self.nonce)
-        signed = [(o.as_tuple(), sign_order(self.signer(who), o, self.chain_id, self.d.order_book))
-                  for o, who in ((buy, buyer), (sell, seller))]
-        if maker != "buyer":
-            signed.reverse()
-        events = self.send(self.matcher, self.d.order_book, "settle", *signed[0], *signed[1], size, price)
+        events = self._send(self.d.order_pair(self.signer(buyer), self.signer(seller), market, size, price, self.nonce,
+                                              maker))
         self.model.trade(addr(buyer), addr(seller), market, size, price, addr(buyer) if maker == "buyer" else addr(seller))
         if check:
             self.check()

@@ -137,22 +137,18 @@ class Deployment:
         rhs = led["total_collateral"] - led["total_open_notional"] + led["funding_pool"] + led["protocol_fees"] + led["insurance_fees"]
         return lhs - rhs
 
-    def order_pair(self, buyer: LocalAccount, seller: LocalAccount, market: int, size: int, price: int, nonce: int) -> Tx:
-        """A signed buy (maker) and sell of ``size`` at ``price``, settled by the matcher."""
+    def order_pair(self, buyer: LocalAccount, seller: LocalAccount, market: int, size: int, price: int, nonce: int,
+                   maker: str = "buyer") -> Tx:
+        """A signed buy and sell of ``size`` at ``price``, settled by the matcher
+        (``maker``: "buyer" or "seller", whose order rests in the book)."""
         chain_id = self.engine.chain_id()
         buy = Order(buyer.address, market, True, size, price, EXPIRY, nonce)
         sell = Order(seller.address, market, False, size, price, EXPIRY, nonce)
-        return self.tx(
-            self.roles.matcher,
-            self.order_book,
-            "settle",
-            buy.as_tuple(),
-            sign_order(buyer, buy, chain_id, self.order_book),
-            sell.as_tuple(),
-            sign_order(seller, sell, chain_id, self.order_book),
-            size,
-            price,
-        )
+        orders = [(buy.as_tuple(), sign_order(buyer, buy, chain_id, self.order_book)),
+                  (sell.as_tuple(), sign_order(seller, sell, chain_id, self.order_book))]
+        if maker != "buyer":
+            orders.reverse()
+        return self.tx(self.roles.matcher, self.order_book, "settle", *orders[0], *orders[1], size, price)
 
     def open_tx(self, trader: LocalAccount, market: int, size: int, price: int) -> Tx:
         """A signed fill of ``size`` (> 0 long, < 0 short) for ``trader`` against the market maker."""
