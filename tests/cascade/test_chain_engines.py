@@ -7,8 +7,10 @@ transaction) quick; the scenario is otherwise unchanged.
 """
 
 import pytest
+from eth_account import Account
 
 from perpclear.cascade import run_cascade
+from perpclear.deployment import deploy
 from perpclear.engine import ChainEngine, RevmEngine
 from perpclear.scenario import bundled_scenarios, load_scenario
 
@@ -31,3 +33,22 @@ def test_chain_equals_fast_engines(name):
     if name != "mild-dip":  # too mild to liquidate anyone among 24 traders
         assert on_chain.liquidations
     assert on_chain.outcome() == run_cascade(sc, RevmEngine()).outcome()
+
+
+@pytest.mark.anvil
+def test_chain_snapshot_and_advance():
+    """On a node: ``advance`` mines one block that much later; ``snapshot``
+    reverts the node and reads nonces afresh, so sending goes on after it."""
+    engine = ChainEngine.from_ape()
+    d = deploy(engine, load_scenario("mild-dip"))
+    trader = Account.from_key(b"\x09" * 32)
+    start, height = engine.timestamp(), engine.block_number()
+    with engine.snapshot():
+        d.fund([(trader, 10**9)])
+        engine.advance(7_200)
+        assert engine.timestamp() >= start + 7_200
+        assert engine.call(d.clearing_house, "collateral", trader.address) == 10**9
+    assert engine.block_number() == height
+    assert engine.call(d.clearing_house, "collateral", trader.address) == 0
+    d.fund([(trader, 5 * 10**8)])  # the same senders, after the revert
+    assert engine.call(d.clearing_house, "collateral", trader.address) == 5 * 10**8
