@@ -42,6 +42,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import random
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -569,6 +570,37 @@ def assert_liquidated(mirror: Mirror, liq: Liq, account: Any, taker: Any, market
         liquidation.insurance_reward,
         mirror.model.position(addr(account), market).size,
     )
+
+
+# Private keys of the population accounts (the ith other account); roles use other ranges.
+POP_KEY_BASE = 1_000_000
+
+
+def populate(sim: Mirror, n: int):
+    """Adds N "other" accounts to ``sim`` (keys ``key(POP_KEY_BASE + i)``), each
+    with random margin and positions opened by signed trades against the
+    market maker: both sides, leverage 1x to 80 % of the maximum, every third
+    account in both markets (at half the leverage). Seeded: the same N
+    accounts every time."""
+    rng = random.Random(20_240_601 + sim.decimals)
+    u = sim.u
+    with sim.active():
+        sim.fund(sim.mm.address, n * 60_000 * u, check=False)  # the maker's margin grows with its book
+        for i in range(n):
+            trader = key(POP_KEY_BASE + i)
+            margin = rng.randint(50, 20_000) * u + rng.randint(0, u - 1)
+            sim.fund(trader.address, margin, check=False)
+            both = i % 3 == 2
+            for market in (ETH, SOL) if both else (ETH,):
+                price = sim.model.markets[market].price
+                imr = MARKETS[market][1].imr_bps
+                # leverage between 1x and 80 % of the maximum, halved when in both markets
+                max_pct = 10_000 * 100 // imr * 80 // 100 // (2 if both else 1)
+                pct = rng.randint(100 if not both else 50, max_pct)
+                size = margin * pct // 100 * WAD // price + rng.randint(0, 10**12)
+                sim.open(trader, market, size if rng.random() < 0.5 else -size, check=False)
+        sim.check()
+        sim.check_accounts([key(POP_KEY_BASE + i).address for i in range(n)])
 
 
 def tx_gas(computation, calldata: bytes) -> int:

@@ -22,9 +22,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketParams
-
-POLICIES = {"EQUITY": POLICY_EQUITY, "OPEN_INTEREST": POLICY_OPEN_INTEREST, "ADL": POLICY_ADL}
+from perpclear.model import MarketParams
+from perpclear.units import POLICIES
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 
 

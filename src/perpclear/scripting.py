@@ -27,7 +27,7 @@ from perpclear.cli import fail, load_or_fail, progress_bar, refuse_shared_chain,
 from perpclear.engine import ChainEngine, EngineError, NodeError, artifact
 from perpclear.orders import domain_typed_data
 from perpclear.report import policy_figures, write_atomic, write_report
-from perpclear.scenario import POLICIES
+from perpclear.units import POLICIES
 
 ROLE_NAMES = {-1: "market maker", -2: "liquidator", -3: "vault (margin)"}
 # Off devnets (engine.DEVNET_CHAIN_IDS) the timelock defaults to two days.

@@ -22,8 +22,6 @@ from perpclear.model import WAD, MarketParams
 from perpclear.orders import MAX_FEE_BPS, Order, sign_order
 from perpclear.units import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
-POLICY_NAMES = {POLICY_EQUITY: "EQUITY", POLICY_OPEN_INTEREST: "OPEN_INTEREST", POLICY_ADL: "ADL"}
-
 # Marks go stale after an hour here (the staleness tests need one); a cascade's
 # deployment never lets them (perpclear.deployment.ORACLE_MAX_AGE).
 ORACLE_MAX_AGE = 3_600
@@ -284,4 +282,5 @@ def deploy_system(
     )
 
 
-__all__ = ["WAD", "System", "MarketSpec", "deploy_system", "ape_contract", "DEFAULT_MARKETS", "POLICY_NAMES"]
+__all__ = ["WAD", "System", "MarketSpec", "deploy_system", "ape_contract", "DEFAULT_MARKETS", "POLICY_EQUITY",
+           "POLICY_OPEN_INTEREST", "POLICY_ADL"]

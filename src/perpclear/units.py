@@ -17,6 +17,7 @@ MAX_SIZE = 10**30  # the largest fill size and open-interest cap (base units)
 MAX_PRICE = 10**30  # the largest fill price (collateral units per contract)
 MAX_INDEX = 10**48  # OPEN_INTEREST never moves a side index beyond +-MAX_INDEX
 POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
+POLICIES = {"EQUITY": POLICY_EQUITY, "OPEN_INTEREST": POLICY_OPEN_INTEREST, "ADL": POLICY_ADL}  # by name
 
 # modules/loss_equity.vy: the fixed point of r and of K's mantissa (1.0), the
 # factor K's mantissa is rescaled by, the mantissa's width in the K word, and

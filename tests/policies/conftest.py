@@ -4,10 +4,9 @@ the whole system in titanoboa, the exact model beside it; two markets, 0 = ETH a
 docs/loss-policies.md, "Ledger") and populations of many accounts.
 
 ``Population`` (one per collateral decimals) builds, once per session and per
-size N, a mirror with N "other" accounts (distinct keys
-``Account.from_key(i.to_bytes(32, "big"))``, positions opened by signed trades
-against one market maker, both sides, leverage 1x to 8x, every third account
-in both markets). ``pop.at(n)`` yields it inside ``Mirror.anchor()`` (chain and
+size N, a mirror with N "other" accounts (``harness.populate``: positions
+opened by signed trades against one market maker, both sides, every third
+account in both markets). ``pop.at(n)`` yields it inside ``Mirror.anchor()`` (chain and
 model restored after), so each test starts from the same N accounts and leaves
 nothing behind.
 """
@@ -15,17 +14,10 @@ nothing behind.
 from __future__ import annotations
 
 import contextlib
-import random
 
 import pytest
 
-from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
-from perpclear.units import equity_scale
-
-from harness import ETH, HUGE, MARKETS, SCALE, SOL, Mirror, by_name, key, tx_gas
-
-# Private keys of the population (the ith other account); roles use other ranges.
-POP_KEY_BASE = 1_000_000
+from harness import POP_KEY_BASE, Mirror, key, populate
 
 
 class Population:
@@ -54,43 +46,7 @@ class Population:
             yield sim
 
 
-def populate(sim: Mirror, n: int):
-    """Adds the N population accounts to ``sim`` (see the module docstring)."""
-    rng = random.Random(20_240_601 + sim.decimals)
-    u = sim.u
-    with sim.active():
-        sim.fund(sim.mm.address, n * 60_000 * u, check=False)  # the maker's margin grows with its book
-        for i in range(n):
-            trader = key(POP_KEY_BASE + i)
-            margin = rng.randint(50, 20_000) * u + rng.randint(0, u - 1)
-            sim.fund(trader.address, margin, check=False)
-            both = i % 3 == 2
-            for market in (ETH, SOL) if both else (ETH,):
-                price = sim.model.markets[market].price
-                imr = MARKETS[market][1].imr_bps
-                # leverage between 1x and 80 % of the maximum, halved when in both markets
-                max_pct = 10_000 * 100 // imr * 80 // 100 // (2 if both else 1)
-                pct = rng.randint(100 if not both else 50, max_pct)
-                size = margin * pct // 100 * WAD // price + rng.randint(0, 10**12)
-                sim.open(trader, market, size if rng.random() < 0.5 else -size, check=False)
-        sim.check()
-        sim.check_accounts([key(POP_KEY_BASE + i).address for i in range(n)])
-
-
 @pytest.fixture(scope="session")
 def populations():
     """Populations by collateral decimals, shared by every test of the folder."""
     return {6: Population(6), 18: Population(18)}
-
-
-@pytest.fixture(scope="session")
-def h():
-    """The names the policy tests use, in one namespace: the harness
-    (tests/harness.py), this folder's populations and the policy ids."""
-    import types
-
-    return types.SimpleNamespace(
-        Mirror=Mirror, Population=Population, populate=populate, key=key, tx_gas=tx_gas, by_name=by_name,
-        ETH=ETH, SOL=SOL, HUGE=HUGE, WAD=WAD, SCALE=SCALE, equity_scale=equity_scale, MARKETS=MARKETS,
-        EQUITY=POLICY_EQUITY, OPEN_INTEREST=POLICY_OPEN_INTEREST, ADL=POLICY_ADL,
-    )

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budget import by_profile
-from harness import by_name
-
 from perpclear.model import POLICY_ADL, WAD, ModelError
+from perpclear.units import POLICY_EQUITY
+
+from budget import by_profile
+from harness import ETH, HUGE, Mirror, by_name, key
 
 ADL_BOTH = (POLICY_ADL, POLICY_ADL)
 
@@ -67,22 +68,22 @@ def ranked(sim, market: int, long: bool) -> list[str]:
 @pytest.mark.parametrize("decimals,n", [(6, 2), (6, 10), (6, 100), pytest.param(6, 1000, marks=pytest.mark.ci_scale),
                                          (18, 2), (18, 10), (18, 100)],
                          ids=lambda v: str(v))
-def test_deleverage__population__fills_equal_the_model_and_cover_the_residual(populations, h, decimals, n):
+def test_deleverage__population__fills_equal_the_model_and_cover_the_residual(populations, decimals, n):
     """N accounts (the EQUITY tests' populations), one more long at 9x gaps 15 %
     below its insurance: the keeper passes the 50 best-ranked shorts."""
     with populations[decimals].at(n) as sim:
-        sim.set_loss_policy(h.ETH, POLICY_ADL)
-        victim = sim.victim(501, h.ETH, 2_000 * sim.u, 900, long=True)
-        sim.move(h.ETH, -1_500)
-        candidates = ranked(sim, h.ETH, long=False)
+        sim.set_loss_policy(ETH, POLICY_ADL)
+        victim = sim.victim(501, ETH, 2_000 * sim.u, 900, long=True)
+        sim.move(ETH, -1_500)
+        candidates = ranked(sim, ETH, long=False)
         # The on-chain rank view equals the model's for every opposite position.
         for account in candidates:
-            assert sim.adl.rank(account, h.ETH) == sim.model.adl_rank(account, h.ETH)
+            assert sim.adl.rank(account, ETH) == sim.model.adl_rank(account, ETH)
         assert sim.ch.equity(victim.address) < 0
         before = {a: sim.model.health(a).equity for a in candidates}
         bad_debt = sim.ch.bad_debt()
 
-        logs, result, _ = sim.deleverage(victim.address, h.ETH, candidates[:50])
+        logs, result, _ = sim.deleverage(victim.address, ETH, candidates[:50])
         n_supplied = len(candidates[:50])
 
         assert_matches_model(sim, logs, result)
@@ -105,13 +106,13 @@ def test_deleverage__population__fills_equal_the_model_and_cover_the_residual(po
 
 
 @pytest.fixture
-def crash(h):
+def crash():
     """A (1,000) long 2 ETH from B (4,000) and 2 from C (3,000) at 2,000; D long
     0.5 from the market maker; the vault holds 100. ETH at 1,650: A is bankrupt."""
-    sim = h.Mirror.in_process(6, policies=ADL_BOTH, vault_assets=100 * 10**6)
+    sim = Mirror.in_process(6, policies=ADL_BOTH, vault_assets=100 * 10**6)
     u = sim.u
     with sim.active():
-        a, b, c, d = (h.key(20 + i) for i in range(4))
+        a, b, c, d = (key(20 + i) for i in range(4))
         for k, amount in ((a, 1_000), (b, 4_000), (c, 3_000), (d, 2_000)):
             sim.fund(k.address, amount * u)
         sim.trade(a, b, 0, 2 * WAD, 2_000 * u)
@@ -121,9 +122,9 @@ def crash(h):
     return sim, a, b, c, d
 
 
-def test_deleverage__stale_candidates__skipped_with_their_reason(crash, h):
+def test_deleverage__stale_candidates__skipped_with_their_reason(crash):
     sim, a, b, c, d = crash
-    nobody = h.key(30).address
+    nobody = key(30).address
     with sim.active():
         rank_b, rank_c = sim.adl.rank(b.address, 0), sim.adl.rank(c.address, 0)
         assert rank_c > rank_b > 0  # C: smaller equity behind the same profit
@@ -143,7 +144,7 @@ def test_deleverage__stale_candidates__skipped_with_their_reason(crash, h):
         assert sim.ch.bad_debt() == 0
 
 
-def test_deleverage__price_depends_on_the_state_not_on_the_list(crash, h):
+def test_deleverage__price_depends_on_the_state_not_on_the_list(crash):
     """The bankruptcy price is ceil(R * WAD / |s|) from the mark, whatever the
     keeper passes: 40 more candidates (skipped) change neither the price nor
     what anyone pays. Seen before the fix: gap = ceil((R + n) * WAD / |s|) with
@@ -154,7 +155,7 @@ def test_deleverage__price_depends_on_the_state_not_on_the_list(crash, h):
         with sim.anchor():
             _, short_run, _ = sim.deleverage(a.address, 0, best)
             paid = {x: sim.ch.collateral(x) for x in best}
-        padding = [h.key(400 + i).address for i in range(40)]  # no position: skipped (SIDE)
+        padding = [key(400 + i).address for i in range(40)]  # no position: skipped (SIDE)
         logs, result, _ = sim.deleverage(a.address, 0, padding + best)
         assert_matches_model(sim, logs, result)
         assert len(by_name(logs, "CandidateSkipped")) == 40
@@ -164,7 +165,7 @@ def test_deleverage__price_depends_on_the_state_not_on_the_list(crash, h):
         assert result.remaining == 0 and sim.ch.bad_debt() == 0
 
 
-def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(crash, h):
+def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(crash):
     """Seen before: `adl_fill` checked only its caller, so an owner who pointed
     the hook at its own contract booked fills at any price: a victim went from
     10,000 to 0 and, through the waterfall, the vault from 5,000 to 0. Now the
@@ -175,19 +176,19 @@ def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(cra
     the opposite positions, pays the residual."""
     sim, a, b, c, d = crash
     with sim.active():
-        evil = h.key(66).address
+        evil = key(66).address
         with boa.env.prank(sim.admin):
             sim.ch.set_deleverager(evil)
-        sim.fund(h.key(67).address, 10_000 * sim.u)  # a bystander with money and no position
+        sim.fund(key(67).address, 10_000 * sim.u)  # a bystander with money and no position
         with boa.env.prank(evil), boa.reverts("clearing: not bankrupt"):
             sim.ch.adl_fill(d.address, b.address, 0, WAD // 4)  # D is healthy
         with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
             sim.ch.adl_fill(a.address, d.address, 0, WAD // 4)  # D is on A's side
         with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
-            sim.ch.adl_fill(a.address, h.key(67).address, 0, WAD)  # no position to close
+            sim.ch.adl_fill(a.address, key(67).address, 0, WAD)  # no position to close
         with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
             sim.ch.adl_fill(a.address, b.address, 0, 2 * WAD + 1)  # more than B holds
-        sim.set_loss_policy(1, h.EQUITY)
+        sim.set_loss_policy(1, POLICY_EQUITY)
         with boa.env.prank(evil), boa.reverts("clearing: not an ADL market"):
             sim.ch.adl_fill(a.address, b.address, 1, WAD)
 
@@ -202,13 +203,13 @@ def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(cra
         sim.check()
         for account in (a.address, b.address):
             assert sim.ch.collateral(account) == sim.model.collateral[account]
-        assert sim.ch.equity(b.address) >= 0 and sim.ch.collateral(h.key(67).address) == 10_000 * sim.u
+        assert sim.ch.equity(b.address) >= 0 and sim.ch.collateral(key(67).address) == 10_000 * sim.u
 
 
-def test_deleverage__candidate_not_in_profit__skipped(crash, h):
+def test_deleverage__candidate_not_in_profit__skipped(crash):
     sim, a, b, c, d = crash
     with sim.active():
-        e = h.key(31)
+        e = key(31)
         sim.fund(e.address, 10_000 * sim.u)
         sim.trade(sim.mm, e, 0, WAD, 1_600 * sim.u)  # short below the mark: in loss
         assert sim.adl.rank(e.address, 0) == 0
@@ -218,13 +219,13 @@ def test_deleverage__candidate_not_in_profit__skipped(crash, h):
         assert result.remaining == 0
 
 
-def test_deleverage__candidate_without_equity_for_the_price__skipped(h):
+def test_deleverage__candidate_without_equity_for_the_price__skipped():
     """B ranks first (short ETH from 1,700 on thin margin) but a SOL loss leaves it
     too little equity to pay the gap to the bankruptcy price: skipped, C pays."""
-    sim = h.Mirror.in_process(6, policies=ADL_BOTH)
+    sim = Mirror.in_process(6, policies=ADL_BOTH)
     u = sim.u
     with sim.active():
-        a, b, c = (h.key(40 + i) for i in range(3))
+        a, b, c = (key(40 + i) for i in range(3))
         sim.fund(a.address, 1_000 * u)
         sim.fund(b.address, 300 * u)
         sim.fund(c.address, 50_000 * u)
@@ -244,11 +245,11 @@ def test_deleverage__candidate_without_equity_for_the_price__skipped(h):
         assert result.remaining == WAD  # the market maker's share: not a candidate here
 
 
-def test_deleverage__short_bankrupt__longs_sell_below_the_mark(h):
-    sim = h.Mirror.in_process(18, policies=ADL_BOTH, vault_assets=10 * 10**18)
+def test_deleverage__short_bankrupt__longs_sell_below_the_mark():
+    sim = Mirror.in_process(18, policies=ADL_BOTH, vault_assets=10 * 10**18)
     u = sim.u
     with sim.active():
-        a, b, c = (h.key(50 + i) for i in range(3))
+        a, b, c = (key(50 + i) for i in range(3))
         sim.fund(a.address, 1_000 * u)
         sim.fund(b.address, 3_000 * u)
         sim.fund(c.address, 9_000 * u)
@@ -266,15 +267,15 @@ def test_deleverage__short_bankrupt__longs_sell_below_the_mark(h):
 # ------------------------------------------------------------ keepers and the bypass
 
 
-def test_liquidate__bankrupt_in_adl_market__only_a_keeper_at_the_mark(crash, h):
+def test_liquidate__bankrupt_in_adl_market__only_a_keeper_at_the_mark(crash):
     """A trader in profit cannot take the bankrupt position at the mark to dodge ADL;
     a keeper can when no candidate is left, and the residual becomes bad debt."""
     sim, a, b, c, d = crash
     with sim.active():
         with boa.env.prank(b.address), boa.reverts("clearing: bankrupt, ADL first"):
-            sim.ch.liquidate(a.address, 0, h.HUGE, False)
+            sim.ch.liquidate(a.address, 0, HUGE, False)
         with pytest.raises(ModelError, match="ADL first"):
-            sim.model.liquidate(a.address, 0, h.HUGE, b.address)
+            sim.model.liquidate(a.address, 0, HUGE, b.address)
         sim.fund(sim.keeper, 10_000 * sim.u)  # the keeper takes the position over: it needs margin
         liq = sim.liquidate(a.address, 0, by_keeper=True)
         assert liq.recorded.loss_policy == POLICY_ADL
@@ -282,7 +283,7 @@ def test_liquidate__bankrupt_in_adl_market__only_a_keeper_at_the_mark(crash, h):
         assert sim.ch.bad_debt() == liq.bankrupt.residual
 
 
-def test_liquidate__adl_market_not_bankrupt__anyone(crash, h):
+def test_liquidate__adl_market_not_bankrupt__anyone(crash):
     """Above zero equity an ADL market liquidates like any other."""
     sim, a, b, c, d = crash
     with sim.active():
@@ -292,7 +293,7 @@ def test_liquidate__adl_market_not_bankrupt__anyone(crash, h):
         assert liq.bankrupt is None
 
 
-def test_deleverage__bad_calls__revert_with_reason(crash, h):
+def test_deleverage__bad_calls__revert_with_reason(crash):
     sim, a, b, c, d = crash
     with sim.active():
         adl, ch = sim.adl, sim.ch
@@ -302,7 +303,7 @@ def test_deleverage__bad_calls__revert_with_reason(crash, h):
             with boa.reverts("adl: unknown market"):
                 adl.deleverage(a.address, 7, [b.address])
             with boa.reverts("adl: no position"):
-                adl.deleverage(h.key(99).address, 0, [b.address])
+                adl.deleverage(key(99).address, 0, [b.address])
             with boa.reverts("adl: no candidates"):
                 adl.deleverage(a.address, 0, [])
             with boa.reverts("adl: not bankrupt"):
@@ -316,10 +317,10 @@ def test_deleverage__bad_calls__revert_with_reason(crash, h):
             ch.set_deleverager(b.address)
 
 
-def test_deleverage__insurance_covers__refused(h):
-    sim = h.Mirror.in_process(6, policies=ADL_BOTH, vault_assets=10_000 * 10**6)
+def test_deleverage__insurance_covers__refused():
+    sim = Mirror.in_process(6, policies=ADL_BOTH, vault_assets=10_000 * 10**6)
     with sim.active():
-        a, b = h.key(60), h.key(61)
+        a, b = key(60), key(61)
         sim.fund(a.address, 1_000 * sim.u)
         sim.fund(b.address, 5_000 * sim.u)
         sim.trade(a, b, 0, 4 * WAD, 2_000 * sim.u)
@@ -331,10 +332,10 @@ def test_deleverage__insurance_covers__refused(h):
         assert liq.bankrupt.residual == 0
 
 
-def test_deleverage__other_positions_first(h):
-    sim = h.Mirror.in_process(6, policies=ADL_BOTH)
+def test_deleverage__other_positions_first():
+    sim = Mirror.in_process(6, policies=ADL_BOTH)
     with sim.active():
-        a, b = h.key(62), h.key(63)
+        a, b = key(62), key(63)
         sim.fund(a.address, 1_000 * sim.u)
         sim.fund(b.address, 50_000 * sim.u)
         sim.trade(a, b, 0, 4 * WAD, 2_000 * sim.u)
@@ -355,17 +356,17 @@ def test_deleverage__other_positions_first(h):
 @settings(max_examples=by_profile(quick=10, ci=40), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_deleverage__random_books__chain_equals_model(h, decimals, data):
+def test_deleverage__random_books__chain_equals_model(decimals, data):
     seed = data.draw(st.integers(0, 2**32), label="seed")
     rng = random.Random(seed)
     vault = data.draw(st.integers(0, 500), label="vault")
-    sim = h.Mirror.in_process(decimals, policies=ADL_BOTH, vault_assets=vault * 10**decimals)
+    sim = Mirror.in_process(decimals, policies=ADL_BOTH, vault_assets=vault * 10**decimals)
     u = sim.u
     long_bankrupt = data.draw(st.booleans(), label="long_bankrupt")
     with sim.active():
-        victim = h.key(70)
+        victim = key(70)
         sim.fund(victim.address, 1_000 * u)
-        others = [h.key(71 + i) for i in range(data.draw(st.integers(1, 8), label="others"))]
+        others = [key(71 + i) for i in range(data.draw(st.integers(1, 8), label="others"))]
         budget = 4 * WAD  # the victim's 1,000 of margin carries 4 ETH (and entry prices 5 off the mark)
         for k in others:
             sim.fund(k.address, rng.randint(1_000, 20_000) * u + rng.randint(0, u - 1))

@@ -4,12 +4,14 @@ check or policy has somewhere to go. Printed per contract by ``-s``."""
 
 import pytest
 
+from harness import Mirror
+
 EIP170 = 24_576
 SPARE = 1_024
 
 
-def sizes(h):
-    sim = h.Mirror.in_process(6)
+def sizes():
+    sim = Mirror.in_process(6)
     contracts = {
         "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "OrderBook": sim.book,
         "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token, "Keeper": sim.keeper_contract,
@@ -18,8 +20,8 @@ def sizes(h):
 
 
 @pytest.fixture(scope="module")
-def deployed(h):
-    measured = sizes(h)
+def deployed():
+    measured = sizes()
     for name, size in measured.items():
         print(f"\n[size] {name}: {size:,} bytes, {EIP170 - size:,} to spare")
     return measured

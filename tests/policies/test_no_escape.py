@@ -21,6 +21,8 @@ import pytest
 
 from perpclear.model import WAD
 
+from harness import Mirror, by_name, key
+
 VICTIM, TRADER = 9_200_001, 9_200_002
 ETH = 0
 
@@ -32,21 +34,21 @@ def decimals():
 
 
 @pytest.fixture(scope="module")
-def book(h):
+def book():
     """Per decimals: T short 2 ETH, a 9.5x long victim, three bystanders, the gap done."""
     built = {}
 
     def get(dec):
         if dec not in built:
-            sim = h.Mirror.in_process(dec, mm_margin=60_000, liquidator_margin=20_000)
+            sim = Mirror.in_process(dec, mm_margin=60_000, liquidator_margin=20_000)
             u = sim.u
             with sim.active():
-                trader = h.key(TRADER)
+                trader = key(TRADER)
                 sim.fund(trader.address, 10_000 * u)
                 sim.mint(trader.address, 1_000 * u)  # in the wallet, for the deposit attempt
                 sim.open(trader, ETH, -2 * WAD)
                 for i in range(3):
-                    other = h.key(9_200_100 + i)
+                    other = key(9_200_100 + i)
                     sim.fund(other.address, (1_000 + 500 * i) * u)
                     sim.open(other, ETH, (i + 1) * WAD // 2 * (-1) ** i)
                 victim = sim.victim(VICTIM, ETH, 2_000 * u, 950).address
@@ -70,8 +72,8 @@ def refused(sim, account, amount):
         sim.ch.withdraw(amount)
 
 
-def settled_charge(h, logs, account):
-    events = [e for e in h.by_name(logs, "LossSettled") if e.account == account]
+def settled_charge(logs, account):
+    events = [e for e in by_name(logs, "LossSettled") if e.account == account]
     assert len(events) == 1, f"no LossSettled for {account} in the first transaction after the bankruptcy"
     return events[0].charge
 
@@ -79,7 +81,7 @@ def settled_charge(h, logs, account):
 @pytest.mark.parametrize("decimals_", [6, 18], ids=["dec6", "dec18"])
 @pytest.mark.parametrize("timing", ["same_block", "next_block"])
 @pytest.mark.parametrize("action", ["withdraw_all", "close", "reduce", "deposit_then_withdraw"])
-def test_no_escape__informed_trader_pays_the_charge(book, h, decimals_, timing, action):
+def test_no_escape__informed_trader_pays_the_charge(book, decimals_, timing, action):
     sim, trader, victim = book(decimals_)
     t = trader.address
     u = sim.u
@@ -110,7 +112,7 @@ def test_no_escape__informed_trader_pays_the_charge(book, h, decimals_, timing, 
         refused(sim, t, room_before)
 
         result = run_action(sim, trader, action, room_before - shown)
-        charge = settled_charge(h, result["first_logs"], t)
+        charge = settled_charge(result["first_logs"], t)
         assert charge == shown
         assert result["out"] == clean["out"] - charge, (result["out"], clean["out"], charge)
         assert sim.loss_charged(t) == charge
@@ -189,25 +191,25 @@ def test_no_escape__ape_withdraw_right_after_the_bankruptcy(system, traders, liq
         ch.withdraw(1, sender=trader)
 
 
-def test_window__a_flat_depositor_can_leave_before_the_liquidation(h):
+def test_window__a_flat_depositor_can_leave_before_the_liquidation():
     """What is NOT guaranteed (docs/loss-policies.md, "The window before a
     bankruptcy"): after the mark that makes V bankrupt and before V's
     liquidation, a flat depositor C may withdraw everything. No residual is
     booked yet, so C pays nothing of it and the others pay C's share as well;
     nothing is lost, it is redistributed. Once the residual is booked, the same
     withdrawal is refused (the test above)."""
-    sim = h.Mirror.in_process(6, liquidator_margin=20_000, mm_margin=20_000)
+    sim = Mirror.in_process(6, liquidator_margin=20_000, mm_margin=20_000)
     u = sim.u
     with sim.active():
-        victim = sim.victim(VICTIM, h.ETH, 1_000 * u, 950).address
-        depositor = h.key(TRADER + 10).address
+        victim = sim.victim(VICTIM, ETH, 1_000 * u, 950).address
+        depositor = key(TRADER + 10).address
         sim.fund(depositor, 10_000 * u)
-        sim.move(h.ETH, -2_000)
+        sim.move(ETH, -2_000)
         with sim.anchor():  # the keeper first: C pays its share
-            stays = sim.liquidate(victim, h.ETH).model.bankruptcy
+            stays = sim.liquidate(victim, ETH).model.bankruptcy
         assert stays.charges[depositor] > 0
         sim.withdraw(depositor, 10_000 * u)  # C first: the window
-        leaves = sim.liquidate(victim, h.ETH).model.bankruptcy
+        leaves = sim.liquidate(victim, ETH).model.bankruptcy
         assert leaves.residual == stays.residual > 0
         assert leaves.charges.get(depositor, 0) == 0 and sim.ch.collateral(depositor) == 0
         payers = [a for a, share in stays.charges.items() if share > 0 and a not in (depositor, sim.liquidator)]

@@ -12,39 +12,41 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budget import by_profile
-
 from perpclear.model import MAX_INDEX, WAD
+from perpclear.units import POLICY_EQUITY, POLICY_OPEN_INTEREST
+
+from budget import by_profile
+from harness import ETH, Mirror, SOL, by_name, key
 
 VICTIM = 9_100_001
 
 
 @pytest.mark.parametrize("decimals", [6, 18], ids=["dec6", "dec18"])
 @pytest.mark.parametrize("bankrupt_side", ["long", "short"])
-def test_open_interest__opposite_side_pays_exactly_its_share(populations, h, decimals, bankrupt_side):
+def test_open_interest__opposite_side_pays_exactly_its_share(populations, decimals, bankrupt_side):
     long = bankrupt_side == "long"
     pop = populations[decimals]
     with pop.at(100) as sim:
         u = sim.u
         members = pop.members[:100]
-        sim.set_loss_policy(h.ETH, h.OPEN_INTEREST)
+        sim.set_loss_policy(ETH, POLICY_OPEN_INTEREST)
         sim.fund_vault(3 * u)
-        victim = sim.victim(VICTIM, h.ETH, 4_000 * u + 77, 950, long=long).address
-        sim.move(h.ETH, -1_500 if long else 1_500)
+        victim = sim.victim(VICTIM, ETH, 4_000 * u + 77, 950, long=long).address
+        sim.move(ETH, -1_500 if long else 1_500)
         accounts = list(dict.fromkeys([*members, sim.mm.address, sim.liquidator, victim]))
-        sizes = {a: sim.ch.positions(a, h.ETH)[0] for a in accounts}
+        sizes = {a: sim.ch.positions(a, ETH)[0] for a in accounts}
         collateral_before = {a: sim.ch.collateral(a) for a in accounts}
-        index_before = sim.ch.markets(h.ETH).long_index if not long else sim.ch.markets(h.ETH).short_index
-        open_interest = sim.ch.markets(h.ETH).long_open_interest
+        index_before = sim.ch.markets(ETH).long_index if not long else sim.ch.markets(ETH).short_index
+        open_interest = sim.ch.markets(ETH).long_open_interest
 
-        liq = sim.liquidate(victim, h.ETH)
+        liq = sim.liquidate(victim, ETH)
         b, s = liq.model.bankruptcy, liq.socialized
         residual = b.residual
         assert residual == liq.bankrupt.residual > 0 and liq.bankrupt.insurance_paid == 3 * u
         # the liquidator took the victim's side over: open interest is unchanged
-        assert sim.ch.markets(h.ETH).long_open_interest == open_interest
+        assert sim.ch.markets(ETH).long_open_interest == open_interest
         per_contract = -(-residual * 10**36 // open_interest)
-        assert s.loss_policy == h.OPEN_INTEREST and s.booked == residual == b.booked
+        assert s.loss_policy == POLICY_OPEN_INTEREST and s.booked == residual == b.booked
         assert s.basis == open_interest and s.rate == per_contract == b.rate
         assert s.index_before == index_before
         assert s.index_after == index_before + (per_contract if not long else -per_contract)
@@ -57,9 +59,9 @@ def test_open_interest__opposite_side_pays_exactly_its_share(populations, h, dec
         paid_total = 0
         payers = 0
         for a in accounts:
-            size = sim.ch.positions(a, h.ETH)[0]
+            size = sim.ch.positions(a, ETH)[0]
             _, _, logs = sim.settle(a)
-            funding = [e.amount for e in h.by_name(logs, "FundingSettled") if e.market == h.ETH]
+            funding = [e.amount for e in by_name(logs, "FundingSettled") if e.market == ETH]
             paid = funding[0] if funding else 0
             assert sim.ch.collateral(a) == sim.model.collateral[a], a
             pays = size != 0 and (size < 0) == long
@@ -85,32 +87,32 @@ def test_open_interest__opposite_side_pays_exactly_its_share(populations, h, dec
 
 
 @pytest.mark.parametrize("decimals", [6, 18], ids=["dec6", "dec18"])
-def test_open_interest__sole_counterparty_taking_over_pays_the_whole_residual(h, decimals):
+def test_open_interest__sole_counterparty_taking_over_pays_the_whole_residual(decimals):
     """The liquidator was the victim's only counterparty: taking the position over
     nets the market to zero open interest, but the payers were fixed before the
     fill, so the liquidator pays the whole residual in the same transaction
     (before the fix it paid nothing and the residual became bad debt)."""
-    sim = h.Mirror.in_process(decimals, policies=(h.OPEN_INTEREST, h.OPEN_INTEREST))
+    sim = Mirror.in_process(decimals, policies=(POLICY_OPEN_INTEREST, POLICY_OPEN_INTEREST))
     u = sim.u
     with sim.active():
-        victim = h.key(VICTIM)
+        victim = key(VICTIM)
         sim.fund(victim.address, 2_000 * u)
-        size = 2_000 * u * 9 * h.WAD // sim.model.markets[h.ETH].price
-        sim.trade(victim, sim.liq_key, h.ETH, size, sim.model.markets[h.ETH].price)
-        sim.move(h.ETH, -2_000)
+        size = 2_000 * u * 9 * WAD // sim.model.markets[ETH].price
+        sim.trade(victim, sim.liq_key, ETH, size, sim.model.markets[ETH].price)
+        sim.move(ETH, -2_000)
         funding_pool = sim.ch.funding_pool()
         before = sim.ch.health(sim.liquidator).equity
-        liq = sim.liquidate(victim.address, h.ETH)
+        liq = sim.liquidate(victim.address, ETH)
         b = liq.model.bankruptcy
-        assert sim.ch.markets(h.ETH).long_open_interest == 0
+        assert sim.ch.markets(ETH).long_open_interest == 0
         assert liq.recorded is None and sim.ch.bad_debt() == 0
         assert liq.socialized.basis == size and liq.socialized.booked == liq.bankrupt.residual == b.booked > 0
-        (direct,) = [e for e in h.by_name(liq.events, "FundingSettled") if e.account == sim.liquidator]
+        (direct,) = [e for e in by_name(liq.events, "FundingSettled") if e.account == sim.liquidator]
         per_contract = -(-b.residual * 10**36 // size)
         assert direct.amount == -(-size * per_contract // 10**36) >= b.residual
         assert before - sim.ch.health(sim.liquidator).equity == direct.amount
         assert sim.ch.funding_pool() == funding_pool + direct.amount - b.residual
-        assert sim.ch.positions(victim.address, h.ETH)[0] == 0 and sim.ch.collateral(victim.address) == 0
+        assert sim.ch.positions(victim.address, ETH)[0] == 0 and sim.ch.collateral(victim.address) == 0
 
 
 # ---------------------------------------------------------------- dust open interest
@@ -119,55 +121,55 @@ POISONER, DUST_SHORT, LATE_VICTIM, BIG_SHORT = 9_100_010, 9_100_011, 9_100_012, 
 
 
 @pytest.fixture(scope="module")
-def dust_books(h):
+def dust_books():
     """Per decimals: ETH under OPEN_INTEREST, SOL under EQUITY, the accounts funded."""
     built = {}
 
     def get(decimals):
         if decimals not in built:
-            sim = h.Mirror.in_process(decimals, policies=(h.OPEN_INTEREST, h.EQUITY))
+            sim = Mirror.in_process(decimals, policies=(POLICY_OPEN_INTEREST, POLICY_EQUITY))
             with sim.active():
                 for i in (POISONER, DUST_SHORT, LATE_VICTIM):
-                    sim.fund(h.key(i).address, 2_000 * sim.u)
-                sim.fund(h.key(BIG_SHORT).address, 60_000 * sim.u)
+                    sim.fund(key(i).address, 2_000 * sim.u)
+                sim.fund(key(BIG_SHORT).address, 60_000 * sim.u)
             built[decimals] = sim
         return built[decimals]
 
     return get
 
 
-def poison(sim, h, dust: int, gap_bps: int, long: bool):
+def poison(sim, dust: int, gap_bps: int, long: bool):
     """A 1,000-token account with 4.5x in SOL and ``dust`` base units of ETH
     against a dust counterparty; SOL gaps ``gap_bps`` against it; SOL is
     liquidated first, so the residual lands on ETH's OPEN_INTEREST with only
     the dust pair's open interest before the fill."""
     u = sim.u
-    victim, dust_side = h.key(POISONER), h.key(DUST_SHORT)
+    victim, dust_side = key(POISONER), key(DUST_SHORT)
     sim.withdraw(victim.address, 1_000 * u)
-    sol = sim.model.markets[h.SOL].price
+    sol = sim.model.markets[SOL].price
     size = 1_000 * u * 450 // 100 * WAD // sol
-    sim.open(victim, h.SOL, size if long else -size)
+    sim.open(victim, SOL, size if long else -size)
     buyer, seller = (victim, dust_side) if long else (dust_side, victim)
-    sim.trade(buyer, seller, h.ETH, dust, sim.model.markets[h.ETH].price)
-    sim.move(h.SOL, -gap_bps if long else gap_bps)
-    sim.liquidate(victim.address, h.SOL)
-    assert sim.ch.positions(victim.address, h.ETH).size != 0
-    assert sim.ch.markets(h.ETH).long_open_interest == dust
-    return sim.liquidate(victim.address, h.ETH)
+    sim.trade(buyer, seller, ETH, dust, sim.model.markets[ETH].price)
+    sim.move(SOL, -gap_bps if long else gap_bps)
+    sim.liquidate(victim.address, SOL)
+    assert sim.ch.positions(victim.address, ETH).size != 0
+    assert sim.ch.markets(ETH).long_open_interest == dust
+    return sim.liquidate(victim.address, ETH)
 
 
-def after_poison_everything_works(sim, h, long: bool):
+def after_poison_everything_works(sim, long: bool):
     """The poisoned state blocks nothing: an EQUITY socialization in SOL and a
     200-contract position on the charged ETH side, chain == model."""
     u = sim.u
-    late = h.key(LATE_VICTIM)
-    sol = sim.model.markets[h.SOL].price
-    sim.open(late, h.SOL, 2_000 * u * 450 // 100 * WAD // sol)
-    sim.move(h.SOL, -3_000)
-    liq = sim.liquidate(late.address, h.SOL)
+    late = key(LATE_VICTIM)
+    sol = sim.model.markets[SOL].price
+    sim.open(late, SOL, 2_000 * u * 450 // 100 * WAD // sol)
+    sim.move(SOL, -3_000)
+    liq = sim.liquidate(late.address, SOL)
     assert liq.bankrupt is not None
-    big = h.key(BIG_SHORT)
-    sim.open(big, h.ETH, -200 * WAD if long else 200 * WAD)
+    big = key(BIG_SHORT)
+    sim.open(big, ETH, -200 * WAD if long else 200 * WAD)
     for account in (late.address, big.address, sim.mm.address, sim.liquidator):
         chain, model = sim.ch.health(account), sim.model.health(account)
         # EQUITY charges: within one unit of the exact model (docs/loss-policies.md)
@@ -176,7 +178,7 @@ def after_poison_everything_works(sim, h, long: bool):
 
 
 @pytest.mark.parametrize("decimals", [6, 18], ids=["dec6", "dec18"])
-def test_open_interest__dust_open_interest_leaves_bad_debt_not_a_poisoned_index(dust_books, h, decimals):
+def test_open_interest__dust_open_interest_leaves_bad_debt_not_a_poisoned_index(dust_books, decimals):
     """One wei of open interest against a residual of hundreds of tokens: the
     per-contract charge is capped at the mark (the side never pays more than
     its contracts are worth), the rest is logged bad debt, and the index stays
@@ -185,17 +187,17 @@ def test_open_interest__dust_open_interest_leaves_bad_debt_not_a_poisoned_index(
     and any 200-contract short reverted on overflow."""
     sim = dust_books(decimals)
     with sim.anchor():
-        liq = poison(sim, h, 1, 3_000, long=True)
+        liq = poison(sim, 1, 3_000, long=True)
         b = liq.model.bankruptcy
         assert liq.bankrupt.residual == b.residual > 100 * sim.u
-        mark = sim.model.markets[h.ETH].price
+        mark = sim.model.markets[ETH].price
         expected_booked = min(b.residual, mark * WAD // 10**36)
         assert b.booked == expected_booked
         assert (liq.socialized.booked if liq.socialized else 0) == expected_booked
         assert liq.recorded.residual == b.residual - expected_booked
         assert sim.ch.bad_debt() == sim.model.bad_debt == b.residual - expected_booked
-        assert abs(sim.ch.markets(h.ETH).short_index) <= mark * WAD
-        after_poison_everything_works(sim, h, long=True)
+        assert abs(sim.ch.markets(ETH).short_index) <= mark * WAD
+        after_poison_everything_works(sim, long=True)
 
 
 @given(
@@ -205,17 +207,17 @@ def test_open_interest__dust_open_interest_leaves_bad_debt_not_a_poisoned_index(
     long=st.booleans(),
 )
 @settings(max_examples=by_profile(quick=10, ci=40), deadline=None, suppress_health_check=list(HealthCheck))
-def test_open_interest__dust_and_huge_residuals_never_block(dust_books, h, decimals, dust, gap_bps, long):
+def test_open_interest__dust_and_huge_residuals_never_block(dust_books, decimals, dust, gap_bps, long):
     """Property: whatever the dust open interest, the residual and the decimals,
     the liquidation goes through, booked + bad debt == residual, no side index
     leaves +-MAX_INDEX, and later trades and socializations still work."""
     sim = dust_books(decimals)
     with sim.anchor():
-        liq = poison(sim, h, dust, gap_bps if long else gap_bps * 2, long)
+        liq = poison(sim, dust, gap_bps if long else gap_bps * 2, long)
         b = liq.model.bankruptcy
         booked = liq.socialized.booked if liq.socialized else 0
         recorded = liq.recorded.residual if liq.recorded else 0
         assert booked == b.booked and booked + recorded == liq.bankrupt.residual == b.residual
         for side in ("long_index", "short_index"):
-            assert abs(getattr(sim.ch.markets(h.ETH), side)) <= MAX_INDEX
-        after_poison_everything_works(sim, h, long)
+            assert abs(getattr(sim.ch.markets(ETH), side)) <= MAX_INDEX
+        after_poison_everything_works(sim, long)

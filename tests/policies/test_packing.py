@@ -7,6 +7,8 @@ back, reduce and close exactly as the model books it."""
 
 from perpclear.model import WAD, MarketParams
 
+from harness import Mirror, key
+
 MAX_SIZE = MAX_PRICE = 10**30
 INT128_MAX = 2**127 - 1  # the largest single deposit
 # 2 bps initial margin: the largest notional (1e42) needs 2e38, two deposits.
@@ -22,9 +24,9 @@ def same_as_model(sim, *traders):
     sim.check_accounts([t.address for t in traders])
 
 
-def test_packing__the_largest_position_at_the_largest_price_round_trips(h):
-    sim = h.Mirror.in_process(18, extra_markets=((MAX_PRICE // 10**18, WIDE),))
-    long, short = h.key(9_800_001), h.key(9_800_002)
+def test_packing__the_largest_position_at_the_largest_price_round_trips():
+    sim = Mirror.in_process(18, extra_markets=((MAX_PRICE // 10**18, WIDE),))
+    long, short = key(9_800_001), key(9_800_002)
     with sim.active():
         sim.set_mark(BIG, MAX_PRICE)
         for trader in (long, short):

@@ -23,6 +23,9 @@ carry over between calls: the absolute figures come from calls preceded by
 import pytest
 
 from perpclear.model import WAD, MarketParams
+from perpclear.units import POLICIES, POLICY_ADL, POLICY_EQUITY
+
+from harness import ETH, HUGE, Mirror, SOL, by_name, key, populate, tx_gas
 
 VICTIM = 9_300_001
 # Population sizes of the constant-gas check: up to 1,000 accounts in the ci
@@ -33,38 +36,38 @@ EQUITY_TARGET = 250_000
 LAZY_TARGET = 15_000
 
 
-def bankrupt_liquidation(sim, h, policy, victim_key):
+def bankrupt_liquidation(sim, policy, victim_key):
     """Vault holds 11 tokens, a 9.5x long of 5_000 gaps to 1_700; returns the liquidation's gas
     (the call is a clean transaction)."""
     u = sim.u
-    sim.set_mark(h.ETH, 2_000 * u)
-    sim.set_loss_policy(h.ETH, policy)
+    sim.set_mark(ETH, 2_000 * u)
+    sim.set_loss_policy(ETH, policy)
     sim.fund_vault(11 * u)
-    victim = sim.victim(victim_key, h.ETH, 5_000 * u, 950).address
-    sim.set_mark(h.ETH, 1_700 * u)
-    calldata = sim.ch.liquidate.prepare_calldata(victim, h.ETH, h.HUGE, False)
+    victim = sim.victim(victim_key, ETH, 5_000 * u, 950).address
+    sim.set_mark(ETH, 1_700 * u)
+    calldata = sim.ch.liquidate.prepare_calldata(victim, ETH, HUGE, False)
     sim.new_transaction()
-    liq = sim.liquidate(victim, h.ETH)
+    liq = sim.liquidate(victim, ETH)
     assert liq.bankrupt.insurance_paid == 11 * u and liq.socialized is not None
     assert liq.socialized.loss_policy == policy and liq.socialized.booked == liq.socialized.residual
-    return h.tx_gas(liq.computation, calldata)
+    return tx_gas(liq.computation, calldata)
 
 
 SHAPES = (("EQUITY", "first"), ("EQUITY", "next"), ("OPEN_INTEREST", "first"), ("OPEN_INTEREST", "next"))
 
 
 @pytest.fixture(scope="module")
-def liquidation_gas(h, fuzz_profile):
+def liquidation_gas(fuzz_profile):
     """Per population size, a fresh system (not a shared snapshot: every measured call is a
     clean transaction) and the same four bankrupt liquidations in the same order.
     Returns {(policy, which): {n: gas}}."""
     measured = {shape: {} for shape in SHAPES}
     for n in SIZES[fuzz_profile]:
-        sim = h.Mirror.in_process(6)
-        h.populate(sim, n)
+        sim = Mirror.in_process(6)
+        populate(sim, n)
         with sim.active():
             for i, (policy, which) in enumerate(SHAPES):
-                measured[(policy, which)][n] = bankrupt_liquidation(sim, h, getattr(h, policy), VICTIM + i)
+                measured[(policy, which)][n] = bankrupt_liquidation(sim, POLICIES[policy], VICTIM + i)
     for (policy, which), by_n in measured.items():
         figures = ", ".join(f"{n} accounts: {g:,}" for n, g in by_n.items())
         print(f"\n[gas] bankrupt liquidation + insurance draw + {policy} ({which} socialization): {figures}", end="")
@@ -96,39 +99,39 @@ def test_gas__bankrupt_liquidation_with_equity_within_target(liquidation_gas):
         f"above the {EQUITY_TARGET:,} target: {figures}")
 
 
-def test_gas__lazy_settlement_is_one_step_whatever_is_pending(h):
-    sim = h.Mirror.in_process(6)
-    h.populate(sim, 10)
+def test_gas__lazy_settlement_is_one_step_whatever_is_pending():
+    sim = Mirror.in_process(6)
+    populate(sim, 10)
     u = sim.u
     pendings = (0, 1, 2, 10, 100)
     with sim.active():
         probes = []
         for k in pendings:  # identical accounts: long 1 ETH and short 10 SOL on 5_000
-            probe = h.key(9_500_000 + k)
+            probe = key(9_500_000 + k)
             sim.fund(probe.address, 5_000 * u)
-            sim.open(probe, h.ETH, WAD)
-            sim.open(probe, h.SOL, -10 * WAD)
+            sim.open(probe, ETH, WAD)
+            sim.open(probe, SOL, -10 * WAD)
             probes.append(probe.address)
         victims = []
         for i in range(100):
-            trader = h.key(9_400_000 + i)
+            trader = key(9_400_000 + i)
             sim.fund(trader.address, 4 * u, check=False)
-            sim.open(trader, h.SOL, 4 * u * 4 * WAD // sim.model.markets[h.SOL].price, check=False)
+            sim.open(trader, SOL, 4 * u * 4 * WAD // sim.model.markets[SOL].price, check=False)
             victims.append(trader.address)
         sim.check()
-        sim.move(h.SOL, -3_000)
+        sim.move(SOL, -3_000)
         measured = {}
         done = 0
         for probe, pending in zip(probes, pendings):
             while done < pending:
-                liq = sim.liquidate(victims[done], h.SOL)
+                liq = sim.liquidate(victims[done], SOL)
                 assert liq.socialized is not None and liq.socialized.booked > 0
                 done += 1
             calldata = sim.ch.settle_funding.prepare_calldata(probe)
             sim.new_transaction()
             charge, model_charge, logs = sim.settle(probe)
-            measured[pending] = h.tx_gas(sim.computation, calldata)
-            assert (len(h.by_name(logs, "LossSettled")) == 1) == (pending > 0)
+            measured[pending] = tx_gas(sim.computation, calldata)
+            assert (len(by_name(logs, "LossSettled")) == 1) == (pending > 0)
             assert abs(charge - model_charge) <= 1
     base = measured[0]
     marginal = {k: g - base for k, g in measured.items() if k}
@@ -148,9 +151,9 @@ LAZY = {}
     "BUG (gas target of issue 3): the one settlement step costs 81,667 gas (clean transaction, an "
     "account in two markets, first charge: EQUITY snapshots set from zero), i.e. 40,834 per pending "
     "socialization at 2 pending, above the 15,000 target until 6 are pending."))
-def test_gas__lazy_settlement_within_target_per_pending_socialization(h):
+def test_gas__lazy_settlement_within_target_per_pending_socialization():
     if not LAZY:
-        test_gas__lazy_settlement_is_one_step_whatever_is_pending(h)
+        test_gas__lazy_settlement_is_one_step_whatever_is_pending()
     base = LAZY[0]
     for k, g in LAZY.items():
         if k >= 2:
@@ -160,30 +163,30 @@ def test_gas__lazy_settlement_within_target_per_pending_socialization(h):
 ADL_TARGET = 90_000  # per counterparty closed
 
 
-def deleverage_gas(h, k: int) -> int:
+def deleverage_gas(k: int) -> int:
     """A long of 4 ETH on 1,000 bought from k equal shorts gaps to 1,650 (no vault);
     one deleverage call closes it against all k: its whole-transaction gas."""
-    sim = h.Mirror.in_process(6, policies=(h.ADL, h.ADL))
+    sim = Mirror.in_process(6, policies=(POLICY_ADL, POLICY_ADL))
     u = sim.u
     with sim.active():
-        victim = h.key(9_000_000)
+        victim = key(9_000_000)
         sim.fund(victim.address, 1_000 * u)
         shorts = []
         for i in range(k):
-            short = h.key(9_000_001 + i)
+            short = key(9_000_001 + i)
             sim.fund(short.address, 5_000 * u)
-            sim.trade(victim, short, h.ETH, 4 * WAD // k, 2_000 * u)
+            sim.trade(victim, short, ETH, 4 * WAD // k, 2_000 * u)
             shorts.append(short.address)
-        sim.set_mark(h.ETH, 1_650 * u)
-        calldata = sim.adl.deleverage.prepare_calldata(victim.address, h.ETH, shorts)
+        sim.set_mark(ETH, 1_650 * u)
+        calldata = sim.adl.deleverage.prepare_calldata(victim.address, ETH, shorts)
         sim.new_transaction()
-        _, result, computation = sim.deleverage(victim.address, h.ETH, shorts)
+        _, result, computation = sim.deleverage(victim.address, ETH, shorts)
         assert result.remaining == 0 and len(result.fills) == k
-        return h.tx_gas(computation, calldata)
+        return tx_gas(computation, calldata)
 
 
-def test_gas__adl_per_counterparty_closed(h):
-    measured = {k: deleverage_gas(h, k) for k in (1, 2, 10, 20)}
+def test_gas__adl_per_counterparty_closed():
+    measured = {k: deleverage_gas(k) for k in (1, 2, 10, 20)}
     # From two counterparties on, EIP-3529's refund cap (a fifth of the gas used)
     # binds: the cost per counterparty is the slope between call sizes in that
     # regime. (From one to two, the refund is capped for the first time.)
@@ -197,11 +200,11 @@ def test_gas__adl_per_counterparty_closed(h):
     assert max(slopes.values()) - min(slopes.values()) <= 0.02 * ADL_TARGET, slopes
 
 
-def per_account_gas(h, idle_markets: int) -> dict:
+def per_account_gas(idle_markets: int) -> dict:
     """The same per-account operations on a system listing ETH and SOL plus
     ``idle_markets`` markets no one trades: execution gas of each (calldata
     is the same in both systems, so it is left out: a stricter comparison)."""
-    sim = h.Mirror.in_process(6, extra_markets=((100, MarketParams()),) * idle_markets)
+    sim = Mirror.in_process(6, extra_markets=((100, MarketParams()),) * idle_markets)
     u = sim.u
     gas = {}
 
@@ -212,30 +215,30 @@ def per_account_gas(h, idle_markets: int) -> dict:
         sim.check()
 
     with sim.active():
-        a, b = h.key(9_600_001), h.key(9_600_002)
+        a, b = key(9_600_001), key(9_600_002)
         sim.mint(a.address, 10_000 * u)
         sim.fund(b.address, 10_000 * u)
         measure("deposit (first)", lambda: sim.deposit(a.address, 5_000 * u, check=False), sim.ch)
-        measure("fill (both open)", lambda: sim.trade(a, b, h.ETH, WAD, 2_000 * u, check=False), sim.book)
-        measure("fill (both increase)", lambda: sim.trade(a, b, h.ETH, WAD, 2_000 * u, check=False), sim.book)
-        measure("fill (second market)", lambda: sim.trade(b, a, h.SOL, 10 * WAD, 30 * u, check=False), sim.book)
+        measure("fill (both open)", lambda: sim.trade(a, b, ETH, WAD, 2_000 * u, check=False), sim.book)
+        measure("fill (both increase)", lambda: sim.trade(a, b, ETH, WAD, 2_000 * u, check=False), sim.book)
+        measure("fill (second market)", lambda: sim.trade(b, a, SOL, 10 * WAD, 30 * u, check=False), sim.book)
         measure("withdraw", lambda: sim.withdraw(a.address, 100 * u, check=False), sim.ch)
         sim.new_transaction()
         sim.settle(a.address)
         gas["settle_funding"] = sim.computation.get_gas_used()
-        gas["bankrupt liquidation (EQUITY)"] = bankrupt_liquidation(sim, h, h.EQUITY, VICTIM)
+        gas["bankrupt liquidation (EQUITY)"] = bankrupt_liquidation(sim, POLICY_EQUITY, VICTIM)
         sim.new_transaction()
         charge, _, _ = sim.settle(a.address)
         assert charge > 0
         gas["lazy settlement (two markets)"] = sim.computation.get_gas_used()
-        measure("fill (both reduce)", lambda: sim.trade(b, a, h.ETH, WAD, 1_700 * u, check=False), sim.book)
+        measure("fill (both reduce)", lambda: sim.trade(b, a, ETH, WAD, 1_700 * u, check=False), sim.book)
     return gas
 
 
-def test_gas__listed_but_unused_markets_cost_nothing(h):
+def test_gas__listed_but_unused_markets_cost_nothing():
     """An account's open markets are one word: with 8 markets listed and 2
     traded, every per-account operation costs what it costs with 2 listed."""
-    two, eight = per_account_gas(h, 0), per_account_gas(h, 6)
+    two, eight = per_account_gas(0), per_account_gas(6)
     for name in two:
         print(f"\n[gas] {name}: 2 markets listed {two[name]:,}, 8 listed {eight[name]:,}", end="")
     print()

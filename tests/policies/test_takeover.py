@@ -21,17 +21,20 @@ import boa
 import pytest
 
 from perpclear.model import FUNDING_SCALE, WAD, ModelError
+from perpclear.units import POLICIES, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
+
+from harness import Mirror, by_name, key
 
 V, S1, S2, S3, B, L2 = 9_300_001, 9_300_002, 9_300_003, 9_300_004, 9_300_005, 9_300_006
 ETH = 0
 HUGE = 10**30  # "everything" as a liquidation size
 
 
-def build(h, decimals, policy):
-    sim = h.Mirror.in_process(decimals, policies=(policy, h.EQUITY))
+def build(decimals, policy):
+    sim = Mirror.in_process(decimals, policies=(policy, POLICY_EQUITY))
     u = sim.u
     with sim.active():
-        keys = {i: h.key(i) for i in (V, S1, S2, S3, B, L2)}
+        keys = {i: key(i) for i in (V, S1, S2, S3, B, L2)}
         for i in (S1, S2, S3, B, L2):
             sim.fund(keys[i].address, 20_000 * u)
         sim.fund(keys[V].address, 1_100 * u)
@@ -45,12 +48,12 @@ def build(h, decimals, policy):
 
 
 @pytest.fixture(scope="module")
-def books(h):
+def books():
     built = {}
 
     def get(decimals, policy):
         if (decimals, policy) not in built:
-            built[decimals, policy] = build(h, decimals, policy)
+            built[decimals, policy] = build(decimals, policy)
         return built[decimals, policy]
 
     return get
@@ -81,8 +84,8 @@ def neutral(sim, a):
 @pytest.mark.parametrize("policy", ["EQUITY", "OPEN_INTEREST"])
 @pytest.mark.parametrize("takers", ["paying_side", "bankrupt_side", "split_neutral", "split_then_paying_side",
                                     "split_paying_sides"])
-def test_takeover__never_lowers_what_a_payer_pays(books, h, decimals, policy, takers):
-    sim, a = books(decimals, getattr(h, policy))
+def test_takeover__never_lowers_what_a_payer_pays(books, decimals, policy, takers):
+    sim, a = books(decimals, POLICIES[policy])
     with sim.active():
         expected = neutral(sim, a)
         assert all(v > 0 for v in expected.values()) or policy == "EQUITY"
@@ -110,30 +113,30 @@ def test_takeover__never_lowers_what_a_payer_pays(books, h, decimals, policy, ta
 
 
 @pytest.mark.parametrize("decimals", [6, 18], ids=["dec6", "dec18"])
-def test_takeover__open_interest_shares_are_the_state_before(books, h, decimals):
+def test_takeover__open_interest_shares_are_the_state_before(books, decimals):
     """Under OPEN_INTEREST each short pays ceil(|s| * ceil(R * 1e36 / OI) / 1e36), OI the
     open interest before the liquidation, whoever takes the position over."""
-    sim, a = books(decimals, h.OPEN_INTEREST)
+    sim, a = books(decimals, POLICY_OPEN_INTEREST)
     with sim.active(), sim.anchor():
         oi = sim.ch.markets(ETH).long_open_interest
         assert oi == 6 * WAD
         paid, logs = charges(sim, a, [(a[S1], HUGE)])
-        (social,) = h.by_name(logs, "LossSocialized")
+        (social,) = by_name(logs, "LossSocialized")
         assert social.basis == oi
         per_contract = -(-social.residual * FUNDING_SCALE // oi)
         assert social.rate == per_contract and social.booked == social.residual
         # S1 closed its whole short by taking the position over: charged in the same transaction
-        (direct,) = [e for e in h.by_name(logs, "FundingSettled") if e.account == a[S1]]
+        (direct,) = [e for e in by_name(logs, "FundingSettled") if e.account == a[S1]]
         assert direct.amount == -(-3 * WAD * per_contract // FUNDING_SCALE)
         for payer, size in ((a[S1], 3), (a[S2], 2), (a[S3], 1)):
             assert paid[payer] == -(-size * WAD * per_contract // FUNDING_SCALE), payer
         assert sum(paid.values()) >= social.residual
 
 
-def test_takeover__adl_market_bankrupt_position_is_the_keepers(books, h):
+def test_takeover__adl_market_bankrupt_position_is_the_keepers(books):
     """Under ADL nobody but a keeper takes a bankrupt position over (the payers are
     the ranked counterparties the deleverager closes)."""
-    sim, a = books(6, h.ADL)
+    sim, a = books(6, POLICY_ADL)
     with sim.active(), sim.anchor():
         for taker in (a[S1], a[B], sim.liquidator):
             with boa.env.prank(taker), boa.reverts("clearing: bankrupt, ADL first"):

@@ -9,8 +9,8 @@ ETH gaps to 1,700: A's equity is -500, L takes over A's 5 ETH, the vault pays
 import pytest
 
 from perpclear.model import WAD, MarketParams
-from perpclear.units import EQUITY_SCALE
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketSpec
+from perpclear.units import EQUITY_SCALE
 
 NO_FEES = MarketParams(maker_fee_bps=0, taker_fee_bps=0)
 
