@@ -9,13 +9,12 @@ shows the charge before T acts, T's first transaction emits ``LossSettled``
 with exactly that charge (the model's within one unit), and what T can take
 out is lower by exactly the charge than without the bankruptcy.
 
-The last test repeats the withdrawal attempt with ape on the embedded chain
-(``system`` fixture, conservation checked after every transaction).
+test_no_escape_ape.py repeats the withdrawal attempt with ape on the embedded
+chain.
 """
 
 from fractions import Fraction
 
-import ape
 import boa
 import pytest
 
@@ -25,12 +24,6 @@ from harness import Mirror, by_name, key
 
 VICTIM, TRADER = 9_200_001, 9_200_002
 ETH = 0
-
-
-@pytest.fixture(scope="module")
-def decimals():
-    """The ape test of this module runs on 6-decimal collateral only."""
-    return 6
 
 
 @pytest.fixture(scope="module")
@@ -153,42 +146,6 @@ def run_action(sim, trader, action, expected_room):
         refused(sim, t, room + 1)
     sim.withdraw(t, room)
     return {"first_logs": logs, "out": room}
-
-
-# ---------------------------------------------------------------- ape, embedded chain
-
-
-def test_no_escape__ape_withdraw_right_after_the_bankruptcy(system, traders, liquidator):
-    """The same attempt through ape on the embedded chain, next block (ape mines one per tx)."""
-    s, ch = system, system.clearing_house
-    u = s.unit
-    maker, trader, victim = traders[0], traders[1], traders[2]
-    s.fund(maker, 100_000 * u)
-    s.fund(trader, 10_000 * u)
-    s.fund(victim, 2_000 * u)
-    s.fund(liquidator, 100_000 * u)
-    s.trade(maker, trader, ETH, 2 * WAD, 2_000 * u)  # T short 2
-    s.trade(victim, maker, ETH, 2_000 * u * 95 // 10 * WAD // (2_000 * u), 2_000 * u)  # victim long 9.5x
-    s.set_mark(ETH, 1_700 * u)
-    before = ch.health(trader)
-    collateral = ch.collateral(trader)
-    room = min(collateral, before.equity - before.initial)
-
-    receipt = ch.liquidate(victim, ETH, 10**30, False, sender=liquidator)
-    print(f"\n[gas] ape: bankrupt liquidation + EQUITY (first socialization, no vault): {receipt.gas_used:,}")
-    (socialized,) = ch.LossSocialized.from_receipt(receipt)
-    assert socialized.booked == socialized.residual > 0
-    shown = before.equity - ch.health(trader).equity
-    assert shown > 0
-
-    with ape.reverts():
-        ch.withdraw(room, sender=trader)
-    receipt = ch.withdraw(room - shown, sender=trader)
-    print(f"[gas] ape: withdraw with one pending EQUITY charge settled: {receipt.gas_used:,}")
-    (settled,) = [e for e in ch.LossSettled.from_receipt(receipt) if e.account == trader.address]
-    assert settled.charge == shown
-    with ape.reverts():
-        ch.withdraw(1, sender=trader)
 
 
 def test_window__a_flat_depositor_can_leave_before_the_liquidation():
