@@ -16,6 +16,8 @@ same ABI codec (``abi.py``), and expose the same verbs:
 - ``call(contract, fn, *args)`` and ``calls([(contract, fn, args), ...])``
 - ``logs(addresses, from_block)`` -> decoded ``Record``s in chain order (what
   the audit reads), ``block_number()`` and ``code(address)``
+- ``timestamp()``, ``advance(seconds)`` and ``with snapshot():`` (the chain
+  put back after the block), for tests and what-if runs
 
 so everything built on top (the cascade runner, the pytest plugin) runs
 unchanged on any of them, and gives identical results.

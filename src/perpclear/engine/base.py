@@ -1,5 +1,5 @@
 """What every engine shares: compiled contracts (``Artifact``), transactions
-and events, errors, and the ``Engine`` base class with the four verbs."""
+and events, errors, and the ``Engine`` base class with the verbs (see the package docstring)."""
 
 from __future__ import annotations
 
