@@ -52,11 +52,11 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     s.wait(8 * 3_600)
     s.set_mark(ETH, 2_000 * u)
     collateral_before = s.model.collateral[alice.address]
-    receipt = s.settle(alice, by=liquidator)[2]
+    sent = s.settle(alice, by=liquidator)[2]
     owed = collateral_before - s.model.collateral[alice.address]  # what the model booked
     s.agree(alice, bob, carol, dave)
     # alice paid 5 ETH * 2,000 * 0.01% * 8 h = ~8
-    [settled] = by_name(receipt, "FundingSettled")
+    [settled] = by_name(sent, "FundingSettled")
     assert settled.amount == owed
     assert 79 * u // 10 < owed < 81 * u // 10
 
@@ -68,9 +68,9 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     allowed = lens.max_liquidation_size(alice, ETH)
     assert 0 < allowed < 5 * WAD
     liq = s.liquidate(alice, ETH, 5 * WAD, by=liquidator)
-    receipt, expected = liq.events, liq.model
+    sent, expected = liq.events, liq.model
     s.agree(alice, bob, carol, dave, liquidator)
-    event = by_name(receipt, "PositionLiquidated")[0]
+    event = by_name(sent, "PositionLiquidated")[0]
     assert event.size == expected.size
     assert allowed <= event.size < allowed * 1_001 // 1_000
     assert event.penalty == expected.penalty > 0
@@ -81,7 +81,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     remaining = ch.positions(alice, ETH).size
     assert lens.max_liquidation_size(alice, ETH) == remaining
     liq = s.liquidate(alice, ETH, remaining, by=liquidator)
-    receipt, expected = liq.events, liq.model
+    sent, expected = liq.events, liq.model
     s.agree(alice, bob, carol, dave, liquidator)
     assert ch.positions(alice, ETH).size == 0
     # Her equity (~36) was below the full penalty (~55): the penalty took it all.
@@ -95,7 +95,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     assert carol_equity < 0
     vault_before = s.model.vault_assets
     liq = s.liquidate(carol, ETH, 2 * WAD, by=liquidator)
-    receipt, expected = liq.events, liq.model
+    sent, expected = liq.events, liq.model
     s.agree(alice, bob, carol, dave, liquidator)
     bankruptcy = expected.bankruptcy
     assert bankruptcy is not None
@@ -103,13 +103,13 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     assert -carol_equity <= bankruptcy.deficit < -carol_equity + u // 1_000
     assert bankruptcy.insurance_paid == vault_before  # the vault is drained
     assert bankruptcy.residual == bankruptcy.deficit - vault_before > 0
-    [bankrupt] = by_name(receipt, "AccountBankrupt")
+    [bankrupt] = by_name(sent, "AccountBankrupt")
     assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (
         bankruptcy.deficit,
         bankruptcy.insurance_paid,
         bankruptcy.residual,
     )
-    [drawn] = by_name(receipt, "InsuranceDrawn")
+    [drawn] = by_name(sent, "InsuranceDrawn")
     assert drawn.amount_paid == vault_before
     assert ch.collateral(carol) == 0
     assert vault.totalAssets() == 0
@@ -121,8 +121,8 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     # debt; the whole residual is booked as receivable from the accounts.
     assert mirror.system.markets[ETH].loss_policy == POLICY_EQUITY
     assert 28 * u < bankruptcy.residual < 29 * u
-    assert by_name(receipt, "ResidualRecorded") == []
-    [social] = by_name(receipt, "LossSocialized")
+    assert by_name(sent, "ResidualRecorded") == []
+    [social] = by_name(sent, "LossSocialized")
     assert (social.account, social.loss_policy) == (carol.address, POLICY_EQUITY)
     assert social.residual == social.booked == bankruptcy.booked == bankruptcy.residual
     assert ch.bad_debt() == 0
@@ -160,9 +160,9 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     # books his charge (~7.66) into his collateral, then his funding.
     collateral_before = ch.collateral(bob)
     charge = unpaid_equity(mirror, bob.address) - ch.equity(bob)
-    receipt = s.withdraw(bob, 1_000 * u)
-    [settled] = by_name(receipt, "LossSettled")
-    [funding] = by_name(receipt, "FundingSettled")
+    sent = s.withdraw(bob, 1_000 * u)
+    [settled] = by_name(sent, "LossSettled")
+    [funding] = by_name(sent, "FundingSettled")
     assert (settled.account, settled.charge) == (bob.address, charge)
     assert abs(settled.charge - s.model.loss_charged[bob.address]) <= 1
     assert (settled.scale_before, settled.scale_after) == (EQUITY_SCALE, social.index_after)

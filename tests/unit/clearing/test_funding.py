@@ -73,14 +73,14 @@ def test_set_funding_rate__at_cap__accepted_both_signs(mirror):
 
 def test_set_funding_rate__emits_funding_rate_set(mirror):
     ch = mirror.ch
-    receipt = mirror.set_funding_rate(ETH, RATE)
-    events = by_name(receipt, "FundingRateSet")
+    sent = mirror.set_funding_rate(ETH, RATE)
+    events = by_name(sent, "FundingRateSet")
     assert len(events) == 1
     assert events[0].market == ETH
     assert events[0].rate == RATE
     assert (events[0].long_index, events[0].short_index) == (0, 0)  # nothing accrued yet at a zero rate
     # A zero old rate moves last_accrual but logs no FundingAccrued.
-    assert by_name(receipt, "FundingAccrued") == []
+    assert by_name(sent, "FundingAccrued") == []
     assert ch.markets(ETH).last_accrual == mirror.now
     mirror.agree()
 
@@ -108,10 +108,10 @@ def test_set_funding_rate__mid_way__accrues_old_rate_first(opened, trader, count
     assert (rate_set.rate, rate_set.long_index, rate_set.short_index) == (-2 * RATE, index_at_change, index_at_change)
 
     mirror.wait(500)  # ... then 500 s at -2 * RATE: shorts pay back twice as fast
-    receipt = mirror.settle(trader, by=counterparty)[2]
-    t_settle = receipt.timestamp
+    sent = mirror.settle(trader, by=counterparty)[2]
+    t_settle = sent.timestamp
     exact = owed(SIZE, RATE, mark, t_second - t_first) + owed(SIZE, -2 * RATE, mark, t_settle - t_second)
-    (settled,) = by_name(receipt, "FundingSettled")
+    (settled,) = by_name(sent, "FundingSettled")
     assert exact < 0  # 300 s paying, then more than 250 s receiving twice as much
     assert settled.amount == ceil(exact)  # received, rounded toward the system
     mirror.agree(trader, counterparty)
@@ -150,13 +150,13 @@ def test_settle_funding__positive_rate__longs_pay_shorts(opened, trader, counter
     mirror.wait(600)
 
     # Anyone may settle anyone: the liquidator settles both traders.
-    long_receipt = mirror.settle(trader, by=liquidator)[2]
-    short_receipt = mirror.settle(counterparty, by=liquidator)[2]
+    long_events = mirror.settle(trader, by=liquidator)[2]
+    short_events = mirror.settle(counterparty, by=liquidator)[2]
 
-    paid_exact = owed(SIZE, RATE, mark, long_receipt.timestamp - start)
-    received_exact = owed(SIZE, RATE, mark, short_receipt.timestamp - start)
-    (paid_log,) = by_name(long_receipt, "FundingSettled")
-    (received_log,) = by_name(short_receipt, "FundingSettled")
+    paid_exact = owed(SIZE, RATE, mark, long_events.timestamp - start)
+    received_exact = owed(SIZE, RATE, mark, short_events.timestamp - start)
+    (paid_log,) = by_name(long_events, "FundingSettled")
+    (received_log,) = by_name(short_events, "FundingSettled")
     assert (paid_log.account, paid_log.market) == (trader.address, ETH)
     assert (received_log.account, received_log.market) == (counterparty.address, ETH)
     assert paid_log.amount == ceil(paid_exact) > 0  # rounded up
@@ -170,8 +170,8 @@ def test_settle_funding__positive_rate__longs_pay_shorts(opened, trader, counter
     assert ch.collateral(counterparty) == 10_000 * unit - fees_short - received_log.amount
     # Each position snapshots its own side's index; funding moved both alike.
     state = ch.markets(ETH)
-    assert state.long_index == state.short_index == RATE * mark * (short_receipt.timestamp - start)
-    one_block = short_receipt.timestamp - long_receipt.timestamp
+    assert state.long_index == state.short_index == RATE * mark * (short_events.timestamp - start)
+    one_block = short_events.timestamp - long_events.timestamp
     assert ch.positions(trader, ETH).funding_index == state.long_index - RATE * mark * one_block
     assert ch.positions(counterparty, ETH).funding_index == state.short_index
     mirror.agree(trader, counterparty)
@@ -185,13 +185,13 @@ def test_settle_funding__negative_rate__shorts_pay_longs(opened, trader, counter
     assert mirror.lens.pending_funding(counterparty, ETH) > 0
     assert mirror.lens.pending_funding(trader, ETH) < 0
 
-    short_receipt = mirror.settle(counterparty, by=liquidator)[2]
-    long_receipt = mirror.settle(trader, by=liquidator)[2]
-    (paid_log,) = by_name(short_receipt, "FundingSettled")
-    (received_log,) = by_name(long_receipt, "FundingSettled")
+    short_events = mirror.settle(counterparty, by=liquidator)[2]
+    long_events = mirror.settle(trader, by=liquidator)[2]
+    (paid_log,) = by_name(short_events, "FundingSettled")
+    (received_log,) = by_name(long_events, "FundingSettled")
     # The short's size is negative, so -SIZE * -rate > 0: it pays.
-    assert paid_log.amount == ceil(owed(-SIZE, -3 * RATE, mark, short_receipt.timestamp - start)) > 0
-    assert received_log.amount == ceil(owed(SIZE, -3 * RATE, mark, long_receipt.timestamp - start)) < 0
+    assert paid_log.amount == ceil(owed(-SIZE, -3 * RATE, mark, short_events.timestamp - start)) > 0
+    assert received_log.amount == ceil(owed(SIZE, -3 * RATE, mark, long_events.timestamp - start)) < 0
     assert ch.funding_pool() == paid_log.amount + received_log.amount
     mirror.agree(trader, counterparty)
 
@@ -201,8 +201,8 @@ def test_settle_funding__no_position__does_nothing(mirror, traders, liquidator):
     mirror.fund(traders[2], 1_000 * unit)
     mirror.set_funding_rate(ETH, RATE)
     mirror.wait(600)
-    receipt = mirror.settle(traders[2], by=liquidator)[2]
-    assert by_name(receipt, "FundingSettled") == []
+    sent = mirror.settle(traders[2], by=liquidator)[2]
+    assert by_name(sent, "FundingSettled") == []
     assert mirror.ch.collateral(traders[2]) == 1_000 * unit
     mirror.agree(traders[2])
 
@@ -216,9 +216,9 @@ def test_settle_funding__price_moves__accrues_at_the_mark_of_each_accrual(
     # The mark moves to 2_500 without touching the clearing house: the whole
     # period since the last accrual is then accrued at the new mark.
     mirror.set_mark(ETH, 2_500 * unit)
-    receipt = mirror.settle(trader, by=liquidator)[2]
-    (accrued,) = by_name(receipt, "FundingAccrued")
+    sent = mirror.settle(trader, by=liquidator)[2]
+    (accrued,) = by_name(sent, "FundingAccrued")
     assert accrued.price == 2_500 * unit
-    assert accrued.elapsed == receipt.timestamp - start
-    assert accrued.long_index == accrued.short_index == RATE * 2_500 * unit * (receipt.timestamp - start)
+    assert accrued.elapsed == sent.timestamp - start
+    assert accrued.long_index == accrued.short_index == RATE * 2_500 * unit * (sent.timestamp - start)
     mirror.agree(trader, counterparty)

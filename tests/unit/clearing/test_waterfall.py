@@ -46,7 +46,7 @@ def bankrupt_liquidation(mirror, trader, taker, backstop=False):
     ch = mirror.ch
     lens = mirror.lens
     liq = mirror.liquidate(trader, ETH, HUGE, by=taker, backstop=backstop)
-    receipt = liq.events
+    sent = liq.events
     taker_address = mirror.system.vault if backstop else taker
     assert liq.model.size == WAD  # everything: equity is not positive
     assert liq.model.penalty == liq.model.liquidator_reward == liq.model.insurance_reward == 0
@@ -63,11 +63,11 @@ def bankrupt_liquidation(mirror, trader, taker, backstop=False):
         bankruptcy.insurance_paid,
         bankruptcy.residual,
     )
-    return receipt, bankruptcy
+    return sent, bankruptcy
 
 
-def insurance_drawn(mirror, receipt):
-    (event,) = by_name(receipt, "InsuranceDrawn")
+def insurance_drawn(mirror, sent):
+    (event,) = by_name(sent, "InsuranceDrawn")
     assert event.clearing_house == mirror.ch.address
     return event
 
@@ -81,21 +81,21 @@ def test_liquidate__bankrupt__vault_covers_deficit(opened, trader, insurer, liqu
     mirror.fund_vault(1_000 * unit)
     deficit = gap_down(mirror, trader)
 
-    receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
+    sent, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
 
     # 1_000 in the vault pays the 50.4 in full: 949.6 left, nothing residual.
     assert bankruptcy.deficit == deficit
     assert bankruptcy.insurance_paid == deficit
     assert bankruptcy.residual == 0
     assert token.balanceOf(vault) == 1_000 * unit - deficit
-    drawn = insurance_drawn(mirror, receipt)
+    drawn = insurance_drawn(mirror, sent)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (
         deficit,
         deficit,
         1_000 * unit - deficit,
     )
-    assert by_name(receipt, "ResidualRecorded") == []
-    assert by_name(receipt, "LossSocialized") == []
+    assert by_name(sent, "ResidualRecorded") == []
+    assert by_name(sent, "LossSocialized") == []
     assert (ch.bad_debt(), ch.loss_receivable()) == (0, 0)
     # The liquidator took 1 ETH at 1_700 and gained nothing yet.
     assert ch.positions(liquidator, ETH).size == WAD
@@ -128,16 +128,16 @@ def equities(mirror, *accounts):
     return {addr(a): mirror.ch.equity(a) for a in accounts}
 
 
-def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, settler):
+def assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterparty, settler):
     """The residual R went where ``policy`` puts it; then the counterparty settles."""
     ch, residual = mirror.ch, bankruptcy.residual
     assert residual > 0
     state = ch.markets(ETH)
     if policy == POLICY_ADL:
-        (recorded,) = by_name(receipt, "ResidualRecorded")
+        (recorded,) = by_name(sent, "ResidualRecorded")
         assert (recorded.account, recorded.market, recorded.loss_policy) == (bankruptcy.account, ETH, POLICY_ADL)
         assert recorded.residual == recorded.bad_debt == residual
-        assert by_name(receipt, "LossSocialized") == []
+        assert by_name(sent, "LossSocialized") == []
         assert bankruptcy.booked == 0
         assert (ch.bad_debt(), ch.loss_receivable()) == (residual, 0)
         assert equities(mirror, *before) == before  # nobody has been charged
@@ -145,10 +145,10 @@ def assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterp
         return
 
     # EQUITY and OPEN_INTEREST book all of it: no bad debt, nothing "recorded".
-    (event,) = by_name(receipt, "LossSocialized")
+    (event,) = by_name(sent, "LossSocialized")
     assert (event.account, event.market, event.loss_policy) == (bankruptcy.account, ETH, policy)
     assert event.residual == event.booked == bankruptcy.booked == residual
-    assert by_name(receipt, "ResidualRecorded") == []
+    assert by_name(sent, "ResidualRecorded") == []
     assert ch.bad_debt() == 0
     collateral_before = ch.collateral(counterparty)
 
@@ -225,15 +225,15 @@ def test_liquidate__bankrupt_vault_too_small__residual_to_policy(
     deficit = gap_down(mirror, trader)
     before = equities(mirror, counterparty, liquidator)
 
-    receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
+    sent, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
 
     # The vault has only 20 of the 50.4: it pays 20, 30.4 is residual.
     assert bankruptcy.insurance_paid == 20 * unit
     assert bankruptcy.residual == deficit - 20 * unit
     assert token.balanceOf(vault) == 0
-    drawn = insurance_drawn(mirror, receipt)
+    drawn = insurance_drawn(mirror, sent)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (deficit, 20 * unit, 0)
-    assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
+    assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterparty, liquidator)
     mirror.agree(trader)
 
 
@@ -249,14 +249,14 @@ def test_liquidate__bankrupt_insurance_cap__rest_to_policy(opened, trader, count
     deficit = gap_down(mirror, trader)
     before = equities(mirror, counterparty, liquidator)
 
-    receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
+    sent, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
 
     assert bankruptcy.insurance_paid == 10 * unit
     assert bankruptcy.residual == deficit - 10 * unit  # 40.4
     assert token.balanceOf(vault) == 990 * unit
-    drawn = insurance_drawn(mirror, receipt)
+    drawn = insurance_drawn(mirror, sent)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (10 * unit, 10 * unit, 990 * unit)
-    assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
+    assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterparty, liquidator)
     mirror.agree(trader)
 
 
@@ -271,13 +271,13 @@ def test_liquidate__bankrupt_empty_vault__whole_deficit_to_policy(opened, trader
 
     # The liquidation still goes through: the liquidator gets the position,
     # the whole 50.4 is residual.
-    receipt, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
+    sent, bankruptcy = bankrupt_liquidation(mirror, trader, liquidator)
 
     assert (bankruptcy.insurance_paid, bankruptcy.residual) == (0, deficit)
-    drawn = insurance_drawn(mirror, receipt)
+    drawn = insurance_drawn(mirror, sent)
     assert (drawn.amount_requested, drawn.amount_paid, drawn.assets_after) == (deficit, 0, 0)
     assert mirror.ch.positions(liquidator, ETH).size == WAD
-    assert_residual_placed(mirror, receipt, bankruptcy, policy, before, counterparty, liquidator)
+    assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterparty, liquidator)
     mirror.agree(trader)
 
 
@@ -318,14 +318,14 @@ def test_liquidate__backstop_bankrupt__vault_takes_position_and_covers(opened, t
     mirror.fund_backstop(2_000 * unit)
     deficit = gap_down(mirror, trader)
 
-    receipt, bankruptcy = bankrupt_liquidation(mirror, trader, keeper, backstop=True)
+    sent, bankruptcy = bankrupt_liquidation(mirror, trader, keeper, backstop=True)
 
     # The backstop account takes 1 ETH at 1_700; the idle 3_000 pay the 50.4.
     assert ch.positions(vault, ETH).size == WAD
     assert ch.collateral(vault) == 2_000 * unit
     assert (bankruptcy.insurance_paid, bankruptcy.residual) == (deficit, 0)
     assert token.balanceOf(vault) == 3_000 * unit - deficit
-    drawn = insurance_drawn(mirror, receipt)
+    drawn = insurance_drawn(mirror, sent)
     assert drawn.assets_after == 3_000 * unit - deficit
     assert ch.bad_debt() == 0
     mirror.agree(trader, vault)
