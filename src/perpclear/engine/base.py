@@ -281,12 +281,14 @@ class Engine:
     def snapshot(self):
         """Runs the body, then puts the chain back as it was, with what this
         engine remembers of it (transactions sent, their logs)."""
-        count, book = self.tx_count, None if self._book is None else list(self._book)
+        count, logged = self.tx_count, len(self._book or ())
         with self._snapshot():
             try:
                 yield self
             finally:
-                self.tx_count, self._book = count, book
+                self.tx_count = count
+                if self._book is not None:
+                    del self._book[logged:]
 
     def logs(self, addresses: list[str], from_block: int = 0) -> list[Record]:
         """Every decoded log that the contracts at ``addresses`` (attached or
