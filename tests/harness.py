@@ -433,6 +433,17 @@ class Mirror:
         self.check()
         return events, result, computation
 
+    def clawback(self, account: Any, market: int, candidates: list[str] | None = None) -> tuple[list, Any]:
+        """Deleverager.clawback by the keeper (PROFIT), mirrored in the model;
+        ``candidates`` default to every account of the model, in address order.
+        Returns (events, the model's Clawback)."""
+        if candidates is None:
+            candidates = sorted(self.model.accounts() - {addr(account)}, key=lambda a: int(a, 16))
+        events = self.send(self.keeper, self.d.deleverager, "clawback", addr(account), market, list(candidates))
+        result = self.model.clawback(addr(account), market, list(candidates))
+        self.check()
+        return events, result
+
     def victim(self, index: int, market: int, margin: int, leverage_pct: int, long: bool = True):
         """A fresh account with ``margin`` and a position of ``leverage_pct`` % of it."""
         trader = key(index)

@@ -21,6 +21,10 @@ computes, and each guarantee of the brief becomes one verdict row:
   formula, every candidate's rank and skip reason, every fill's size and price,
   and no account the deleverager would have taken at a higher rank than a
   filled one passed over (the model knows every position at that block);
+- ``profit``: each ``clawback`` call (PROFIT): the bankrupt account's equity,
+  the insurance and R as the model has them, every payer's counted profit and
+  charge to the unit, the skip reasons, and no account in profit at that block
+  left out of the run (the model knows every position);
 - ``charges``: every account's settled charges, and the negative shares withheld
   from it for the insurance fees (no account gains from a socialization), equal
   the model's within one unit per settlement;
@@ -47,7 +51,7 @@ from perpclear.units import (
     EQUITY_SCALE, FUNDING_SCALE, MAX_INDEX, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD, equity_scale_after,
 )
 
-CHECKS = ("replay", "waterfall", "atomic", "socialization", "adl", "charges", "completeness", "conservation")
+CHECKS = ("replay", "waterfall", "atomic", "socialization", "adl", "profit", "charges", "completeness", "conservation")
 
 
 @dataclass
@@ -104,6 +108,7 @@ class _Replay:
         self.settled = 0
         self.residual_recorded = 0
         self.floors = 0  # operations that floor into the EQUITY basis H (position changes)
+        self.keepers: set[str] = set()  # RoleSet "keeper": they alone take bankrupt ADL and PROFIT positions
 
     # one transaction at a time: its records in log order
     def tx(self, recs: list[Record]) -> None:
@@ -139,6 +144,9 @@ class _Replay:
                 m.markets[p.market].params = params
         if "DeleverageRun" in names:
             self._deleverage(recs)
+            return
+        if "ClawbackRun" in names:
+            self._clawback(recs)
             return
         for r in recs:
             self._one(r, recs)
@@ -202,11 +210,51 @@ class _Replay:
             v.check("adl", not passed, f"{run_rec.where()}: passed over {passed[0][1] if passed else ''} "
                                        f"(rank {-passed[0][0] if passed else 0}) for a fill at rank {lowest}")
 
+    def _clawback(self, recs: list[Record]) -> None:
+        """One ``clawback`` call: its run summary and every payer's profit and
+        charge against the model's clawback over the same candidates, and
+        every account in profit at that block among the payers."""
+        m, v = self.m, self.v
+        run_rec = next(r for r in recs if r.name == "ClawbackRun")
+        run = run_rec.event
+        charged_recs = [r for r in recs if r.name == "ProfitCharged"]
+        charged = [r.event for r in charged_recs]
+        skipped = {r.event.counterparty: r.event.reason for r in recs if r.name == "CandidateSkipped"}
+        in_profit = sorted(a for (a, market), p in list(m.positions.items())
+                           if market == run.market and p.size and a != run.account
+                           and min(m.pnl(a, market), m.health(a).equity) > 0)
+        # The payers (logged in the candidates' order) and the candidates skipped
+        # for what they hold (not for the list's order) are the run's candidates.
+        candidates = sorted({e.payer for e in charged} | {a for a, why in skipped.items() if why in (1, 2)},
+                            key=lambda a: int(a, 16))
+        try:
+            result = m.clawback(run.account, run.market, candidates or [run.account])
+        except ModelError as exc:
+            v.check("profit", False, f"{run_rec.where()}: the model refuses it: {exc}")
+            return
+        got = (run.equity, run.insurance, run.residual, run.profit, run.charged, run.mark)
+        want = (result.equity, result.insurance, result.residual, result.total_profit,
+                sum(result.charged.values()), result.mark)
+        v.check("profit", got == want, f"{run_rec.where()}: (equity, insurance, R, P, charged, mark) {got} != model {want}")
+        modelled = [(a, result.charged[a], p) for a, p in result.profits.items()]
+        v.check("profit", len(charged) == len(modelled), f"{run_rec.where()}: {len(charged)} payers != model {len(modelled)}")
+        for r, want in zip(charged_recs, modelled):
+            got = (r.event.payer, r.event.amount, r.event.profit)
+            v.check("profit", got == want, f"{r.where()}: (payer, charge, profit) {got} != model {want}")
+        for a, why in result.skipped:
+            if a in skipped:
+                v.check("profit", skipped[a] == why, f"{run_rec.where()}: {a} skipped for {skipped[a]} != model {why}")
+        passed = [a for a in in_profit if a not in result.profits]
+        v.check("profit", not passed, f"{run_rec.where()}: passed over {passed[0] if passed else ''}, in profit "
+                                      f"{min(m.pnl(passed[0], run.market), m.health(passed[0]).equity) if passed else 0}")
+
     def _one(self, r: Record, recs: list[Record]) -> None:
         m, v, e = self.m, self.v, r.event
         try:
             if r.name == "PriceUpdated":
                 m.set_price(e.market, e.price)
+            elif r.name == "RoleSet" and e.role == "keeper":
+                (self.keepers.add if e.allowed else self.keepers.discard)(e.account)
             elif r.name == "LossPolicySet":
                 m.markets[e.market].loss_policy = e.policy
             elif r.name == "Deposit" and e.address == self.a["vault"]:
@@ -245,7 +293,9 @@ class _Replay:
 
     def _liquidation(self, r: Record, recs: list[Record]) -> None:
         m, v, e = self.m, self.v, r.event
-        liq = m.liquidate(e.account, e.market, abs(e.size), e.liquidator)
+        # The taker is the keeper itself, or the vault's margin account on a keeper's backstop call.
+        keeper = e.liquidator in self.keepers or e.liquidator == self.a["vault"]
+        liq = m.liquidate(e.account, e.market, abs(e.size), e.liquidator, keeper=keeper)
         got = (e.size, e.price, e.penalty, e.liquidator_reward, e.insurance_reward)
         want = (liq.size, liq.price, liq.penalty, liq.liquidator_reward, liq.insurance_reward)
         v.check("replay", got == want, f"{r.where()}: (size, price, penalty, rewards) {got} != model {want}")

@@ -14,11 +14,13 @@ at a time:
    its targets are the accounts already due and, with ``delay_blocks = 0``,
    every holder the watch list cannot rule out at the new marks (the contract
    skips those the clearing house refuses), so no transaction can come
-   between a mark and the first liquidation it makes due (ADL markets: the
-   deleverager goes first, so the marks go alone);
+   between a mark and the first liquidation it makes due (ADL and PROFIT
+   markets: the deleverager goes first, so the marks go alone);
 2. it scans every account with a position (``is_liquidatable``) and queues the
    new ones, due ``delay_blocks`` later;
-3. it liquidates due accounts, lowest trader index first, at most
+3. it liquidates due accounts, lowest trader index first (an ADL market's
+   bankrupt last position is first deleveraged; a PROFIT market's residual is
+   first clawed back from the accounts in profit), at most
    ``liquidations_per_block`` and ``gas_budget // gas_per_liquidation`` calls
    per block (the first one counted); a queued account that is no longer
    liquidatable is skipped.
@@ -39,7 +41,7 @@ from typing import Callable
 from perpclear.deployment import CHUNK, Deployment, Roles, deploy, trader_key
 from perpclear.engine import Engine, Event
 from perpclear.keeper import Keeper
-from perpclear.units import ADL_SKIP, LENS_MAX_ACCOUNTS, MAX_CANDIDATES
+from perpclear.units import ADL_SKIP, LENS_MAX_ACCOUNTS, MAX_CANDIDATES, MAX_PAYERS
 from perpclear.results import AccountResult, CascadeResult, adl_charge, event_record, withheld
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -71,7 +73,7 @@ class Cascade:
         self.liq_count: dict[str, int] = {}
         self.records: dict[str, list[dict]] = {
             k: [] for k in ("liquidations", "bankruptcies", "socializations", "residuals", "settlements", "deleveraged",
-                            "adl_runs", "adl_skipped", "openings")
+                            "adl_runs", "adl_skipped", "clawbacks", "clawback_runs", "openings")
         }
         self.blocks: list[dict] = []
         self.impact = [Fraction(0)] * len(sc.markets)
@@ -151,7 +153,11 @@ class Cascade:
         market = k.largest_market(account)
         if market is None:
             return 0
-        calls = self._deleverage(account, market, block) if self.sc.loss_policy == "ADL" else 0
+        calls = 0
+        if self.sc.loss_policy == "ADL":
+            calls = self._deleverage(account, market, block)
+        elif self.sc.loss_policy == "PROFIT":
+            calls = self._clawback(account, market, block)
         if calls == 0 or any(k.positions(account)):
             before = self._equities_if_bankrupt(account)
             events = k.liquidate(account, market)
@@ -219,6 +225,20 @@ class Cascade:
                 break
         return calls
 
+    def _clawback(self, account: str, market: int, block: int) -> int:
+        """PROFIT: when the vault cannot cover a bankrupt account's last
+        position, its residual is charged to the accounts in profit there (every
+        holder passed, up to MAX_PAYERS) before the liquidation. Returns the calls."""
+        k = self.keeper
+        candidates = k.clawback_candidates(account, market, k.holders | {self.roles.market_maker.address, self.liquidator})
+        if not candidates:
+            return 0
+        before = self._equities_if_bankrupt(account)
+        events = k.clawback(account, market, candidates[:MAX_PAYERS])
+        self._record(events, block)
+        self._fairness(before, events, block)
+        return 1
+
     def _accounts(self) -> list[str]:
         r = self.roles
         return [t.address for t in self.traders] + [r.market_maker.address, self.liquidator]
@@ -250,11 +270,13 @@ class Cascade:
         for ADL what its fill cost beyond the mark."""
         if before is None:
             return
-        social = next((ev for ev in events if ev.name in ("LossSocialized", "DeleverageRun")), None)
+        social = next((ev for ev in events if ev.name in ("LossSocialized", "DeleverageRun", "ClawbackRun")), None)
         if social is None:
             return
         shares: dict[str, int] = {}
-        if social.name == "DeleverageRun":
+        if social.name == "ClawbackRun":
+            shares = {ev.payer: ev.amount for ev in events if ev.name == "ProfitCharged" and ev.amount > 0}
+        elif social.name == "DeleverageRun":
             for ev in events:
                 if ev.name == "Deleveraged":
                     shares[ev.counterparty] = shares.get(ev.counterparty, 0) + adl_charge(ev)
@@ -284,6 +306,12 @@ class Cascade:
                 self.keeper.forget(ev.counterparty)
             elif ev.name == "DeleverageRun":
                 self.records["adl_runs"].append(event_record(ev, block, tx, log))
+            elif ev.name == "ProfitCharged":
+                self._touched |= {ev.account, ev.payer}
+                self.records["clawbacks"].append(event_record(ev, block, tx, log))
+                self.keeper.forget(ev.payer)
+            elif ev.name == "ClawbackRun":
+                self.records["clawback_runs"].append(event_record(ev, block, tx, log))
             elif ev.name == "CandidateSkipped":
                 rec = event_record(ev, block, tx, log)
                 rec["reason"] = ADL_SKIP.get(ev.reason, str(ev.reason))
@@ -320,8 +348,8 @@ class Cascade:
         for block in range(total):
             marks = self._marks(block, points)
             k.open_block(marks)
-            targets = []  # under ADL the deleverager comes first: the marks go alone
-            if per_block and sc.loss_policy != "ADL":
+            targets = []  # under ADL and PROFIT the deleverager comes first: the marks go alone
+            if per_block and sc.loss_policy not in ("ADL", "PROFIT"):
                 targets = k.targets([a for a, due in queue.items() if due <= block], sc.keeper.delay_blocks)
             done = self._keeper_run(marks, targets, block)
             found = k.scan()
@@ -385,6 +413,8 @@ class Cascade:
             charged[s["account"]] = charged.get(s["account"], 0) + amount
         for f in self.records["deleveraged"]:
             charged[f["counterparty"]] = charged.get(f["counterparty"], 0) + f["charge"]
+        for f in self.records["clawbacks"]:
+            charged[f["payer"]] = charged.get(f["payer"], 0) + f["amount"]
         bankrupt = {b["account"] for b in self.records["bankruptcies"]}
         results = []
         views = []
@@ -422,6 +452,7 @@ class Cascade:
         booked = sum(s["booked"] for s in self.records["socializations"])
         closed = [run for run in self.records["adl_runs"] if run["remaining"] == 0]
         booked += sum(run["residual"] for run in closed)
+        booked += sum(run["charged"] for run in self.records["clawback_runs"])  # PROFIT: paid in its transaction, exactly
         # What solvent accounts paid beyond the residual for the negative
         # shares withheld went to the insurance fees, not to the residual.
         collected = sum(a.charged for a in results) - withheld(self.records["settlements"])
@@ -478,6 +509,8 @@ class Cascade:
             parameters=self.sc.model_dump(mode="json"),
             openings=self.records["openings"],
             adl_skipped=self.records["adl_skipped"],
+            clawbacks=self.records["clawbacks"],
+            clawback_runs=self.records["clawback_runs"],
             fairness=self.fairness or [],
             timings={"setup": round(t1 - t0, 3), "cascade": round(t2 - t1, 3), "settle": round(t3 - t2, 3), "total": round(t3 - t0, 3)},
         )

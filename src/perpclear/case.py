@@ -54,10 +54,11 @@ class Charge:
     equity: int = 0  # EQUITY: its share of the residual (LossSettled)
     open_interest: int = 0  # OPEN_INTEREST: its side's per-contract charge (FundingSettled)
     adl: int = 0  # ADL: closed at the bankruptcy price, beyond the mark (Deleveraged)
+    profit: int = 0  # PROFIT: clawed back from its profit (ProfitCharged)
 
     @property
     def total(self) -> int:
-        return self.equity + self.open_interest + self.adl
+        return self.equity + self.open_interest + self.adl + self.profit
 
 
 class Case:
@@ -187,6 +188,19 @@ class Case:
         return self._send(self.d.tx(self.roles.liquidator, d.deleverager, "deleverage", self.address(name), m,
                                     ranked[:MAX_CANDIDATES]))
 
+    def clawback(self, name: str, market: str | int | None = None, candidates: list[str] | None = None) -> list[Event]:
+        """PROFIT: ``name``'s residual charged by the keeper to the accounts in
+        profit among the named ``candidates``, by default every named trader
+        (in address order, as the contract takes them). The position stays
+        open; only a keeper may take it over, e.g. ``liquidate(name,
+        backstop=True)`` once ``fund_vault(..., backstop=...)`` gave the
+        vault's margin account collateral."""
+        d = self.d
+        m = self._market_of(name) if market is None else self.market(market)
+        names = candidates if candidates is not None else [n for n in self.accounts if n != name]
+        listed = sorted((self.address(n) for n in names), key=lambda a: int(a, 16))
+        return self._send(self.d.tx(self.roles.liquidator, d.deleverager, "clawback", self.address(name), m, listed))
+
     def _holds(self, name: str) -> bool:
         return self.d.view("open_markets", self.address(name)) != 0
 
@@ -222,6 +236,8 @@ class Case:
                 who, kind, amount = ev.args["account"], "open_interest", ev.args["amount"]
             elif ev.name == "Deleveraged":
                 who, kind, amount = ev.args["counterparty"], "adl", adl_charge(ev)
+            elif ev.name == "ProfitCharged":
+                who, kind, amount = ev.args["payer"], "profit", ev.args["amount"]
             else:
                 continue
             if who in by_address:
@@ -233,8 +249,9 @@ class Case:
     def table(self) -> str:
         """``charges()`` as a text table in whole tokens, with each payer's equity now."""
         u = self.scenario.unit
-        lines = [f"{'account':<10}{'EQUITY':>14}{'OPEN_INTEREST':>16}{'ADL':>14}{'total':>14}{'equity now':>16}"]
+        lines = [f"{'account':<10}{'EQUITY':>14}{'OPEN_INTEREST':>16}{'ADL':>14}{'PROFIT':>14}{'total':>14}"
+                 f"{'equity now':>16}"]
         for c in self.charges():
             lines.append(f"{c.name:<10}{c.equity / u:>14,.6f}{c.open_interest / u:>16,.6f}{c.adl / u:>14,.6f}"
-                         f"{c.total / u:>14,.6f}{self.equity(c.name) / u:>16,.2f}")
+                         f"{c.profit / u:>14,.6f}{c.total / u:>14,.6f}{self.equity(c.name) / u:>16,.2f}")
         return "\n".join(lines)

@@ -170,7 +170,8 @@ def _placed(r: CascadeResult) -> list[int]:
 
 def rates(r: CascadeResult) -> go.Figure:
     """The socialization rate of each event: EQUITY's r in % of equity; OPEN_INTEREST's
-    charge per contract in % of the mark; ADL's bankruptcy-price gap in % of the mark."""
+    charge per contract in % of the mark; ADL's bankruptcy-price gap in % of the mark;
+    PROFIT's charge in % of the payers' profit."""
     unit = 10**r.decimals
     index = {a.address: a.index for a in r.accounts}
     mark = {b["block"]: b["marks"] for b in r.blocks}
@@ -188,12 +189,16 @@ def rates(r: CascadeResult) -> go.Figure:
         x.append(len(x) + 1)
         y.append(100 * abs(run["price"] - run["mark"]) / run["mark"] if run["mark"] else 0.0)
         data.append([short(run["account"], index), run["block"], run["residual"] / unit, run["residual"] / unit])
+    for run in r.clawback_runs:
+        x.append(len(x) + 1)
+        y.append(100 * run["charged"] / run["profit"] if run["profit"] else 0.0)
+        data.append([short(run["account"], index), run["block"], run["residual"] / unit, run["charged"] / unit])
     fig = go.Figure(go.Bar(
         x=x, y=y, marker_color=COLORS[3], name="rate", customdata=data,
         hovertemplate=("event %{x}: %{customdata[0]} (block %{customdata[1]})<br>rate %{y:,.6f} %"
                        "<br>residual %{customdata[2]:,.4f}<br>placed %{customdata[3]:,.4f}<extra></extra>")))
     what = {"EQUITY": "% of every account's equity", "OPEN_INTEREST": "charge per contract, % of the mark",
-            "ADL": "bankruptcy price gap, % of the mark"}.get(r.policy, "%")
+            "ADL": "bankruptcy price gap, % of the mark", "PROFIT": "% of the payers' profit"}.get(r.policy, "%")
     return _layout(fig, f"socialization rate per event ({r.policy})", "event, in order", what)
 
 

@@ -219,7 +219,7 @@ def _grid(option: str, text: str, parse) -> tuple:
 @click.argument("scenario")
 @click.option("--seeds", default="1-20", show_default=True, help="seeds, e.g. 1-1000 or 1,5,9")
 @click.option("--vault", "vaults", default="0", show_default=True, help="insurance vault sizes in whole tokens, e.g. 0,5000,20000")
-@click.option("--policy", "policies", default="EQUITY,OPEN_INTEREST,ADL", show_default=True, help="loss policies, comma-separated")
+@click.option("--policy", "policies", default="EQUITY,OPEN_INTEREST,ADL,PROFIT", show_default=True, help="loss policies, comma-separated")
 @click.option("--traders", "count", type=click.IntRange(1, 100_000), help="override the number of traders")
 @click.option("--keeper-delay", "delays", help="keeper delays in blocks to sweep, e.g. 0,2,5 (default: the scenario's)")
 @click.option("--impact", "impacts", help="impact_bps of every market to sweep, e.g. 0,10,25 (default: the scenario's)")

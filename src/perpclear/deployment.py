@@ -29,6 +29,7 @@ HUGE = MAX_SIZE  # "the whole position": the contract clamps a liquidation reque
 EXPIRY = 2**40  # orders in a cascade do not expire
 ORACLE_MAX_AGE = 10**9  # no staleness in a cascade: blocks are logical steps
 VAULT_COOLDOWN = 86_400
+BLOCK_GAS = 30_000_000  # a clawback's gas limit: one whole block (its candidates are every holder)
 CHUNK = 500  # transactions per batch: one progress step, and one block (or a few) on anvil
 
 
@@ -195,6 +196,12 @@ class Deployment:
     def deleverage(self, account: str, market: int, candidates: list[str]) -> list[Event]:
         """The liquidator (a keeper) runs ADL on ``account``'s last position; returns the events."""
         return self.engine.send([self.tx(self.roles.liquidator, self.deleverager, "deleverage", account, market, candidates)])[0]
+
+    def clawback(self, account: str, market: int, candidates: list[str]) -> list[Event]:
+        """The liquidator (a keeper) charges ``account``'s residual to the
+        accounts in profit in ``market`` (PROFIT); returns the events."""
+        tx = Tx(self.roles.liquidator, self.deleverager, "clawback", (account, market, candidates), gas=BLOCK_GAS)
+        return self.engine.send([tx])[0]
 
     def view(self, fn: str, *args: Any) -> Any:
         """A view of the clearing house or, for the views that live there, of

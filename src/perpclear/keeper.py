@@ -141,10 +141,9 @@ class Keeper:
     def largest_market(self, account: str) -> int | None:
         return self._largest(self.positions(account))
 
-    def adl_candidates(self, account: str, market: int, others: set[str]) -> list[str]:
-        """ADL of ``account``'s position in ``market`` applies when it is bankrupt,
-        the vault cannot cover it and it is its last position: then the opposite
-        side's queue among ``others`` (highest rank first), else []."""
+    def _beyond_vault(self, account: str, market: int) -> list[int] | None:
+        """``account``'s sizes when it is bankrupt, the vault cannot cover it and
+        ``market`` holds its last position (ADL and PROFIT apply), else None."""
         d, e = self.d, self.engine
         ch = d.clearing_house
         health, idle, params, *positions = e.calls([(ch, "health", (account,)), (d.vault, "idle_assets", ()),
@@ -153,8 +152,26 @@ class Keeper:
         cap = params[-1]
         insurance = min(idle, cap) if cap else idle
         if health[0] >= 0 or -health[0] <= insurance or sum(1 for s in sizes if s) != 1:
-            return []  # not bankrupt, the vault covers it, or other positions go first
-        return [a for a, _ in queue(e, ch, d.deleverager, sorted(others), market, sizes[market] < 0)]
+            return None  # not bankrupt, the vault covers it, or other positions go first
+        return sizes
+
+    def adl_candidates(self, account: str, market: int, others: set[str]) -> list[str]:
+        """When ADL applies (``_beyond_vault``): the opposite side's queue among
+        ``others`` (highest rank first), else []."""
+        sizes = self._beyond_vault(account, market)
+        if sizes is None:
+            return []
+        d = self.d
+        return [a for a, _ in queue(self.engine, d.clearing_house, d.deleverager, sorted(others), market, sizes[market] < 0)]
+
+    def clawback_candidates(self, account: str, market: int, others: set[str]) -> list[str]:
+        """When a PROFIT clawback applies (``_beyond_vault``): every other account
+        of ``others`` with a position in ``market``, in ascending address order
+        (the contract counts those in profit), else []."""
+        if self._beyond_vault(account, market) is None:
+            return []
+        held = sorted(others - {account}, key=lambda a: int(a, 16))
+        return [a for a, sizes in zip(held, self.sizes(held)) if sizes[market]]
 
     # -- transactions (each returns what it emitted)
     def run(self, marks: dict[int, int], targets: list[str]) -> list[Event] | None:
@@ -171,6 +188,9 @@ class Keeper:
 
     def deleverage(self, account: str, market: int, candidates: list[str]) -> list[Event]:
         return self.d.deleverage(account, market, candidates)
+
+    def clawback(self, account: str, market: int, candidates: list[str]) -> list[Event]:
+        return self.d.clawback(account, market, candidates)
 
     def forget(self, account: str) -> None:
         """After a transaction changed the account's position: read it afresh next time."""

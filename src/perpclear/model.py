@@ -29,6 +29,7 @@ from perpclear.units import (
     POLICY_ADL,
     POLICY_EQUITY,
     POLICY_OPEN_INTEREST,
+    POLICY_PROFIT,
     WAD,
 )
 
@@ -152,6 +153,32 @@ class Deleverage:
         """What each counterparty paid beyond closing at the mark, exactly."""
         gap = abs(self.price - self.mark)
         return {c: Fraction(size * gap, WAD) for c, size, _ in self.fills}
+
+
+@dataclass(frozen=True)
+class Clawback:
+    """One ``Deleverager.clawback`` call (PROFIT): who was charged what."""
+
+    account: str
+    market: int
+    equity: int  # of the bankrupt account, before
+    insurance: int  # I
+    residual: int  # R = -equity - I
+    profits: dict  # payer -> profit counted, min(pnl, equity), in the candidates' order
+    skipped: list  # (candidate, reason), reasons as ADL_SKIP
+    charged: dict  # payer -> units moved to the bankrupt account
+    mark: int
+
+    @property
+    def total_profit(self) -> int:
+        return sum(self.profits.values())
+
+    def exact(self) -> dict[str, Fraction]:
+        """Each payer's exact share: R * profit / P, at most its whole profit."""
+        total = self.total_profit
+        if total <= self.residual:
+            return {c: Fraction(p) for c, p in self.profits.items()}
+        return {c: Fraction(self.residual * p, total) for c, p in self.profits.items()}
 
 
 @dataclass
@@ -469,8 +496,8 @@ class ClearingModel:
         h = self.health(account, strict=True)
         if h.equity >= h.maintenance:
             raise ModelError("clearing: not liquidatable")
-        if h.equity < 0 and self.markets[market].loss_policy == POLICY_ADL and not keeper:
-            raise ModelError("clearing: bankrupt, ADL first")
+        if h.equity < 0 and self.markets[market].loss_policy in (POLICY_ADL, POLICY_PROFIT) and not keeper:
+            raise ModelError("clearing: bankrupt, keepers only")
         amount = min(max_size, self.max_liquidation(account, market))
         # A taker on the opposite side takes a bankrupt position whole and
         # pays for what it closes of its own (see socialize_open_interest).
@@ -508,22 +535,20 @@ class ClearingModel:
         p = self.position(account, market)
         equity = self.health(account).equity
         value = floor(Fraction(p.size * self.markets[market].price, WAD))
-        pnl = value - p.open_notional - self.pending_funding(account, market)
+        pnl = self.pnl(account, market)
         if pnl <= 0 or equity <= 0:
             return 0, equity
         pnl_pct = pnl * WAD // max(abs(p.open_notional), 1)
         return max(pnl_pct * abs(value) // equity, 1), equity
 
-    def deleverage(self, account: str, market: int, candidates: list[str]) -> Deleverage:
-        """Deleverager.deleverage: the bankruptcy price, then each candidate in order."""
+    def _bankrupt(self, account: str, market: int, policy: int) -> tuple[int, int, int, int]:
+        """Deleverager._bankrupt: (size, equity e < 0, insurance I, residual R = -e - I > 0)."""
         m = self.markets[market]
-        if m.loss_policy != POLICY_ADL:
-            raise ModelError("adl: not an ADL market")
+        if m.loss_policy != policy:
+            raise ModelError("adl: wrong loss policy")
         size = self.position(account, market).size
         if size == 0:
             raise ModelError("adl: no position")
-        if not candidates:
-            raise ModelError("adl: no candidates")
         if any(self.position(account, o).size for o in range(len(self.markets)) if o != market):
             raise ModelError("adl: other positions first")
         equity = self.health(account).equity
@@ -533,7 +558,14 @@ class ClearingModel:
         insurance = min(self.vault_assets, cap) if cap else self.vault_assets
         if -equity <= insurance:
             raise ModelError("adl: insurance covers, liquidate")
-        residual = -equity - insurance
+        return size, equity, insurance, -equity - insurance
+
+    def deleverage(self, account: str, market: int, candidates: list[str]) -> Deleverage:
+        """Deleverager.deleverage: the bankruptcy price, then each candidate in order."""
+        size, equity, insurance, residual = self._bankrupt(account, market, POLICY_ADL)
+        if not candidates:
+            raise ModelError("adl: no candidates")
+        m = self.markets[market]
         mark, remaining = m.price, abs(size)
         gap = ceil(Fraction(residual * WAD, remaining))
         price = mark + gap
@@ -552,6 +584,49 @@ class ClearingModel:
             if remaining == 0:
                 break
         return Deleverage(account, market, equity, insurance, residual, price, mark, fills, skipped, remaining, bankruptcy)
+
+    def pnl(self, account: str, market: int) -> int:
+        """Unrealised PnL at the mark, pending funding included, rounded as the contracts."""
+        p = self.position(account, market)
+        value = floor(Fraction(p.size * self.markets[market].price, WAD))
+        return value - p.open_notional - self.pending_funding(account, market)
+
+    def clawback(self, account: str, market: int, candidates: list[str]) -> Clawback:
+        """Deleverager.clawback: the residual charged to the candidates in profit, pro rata."""
+        _, equity, insurance, residual = self._bankrupt(account, market, POLICY_PROFIT)
+        if not candidates:
+            raise ModelError("adl: no candidates")
+        payers, skipped, previous = {}, [], None
+        for c in candidates:
+            if previous is not None and int(c, 16) <= int(previous, 16):
+                skipped.append((c, 5))
+            elif c == account or self.position(c, market).size == 0:
+                skipped.append((c, 1))
+            else:
+                previous = c
+                profit = min(self.pnl(c, market), self.health(c).equity)
+                if profit > 0:
+                    payers[c] = profit
+                else:
+                    skipped.append((c, 2))
+        total, running, charged, charges = sum(payers.values()), 0, 0, {}
+        for c, profit in payers.items():
+            amount = profit
+            if total > residual:
+                running += profit
+                amount = residual * running // total - charged
+            if amount:
+                self.profit_charge(account, c, amount)
+            charges[c] = amount
+            charged += amount
+        return Clawback(account, market, equity, insurance, residual, payers, skipped, charges, self.markets[market].price)
+
+    def profit_charge(self, bankrupt: str, payer: str, amount: int) -> None:
+        """ClearingHouse.adl_fill in a PROFIT market: ``amount`` moves from ``payer`` to ``bankrupt``."""
+        self.touch(bankrupt)
+        self.touch(payer)
+        self._credit(payer, -amount)
+        self._credit(bankrupt, amount)
 
     def adl_candidate(self, bankrupt: str, c: str, market: int, remaining: int, gap: int, last: int | None) -> tuple[int, int, int]:
         """Deleverager's check of one candidate: (skip reason or 0, amount to close, rank)."""

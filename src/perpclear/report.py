@@ -104,6 +104,14 @@ def charges_rows(r: CascadeResult) -> list[dict]:
                 "to_insurance": "", "scale_before": "", "scale_after": "", "market": f["market"],
             }
         )
+    for f in r.clawbacks:  # PROFIT: what each payer gave of its profit
+        rows.append(
+            {
+                "policy": r.policy, "block": f["block"], "event": "ProfitCharged", "account": f["payer"],
+                "trader_index": index.get(f["payer"], ""), "charge": f["amount"],
+                "to_insurance": "", "scale_before": "", "scale_after": "", "market": f["market"],
+            }
+        )
     return rows
 
 
@@ -192,7 +200,7 @@ def run_figures(r: CascadeResult) -> list:
     figs += [charts.open_interest(r), charts.vault(r)]
     if r.bankruptcies:
         figs.append(charts.waterfall(r))
-    if r.socializations or r.adl_runs:
+    if r.socializations or r.adl_runs or r.clawback_runs:
         figs.append(charts.rates(r))
     if r.fairness:
         figs.append(charts.fairness(r))

@@ -18,7 +18,7 @@ class AccountResult:
     sizes: list[int]
     liquidations: int
     bankrupt: bool
-    charged: int  # EQUITY charges + OPEN_INTEREST index charges settled at the end
+    charged: int  # EQUITY charges + OPEN_INTEREST index charges settled at the end + ADL and PROFIT charges
 
 
 @dataclass
@@ -48,7 +48,11 @@ class CascadeResult:
     parameters: dict = field(default_factory=dict)
     openings: list[dict] = field(default_factory=list)
     adl_skipped: list[dict] = field(default_factory=list)
-    # One entry per socialization (and per ADL run): the block, market and
+    # PROFIT: each payer of a clawback (ProfitCharged: amount, profit counted)
+    # and one entry per clawback call (ClawbackRun: R, P, what was charged).
+    clawbacks: list[dict] = field(default_factory=list)
+    clawback_runs: list[dict] = field(default_factory=list)
+    # One entry per socialization (and per ADL run or clawback): the block, market and
     # policy, and [account, equity just before, share] of every account that
     # paid. Empty above FAIRNESS_MAX_TRADERS traders.
     fairness: list[dict] = field(default_factory=list)
@@ -76,6 +80,7 @@ class CascadeResult:
             "socialized": sum(s["booked"] for s in self.socializations),
             "deleveraged": len(self.deleveraged),
             "adl_residual": sum(run["residual"] for run in self.adl_runs if run["remaining"] == 0),
+            "clawed_back": sum(run["charged"] for run in self.clawback_runs),
             "bad_debt": sum(r["residual"] for r in self.residuals_recorded),
             "charged": sum(a.charged for a in self.accounts),
             "accounts_charged": sum(1 for a in self.accounts if a.charged > 0),

@@ -180,7 +180,7 @@ class Scenario(_Strict):
     description: str = ""
     seed: int = Field(default=1, ge=0)
     decimals: Literal[6, 18] = 6
-    loss_policy: Literal["EQUITY", "OPEN_INTEREST", "ADL"] = "EQUITY"
+    loss_policy: Literal["EQUITY", "OPEN_INTEREST", "ADL", "PROFIT"] = "EQUITY"
     market_maker_collateral: float = Field(default=0, ge=0)  # 0: enough for the book it takes
     markets: list[Market] = Field(min_length=1, max_length=8)
     traders: Traders

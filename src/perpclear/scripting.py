@@ -300,6 +300,9 @@ def story(result: CascadeResult, console: Console) -> None:
     if t["deleveraged"]:
         console.print(f"ADL closed {t['deleveraged']} opposite positions at bankruptcy prices, covering "
                       f"{_money(t['adl_residual'], dec)} that the vault could not.")
+    if result.clawback_runs:
+        console.print(f"PROFIT clawed back {_money(t['clawed_back'], dec)} from the accounts in profit in "
+                      f"{len(result.clawback_runs)} runs, before the vault paid the rest of each bankruptcy.")
     payers = sorted((a for a in result.accounts if a.charged > 0), key=lambda a: -a.charged)
     table = Table(title=f"Who paid what under {result.policy}", title_justify="left")
     lost = lost_pcts(result)

@@ -16,8 +16,10 @@ MAX_MARKETS = 8
 MAX_SIZE = 10**30  # the largest fill size and open-interest cap (base units)
 MAX_PRICE = 10**30  # the largest fill price (collateral units per contract)
 MAX_INDEX = 10**48  # OPEN_INTEREST never moves a side index beyond +-MAX_INDEX
-POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL = 1, 2, 3
-POLICIES = {"EQUITY": POLICY_EQUITY, "OPEN_INTEREST": POLICY_OPEN_INTEREST, "ADL": POLICY_ADL}  # by name
+POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL, POLICY_PROFIT = 1, 2, 3, 4
+POLICIES = {  # by name
+    "EQUITY": POLICY_EQUITY, "OPEN_INTEREST": POLICY_OPEN_INTEREST, "ADL": POLICY_ADL, "PROFIT": POLICY_PROFIT,
+}
 
 # modules/loss_equity.vy: the fixed point of r and of K's mantissa (1.0), the
 # factor K's mantissa is rescaled by, the mantissa's width in the K word, and
@@ -52,9 +54,11 @@ def equity_scale_after(word: int, rate: int) -> int:
 # modules/timelock.vy: the longest governance delay (MAX_DELAY)
 MAX_TIMELOCK_DELAY = 30 * 86_400
 
-# Deleverager.vy: candidates per call, and the codes of CandidateSkipped.reason
+# Deleverager.vy: candidates per deleverage call and per clawback call, and
+# the codes of CandidateSkipped.reason
 MAX_CANDIDATES = 50
-ADL_SKIP = {1: "SIDE", 2: "PROFIT", 3: "RANK", 4: "EQUITY"}  # SKIP_SIDE, SKIP_PROFIT, ...
+MAX_PAYERS = 1_000
+ADL_SKIP = {1: "SIDE", 2: "PROFIT", 3: "RANK", 4: "EQUITY", 5: "ORDER"}  # SKIP_SIDE, SKIP_PROFIT, ...
 
 # ClearingLens.vy: accounts per `equities` / `account_states` call (MAX_ACCOUNTS)
 LENS_MAX_ACCOUNTS = 1_000

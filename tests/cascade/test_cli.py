@@ -75,7 +75,7 @@ def test_scenarios_and_check(tmp_path):
         (("run", "nope"), "error: nope: no such scenario file"),
         (("run", "gap-30", "--network", "mars:x"), "error: --network: 'mars:x' is not boa, revm or an ape network (No ecosystem named 'mars'.)"),
         (("run", "gap-30", "--traders", "0"), "Invalid value for '--traders'"),
-        (("run", "gap-30", "--policy", "PROFIT"), "Invalid value for '--policy'"),
+        (("run", "gap-30", "--policy", "NOPE"), "Invalid value for '--policy'"),
         (("run", "gap-30", "--out", "/nonexistent/dir/report"), "error: --out: directory /nonexistent/dir does not exist"),
         (("check", "BAD"), "error: BAD: no such scenario file"),
     ],

@@ -1,4 +1,4 @@
-"""Stateful fuzzing of whole-system invariants, the three loss policies, on revm.
+"""Stateful fuzzing of whole-system invariants, the four loss policies, on revm.
 
 Hypothesis drives deposits, withdrawals, signed trades, price moves, funding
 and time, liquidations, keeper sweeps, settlement of every account and
@@ -11,7 +11,10 @@ EQUITY: ``E' = E·(1 − r)``; OPEN_INTEREST: the charged side loses
 ``|size|·per_contract``, the other side nothing. Under ADL the keeper's sweep
 deleverages bankrupt last positions (candidates from ``perpclear.adl.queue``):
 each counterparty's equity falls by its charge ``size × |price − mark|``
-within two units, ranks are non-increasing, everyone else is untouched. After a keeper sweep nothing
+within two units, ranks are non-increasing, everyone else is untouched. Under
+PROFIT it claws back bankrupt last positions from every holder: each payer's
+equity falls by exactly its charge, within one unit of ``R·profit/P``, the
+charges add up to ``min(R, P)``, nobody else moves. After a keeper sweep nothing
 is liquidatable; after settling everyone the socialized losses are fully
 collected (completeness) and no account is below zero.
 
@@ -29,7 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from perpclear.adl import queue
 from perpclear.deployment import HUGE, Roles, deploy, trader_key
 from perpclear.engine import EngineError, RevmEngine
-from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, WAD
+from perpclear.model import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_PROFIT, WAD
 from perpclear.units import EQUITY_SCALE
 from perpclear.scenario import parse_scenario
 
@@ -44,7 +47,7 @@ SCENARIO = {
     "traders": {"count": 1, "collateral": {"min": 1, "max": 1}, "leverage": {"min": 1, "max": 1}},
     "vault": {"assets": 0},
 }
-POLICIES = st.sampled_from([POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL])
+POLICIES = st.sampled_from([POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL, POLICY_PROFIT])
 MOVES = st.sampled_from([-6_000, -4_000, -2_500, -1_200, -600, 600, 1_200, 2_500]) | st.integers(-300, 300)
 STATS: dict = {}
 
@@ -172,8 +175,11 @@ class SystemMachine(RuleBasedStateMachine):
             sizes = self.sizes(a)
             market = max(range(2), key=lambda m: abs(sizes[m]) * self.marks[m])
             last = sum(1 for s in sizes if s) == 1
-            if self.policies[market] == POLICY_ADL and last and self.view("health", a)[0] < 0:
-                self.deleverage(a, market)
+            if last and self.view("health", a)[0] < 0:
+                if self.policies[market] == POLICY_ADL:
+                    self.deleverage(a, market)
+                elif self.policies[market] == POLICY_PROFIT:
+                    self.clawback(a, market)
             if self.view("is_liquidatable", a):
                 self.fair_liquidation(a, market, HUGE)
         assert not [a for a in self.accounts if self.view("is_liquidatable", a)], "liquidatable after a sweep"
@@ -253,6 +259,30 @@ class SystemMachine(RuleBasedStateMachine):
             fell = equity - self.view("equity", a)
             assert abs(fell - charged.get(a, 0)) <= 2, (a, equity, fell, float(charged.get(a, 0)))
 
+    def clawback(self, account, market):
+        """PROFIT: the residual charged to every account in profit, pro rata; each
+        payer's equity falls by exactly its charge, within one unit of
+        R * profit / P, and nobody else's moves. A refusal (the vault covers it)
+        leaves it to the liquidation at the mark."""
+        held = [a for a in sorted(set(self.accounts) | {self.r.liquidator.address}, key=lambda a: int(a, 16))
+                if a != account and self.sizes(a)[market]]
+        if not held:
+            return
+        before = {a: self.view("equity", a) for a in self.accounts if a != account}
+        logs = self.attempt("clawback", self.d.tx(self.r.liquidator, self.d.deleverager, "clawback", account, market, held))
+        if logs is None:
+            return
+        (run,) = [ev for ev in logs if ev.name == "ClawbackRun"]
+        charged = {ev.payer: ev for ev in logs if ev.name == "ProfitCharged"}
+        assert sum(ev.amount for ev in charged.values()) == run.charged == min(run.residual, run.profit)
+        for ev in charged.values():
+            exact = Fraction(ev.profit) if run.profit <= run.residual else Fraction(run.residual * ev.profit, run.profit)
+            assert abs(ev.amount - exact) < 1 and ev.amount <= ev.profit, (ev.payer, ev.amount, float(exact))
+        STATS["clawed back"] = STATS.get("clawed back", 0) + sum(1 for ev in charged.values() if ev.amount)
+        for a, equity in before.items():
+            paid = charged[a].amount if a in charged else 0
+            assert self.view("equity", a) == equity - paid, (a, equity, paid)
+
     # ------------------------------------------------------------ always
 
     @invariant()
@@ -282,13 +312,15 @@ def run_machine(decimals: int, policy: int, fuzz_profile: str, **attrs) -> None:
     machine.TestCase().runTest()
 
 
-@pytest.mark.parametrize("policy", [POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL], ids=["equity", "open_interest", "adl"])
+@pytest.mark.parametrize("policy", [POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL, POLICY_PROFIT],
+                         ids=["equity", "open_interest", "adl", "profit"])
 @pytest.mark.parametrize("decimals", [6, 18])
 def test_system_invariants(decimals, policy, fuzz_profile):
     run_machine(decimals, policy, fuzz_profile)
     for step in ("trade", "liquidate", "withdraw"):
         assert STATS.get((step, True), 0) >= 5, sorted(STATS.items(), key=str)
     # The starting policy placed losses: pro rata, or by deleveraging.
-    placed = STATS.get("deleveraged", 0) if policy == POLICY_ADL else STATS.get(("socialized", policy), 0)
+    placed = {POLICY_ADL: STATS.get("deleveraged", 0), POLICY_PROFIT: STATS.get("clawed back", 0)}.get(
+        policy, STATS.get(("socialized", policy), 0))
     assert placed > 0, STATS
     assert STATS.get("settled", 0) > 0, STATS

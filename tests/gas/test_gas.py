@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from perpclear.model import POLICY_ADL, WAD
+from perpclear.model import POLICY_ADL, POLICY_PROFIT, WAD
 
 GAS_JSON = Path(__file__).resolve().parents[2] / "docs" / "gas.json"
 GAS_MD = GAS_JSON.with_suffix(".md")
@@ -46,7 +46,7 @@ def gas_table(measured: dict, before: dict) -> str:
         old = before.get(name)
         change = f"{(gas - old) / old:+.1%}" if old else ""
         target = f"{TARGETS[name]:,}" if name in TARGETS else ""
-        rows.append(f"| {name} | {old or 0:,} | {gas:,} | {change} | {target} |")
+        rows.append(f"| {name} | {f'{old:,}' if old else 'new'} | {gas:,} | {change} | {target} |")
     return (
         "# Gas table\n\nMeasured by `tests/gas/test_gas.py` on ape's embedded chain (6-decimal\n"
         "collateral, two listed markets, one position per account). Regenerate with\n"
@@ -137,6 +137,29 @@ def test_gas__every_operation_matches_the_published_table(make_system, accounts,
     receipt = s.deleverager.deleverage(frank, ETH, [grace, heidi], sender=s.keeper)
     assert s.deleverager.DeleverageRun.from_receipt(receipt)[0].remaining == 0
     measured["deleverage (2 counterparties, closes the position)"] = receipt.gas_used
+
+    # PROFIT: the same book (erin, flat since her bankruptcy, is the second short);
+    # the clawback charges both shorts, then the keeper takes the long over.
+    ivan, judy, mallory = traders[8], traders[9], erin
+    ch.set_loss_policy(ETH, POLICY_PROFIT, sender=s.admin)
+    ch.set_funding_rate(ETH, 0, sender=s.keeper)  # no funding owed between the clawback and the take-over
+    s.set_mark(ETH, 2_000 * u)
+    for account, amount in ((ivan, 1_000), (judy, 5_000), (mallory, 5_000), (s.keeper, 10_000)):
+        s.fund(account, amount * u)
+    s.trade(ivan, judy, ETH, 2 * WAD, 2_000 * u, expiry=EXPIRY)
+    s.trade(ivan, mallory, ETH, 2 * WAD, 2_000 * u, expiry=EXPIRY)
+    s.set_mark(ETH, 1_650 * u)
+    next_second(chain)
+    bad_debt = ch.bad_debt()
+    payers = sorted([judy.address, mallory.address], key=lambda a: int(a, 16))
+    receipt = s.deleverager.clawback(ivan, ETH, payers, sender=s.keeper)
+    run = s.deleverager.ClawbackRun.from_receipt(receipt)[0]
+    assert run.charged == run.residual > 0
+    measured["clawback (2 accounts in profit charged)"] = receipt.gas_used
+    next_second(chain)
+    receipt = ch.liquidate(ivan, ETH, 4 * WAD, False, sender=s.keeper)
+    assert ch.bad_debt() == bad_debt and ch.positions(ivan, ETH).size == 0  # the payers covered R
+    measured["liquidate (by the keeper after a clawback)"] = receipt.gas_used
 
     if UPDATE:
         GAS_JSON.write_text(json.dumps(measured, indent=2) + "\n")

@@ -14,7 +14,8 @@ from perpclear.scenario import load_scenario
 pytestmark = pytest.mark.anvil
 
 
-CASES = {"equity": ("gap-30", "EQUITY"), "open-interest": ("flash-crash", "OPEN_INTEREST"), "adl": ("gap-30", "ADL")}
+CASES = {"equity": ("gap-30", "EQUITY"), "open-interest": ("flash-crash", "OPEN_INTEREST"), "adl": ("gap-30", "ADL"),
+         "profit": ("gap-30", "PROFIT")}
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -48,6 +49,8 @@ def test_a_correct_run_passes(audited):
         assert verdict.checked["waterfall"] == len(result.liquidations) + len(result.bankruptcies)
     else:
         assert verdict.checked["waterfall"] == len(result.liquidations)
+    if result.policy == "PROFIT":  # each run: its summary, one per payer, the passed-over check
+        assert result.clawbacks and verdict.checked["profit"] >= 3 * len(result.clawback_runs) + len(result.clawbacks)
 
 
 @pytest.mark.parametrize("audited", ["equity", "open-interest"], indirect=True)
@@ -100,6 +103,20 @@ def test_doctored_adl_logs_fail_naming_the_event(audited, name, field):
     verdict = audit(doctored(records, name, field, +1), addresses, final)
     assert not verdict.ok
     assert any(f.startswith(f"{name} (block") or f.startswith("DeleverageRun (block") for f in verdict.failures["adl"]), verdict.failures
+
+
+@pytest.mark.parametrize("audited", ["profit"], indirect=True)
+@pytest.mark.parametrize(
+    "name, field",
+    [("ProfitCharged", "amount"), ("ProfitCharged", "profit"), ("ClawbackRun", "residual"), ("ClawbackRun", "profit"),
+     ("ClawbackRun", "charged")],
+)
+def test_doctored_profit_logs_fail_naming_the_event(audited, name, field):
+    _, addresses, _, records, final = audited
+    assert any(r.name == name for r in records)
+    verdict = audit(doctored(records, name, field, +1), addresses, final)
+    assert not verdict.ok
+    assert any(f.startswith(f"{name} (block") for f in verdict.failures["profit"]), verdict.failures
 
 
 def test_a_keeper_that_passes_over_the_top_of_the_queue_is_caught():

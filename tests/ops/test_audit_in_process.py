@@ -10,7 +10,7 @@ from perpclear.scenario import load_scenario
 
 
 @pytest.mark.parametrize("engine_name", sorted(IN_PROCESS))
-@pytest.mark.parametrize("policy", ["EQUITY", "OPEN_INTEREST", "ADL"])
+@pytest.mark.parametrize("policy", ["EQUITY", "OPEN_INTEREST", "ADL", "PROFIT"])
 def test_audit_of_an_in_process_run(engine_name, policy):
     sc = load_scenario("gap-30")
     sc = sc.with_overrides(loss_policy=policy, traders={**sc.traders.model_dump(), "count": 16})
@@ -24,7 +24,12 @@ def test_audit_of_an_in_process_run(engine_name, policy):
     assert [r.block for r in records] == sorted(r.block for r in records)
     assert engine.logs(list(addresses.values()), from_block=records[-1].block) == [
         r for r in records if r.block == records[-1].block]
-    if policy != "ADL":
+    if policy == "PROFIT":
+        assert verdict.checked["profit"] >= 1
+        bad = audit(doctored(records, "ProfitCharged", "amount", -1), addresses,
+                    final_views(engine, addresses, accounts_of(records)))
+        assert not bad.ok and "ClawbackRun" in bad.failures["profit"][0]
+    elif policy != "ADL":
         bad = audit(doctored(records, "LossSocialized", "rate", +5), addresses,
                     final_views(engine, addresses, accounts_of(records)))
         assert not bad.ok and bad.failures["socialization"]

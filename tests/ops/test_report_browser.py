@@ -33,16 +33,16 @@ def figure_count(results) -> int:
 def test_files(comparison):
     results, folder = comparison
     doc = json.loads((folder / "report.json").read_text())
-    assert [r["policy"] for r in doc["runs"]] == ["EQUITY", "OPEN_INTEREST", "ADL"]
+    assert [r["policy"] for r in doc["runs"]] == ["EQUITY", "OPEN_INTEREST", "ADL", "PROFIT"]
     spread = [c["fairness_spread_pp"] for c in doc["comparison"]]
-    assert spread[0] < spread[1] and spread[0] < spread[2]  # pro rata by equity is the even one
+    assert spread[0] < min(spread[1:])  # pro rata by equity is the even one
     for run, result in zip(doc["runs"], results):  # what a replay without the chain needs
         assert run["parameters"]["name"] == "flash-crash" and run["parameters"]["loss_policy"] == run["policy"]
         assert len(run["openings"]) == sum(len(p.legs) for p in plan_traders(load_scenario("flash-crash")))
         assert all(o["buyer_fee"] > 0 and o["seller_fee"] > 0 for o in run["openings"])
         assert all({"loss_receivable", "funding_pool", "insurance_fees", "balance"} <= set(b["ledger"]) for b in run["blocks"])
-        events = [e for k in ("liquidations", "bankruptcies", "socializations", "settlements", "deleveraged", "adl_runs")
-                  for e in run[k]]
+        events = [e for k in ("liquidations", "bankruptcies", "socializations", "settlements", "deleveraged", "adl_runs",
+                              "clawbacks", "clawback_runs") for e in run[k]]
         assert events and all(isinstance(e["tx"], int) and isinstance(e["log"], int) for e in events)
         order = sorted((e["tx"], e["log"]) for e in events)
         assert len(set(order)) == len(order)  # each (transaction, log index) names one event
@@ -50,20 +50,20 @@ def test_files(comparison):
     adl = doc["runs"][2]
     assert all(len(r["candidates"]) >= 1 and r["surplus"] >= 0 for r in adl["adl_runs"])
     rows = list(csv.DictReader((folder / "charges.csv").open()))
-    assert len(rows) == sum(len(r.settlements) + len(r.deleveraged) for r in results)
+    assert len(rows) == sum(len(r.settlements) + len(r.deleveraged) + len(r.clawbacks) for r in results)
     for result in results:  # the rows of each policy add up to what its accounts were charged
         mine = [r for r in rows if r["policy"] == result.policy]
         assert sum(int(r["charge"]) for r in mine) == result.totals()["charged"]
         assert sum(int(r["to_insurance"] or 0) for r in mine) == result.totals()["withheld_to_insurance"]
-    assert any(r["event"] == "Deleveraged" for r in rows)
+    assert any(r["event"] == "Deleveraged" for r in rows) and any(r["event"] == "ProfitCharged" for r in rows)
     html = (folder / "report.html").read_text()
     # self-contained: plotly.js inlined, nothing loaded from elsewhere
     assert "<script src" not in html and "<link" not in html and "cdn.plot.ly" not in html.split("<body>")[1]
     assert html.count('class="plotly-graph-div"') == figure_count(results)
     # one market: every run has its marks, open interest, vault, waterfall, rates
     # and fairness; ADL its prices
-    assert [len(run_figures(r)) for r in results] == [6, 6, 7]
-    assert html.count('class="sortable"') == 3
+    assert [len(run_figures(r)) for r in results] == [6, 6, 7, 6]
+    assert html.count('class="sortable"') == 4
     assert not list(folder.glob("*.tmp"))
 
 
@@ -80,6 +80,7 @@ def test_fairness_at_the_socialization__equity_is_even_on_the_demo():
     assert figures["EQUITY"]["max_charge_pct_equity"] - figures["EQUITY"]["median_charge_pct_equity"] < 0.001
     assert figures["OPEN_INTEREST"]["fairness_spread_pp"] > 100 * figures["EQUITY"]["fairness_spread_pp"]
     assert figures["ADL"]["fairness_spread_pp"] > 100 * figures["EQUITY"]["fairness_spread_pp"]
+    assert figures["PROFIT"]["fairness_spread_pp"] > 100 * figures["EQUITY"]["fairness_spread_pp"]
     # Measured on chain (equity before and after each bankruptcy), each share is
     # the event's logged rate times the account's equity, within rounding.
     result = run_cascade(sc, RevmEngine())

@@ -59,10 +59,10 @@ def test_cascade_json_and_exit_code(tmp_path, network):
 def test_compare_shows_the_policies_side_by_side(tmp_path, network):
     p = ape_run("compare", "gap-30", "--traders", "15", "--reports", str(tmp_path), *network)
     assert p.returncode == 0, p.stderr[-2000:]
-    for text in ("EQUITY", "OPEN_INTEREST", "ADL", "total charged", "accounts charged", "largest single charge", "insurance used", "fairness"):
+    for text in ("EQUITY", "OPEN_INTEREST", "ADL", "PROFIT", "total charged", "accounts charged", "largest single charge", "insurance used", "fairness"):
         assert text in p.stdout
     doc = json.loads((report_dir(p.stdout) / "report.json").read_text())
-    assert [c["policy"] for c in doc["comparison"]] == ["EQUITY", "OPEN_INTEREST", "ADL"]
+    assert [c["policy"] for c in doc["comparison"]] == ["EQUITY", "OPEN_INTEREST", "ADL", "PROFIT"]
 
 
 @pytest.mark.parametrize(

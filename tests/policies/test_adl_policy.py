@@ -189,7 +189,7 @@ def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(cra
         with boa.env.prank(evil), boa.reverts("clearing: bad ADL fill"):
             sim.ch.adl_fill(a.address, b.address, 0, 2 * WAD + 1)  # more than B holds
         sim.set_loss_policy(1, POLICY_EQUITY)
-        with boa.env.prank(evil), boa.reverts("clearing: not an ADL market"):
+        with boa.env.prank(evil), boa.reverts("clearing: not an ADL or PROFIT market"):
             sim.ch.adl_fill(a.address, b.address, 1, WAD)
 
         # What it can book: B closes at the price the model's deleverage uses.
@@ -272,9 +272,9 @@ def test_liquidate__bankrupt_in_adl_market__only_a_keeper_at_the_mark(crash):
     a keeper can when no candidate is left, and the residual becomes bad debt."""
     sim, a, b, c, d = crash
     with sim.active():
-        with boa.env.prank(b.address), boa.reverts("clearing: bankrupt, ADL first"):
+        with boa.env.prank(b.address), boa.reverts("clearing: bankrupt, keepers only"):
             sim.ch.liquidate(a.address, 0, HUGE, False)
-        with pytest.raises(ModelError, match="ADL first"):
+        with pytest.raises(ModelError, match="keepers only"):
             sim.model.liquidate(a.address, 0, HUGE, b.address)
         sim.fund(sim.keeper, 10_000 * sim.u)  # the keeper takes the position over: it needs margin
         liq = sim.liquidate(a.address, 0, by_keeper=True)
@@ -309,7 +309,7 @@ def test_deleverage__bad_calls__revert_with_reason(crash):
             with boa.reverts("adl: not bankrupt"):
                 adl.deleverage(b.address, 0, [a.address])
         sim.set_loss_policy(1, 1)
-        with boa.env.prank(sim.keeper), boa.reverts("adl: not an ADL market"):
+        with boa.env.prank(sim.keeper), boa.reverts("adl: wrong loss policy"):
             adl.deleverage(a.address, 1, [b.address])
         with boa.env.prank(b.address), boa.reverts("clearing: not deleverager"):
             ch.adl_fill(a.address, b.address, 0, WAD)

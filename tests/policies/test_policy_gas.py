@@ -18,12 +18,14 @@ carry over between calls: the absolute figures come from calls preceded by
    are settled after 0, 1, 2, 10 and 100 socializations they have not seen.
 4. ADL: one deleverage call closing 1, 2, 10 and 20 counterparties; the
    marginal gas per counterparty is within the 90_000 target.
+5. PROFIT: one clawback charging 1, 2, 10 and 20 accounts, then the keeper's
+   take-over: the marginal gas per account charged, and the take-over's.
 """
 
 import pytest
 
 from perpclear.model import WAD, MarketParams
-from perpclear.units import POLICIES, POLICY_ADL, POLICY_EQUITY
+from perpclear.units import POLICIES, POLICY_ADL, POLICY_EQUITY, POLICY_PROFIT
 
 from harness import ETH, HUGE, Mirror, SOL, by_name, key, populate, tx_gas
 
@@ -198,6 +200,52 @@ def test_gas__adl_per_counterparty_closed():
     # settlement, the waterfall when it closes).
     assert max(slopes.values()) <= ADL_TARGET, slopes
     assert max(slopes.values()) - min(slopes.values()) <= 0.02 * ADL_TARGET, slopes
+
+
+def clawback_gas(k: int) -> tuple[int, int]:
+    """A long of 4 ETH on 1,000 bought from k equal shorts gaps to 1,650 (no
+    vault): one clawback call charges all k, then the keeper takes the position
+    over. Returns the whole-transaction gas of both."""
+    sim = Mirror.in_process(6, policies=(POLICY_PROFIT, POLICY_PROFIT))
+    u = sim.u
+    with sim.active():
+        victim = key(9_100_000)
+        sim.fund(victim.address, 1_000 * u)
+        shorts = []
+        for i in range(k):
+            short = key(9_100_001 + i)
+            sim.fund(short.address, 5_000 * u)
+            sim.trade(victim, short, ETH, 4 * WAD // k, 2_000 * u)
+            shorts.append(short.address)
+        sim.set_mark(ETH, 1_650 * u)
+        shorts.sort(key=lambda a: int(a, 16))
+        calldata = sim.adl.clawback.prepare_calldata(victim.address, ETH, shorts)
+        sim.new_transaction()
+        sent, result = sim.clawback(victim.address, ETH, shorts)
+        clawback = tx_gas(sim.computation, calldata)
+        assert len([c for c in result.charged.values() if c]) == k and sum(result.charged.values()) == result.residual
+        sim.fund(sim.keeper, 10_000 * u)
+        calldata = sim.ch.liquidate.prepare_calldata(victim.address, ETH, HUGE, False)
+        sim.new_transaction()
+        liq = sim.liquidate(victim.address, ETH, by_keeper=True)
+        assert liq.bankrupt is None and sim.ch.bad_debt() == 0  # the payers covered R: nothing left
+        return clawback, tx_gas(liq.computation, calldata)
+
+
+def test_gas__profit_per_account_charged():
+    """PROFIT: the clawback's cost per account charged (the slope between call
+    sizes, where EIP-3529's refund cap binds) and the whole bankruptcy (the
+    clawback plus the keeper's take-over at the mark). Printed for docs/loss-policies.md."""
+    measured = {k: clawback_gas(k) for k in (1, 2, 10, 20)}
+    slopes = {"2 to 10": (measured[10][0] - measured[2][0]) / 8, "10 to 20": (measured[20][0] - measured[10][0]) / 10}
+    print("\n[gas] clawback charging k accounts (clawback + take-over): "
+          + ", ".join(f"{k}: {c:,} + {t:,}" for k, (c, t) in measured.items()))
+    print("[gas] per account charged: " + ", ".join(f"{k}: {v:,.0f}" for k, v in slopes.items()))
+    # Linear in the accounts charged (within 2 %), each within the ADL target;
+    # the take-over costs the same whatever the number of payers.
+    assert max(slopes.values()) <= ADL_TARGET, slopes
+    assert max(slopes.values()) - min(slopes.values()) <= 0.02 * max(slopes.values()), slopes
+    assert len({t for _, t in measured.values()}) == 1, measured
 
 
 def per_account_gas(idle_markets: int) -> dict:

@@ -21,7 +21,7 @@ import boa
 import pytest
 
 from perpclear.model import FUNDING_SCALE, WAD, ModelError
-from perpclear.units import POLICIES, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
+from perpclear.units import POLICIES, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_PROFIT
 
 from harness import Mirror, by_name, key
 
@@ -139,5 +139,30 @@ def test_takeover__adl_market_bankrupt_position_is_the_keepers(books):
     sim, a = books(6, POLICY_ADL)
     with sim.active(), sim.anchor():
         for taker in (a[S1], a[B], sim.liquidator):
-            with boa.env.prank(taker), boa.reverts("clearing: bankrupt, ADL first"):
+            with boa.env.prank(taker), boa.reverts("clearing: bankrupt, keepers only"):
                 sim.ch.liquidate(a[V], ETH, HUGE, False)
+
+
+@pytest.mark.parametrize("decimals", [6, 18], ids=["dec6", "dec18"])
+def test_takeover__profit_payers_are_fixed_before_the_position_moves(books, decimals):
+    """Under PROFIT nobody but a keeper takes a bankrupt position over: S1 (in
+    profit) cannot liquidate V to step out of its share. The keeper's clawback
+    charges S1, S2 and S3 (all in profit) while V's position is still open; its
+    take-over afterwards, whole or in parts, changes nothing of what they paid."""
+    sim, a = books(decimals, POLICY_PROFIT)
+    with sim.active(), sim.anchor():
+        for taker in (a[S1], a[B], sim.liquidator):
+            with boa.env.prank(taker), boa.reverts("clearing: bankrupt, keepers only"):
+                sim.ch.liquidate(a[V], ETH, HUGE, False)
+        payers = (a[S1], a[S2], a[S3])
+        before = {p: sim.ch.health(p).equity for p in payers}
+        _, result = sim.clawback(a[V], ETH)
+        assert set(result.charged) == set(payers) and sum(result.charged.values()) == result.residual
+        charged = {p: before[p] - sim.ch.health(p).equity for p in payers}
+        assert charged == result.charged
+        sim.fund(sim.keeper, 20_000 * sim.u)
+        sim.liquidate(a[V], ETH, 2 * WAD, by_keeper=True)
+        sim.liquidate(a[V], ETH, HUGE, by_keeper=True)
+        assert sim.ch.positions(a[V], ETH).size == 0 and sim.ch.collateral(a[V]) == 0
+        assert {p: before[p] - sim.ch.health(p).equity for p in payers} == charged
+        assert sim.ch.bad_debt() == 0 == sim.model.bad_debt

@@ -53,7 +53,7 @@ def vyper():
 def test_constants__python_copies_equal_the_contracts(vyper):
     shared = vyper["constants"]
     for name in ("WAD", "BPS", "FUNDING_SCALE", "MAX_MARKETS", "MAX_SIZE", "MAX_PRICE", "MAX_INDEX",
-                 "POLICY_EQUITY", "POLICY_OPEN_INTEREST", "POLICY_ADL"):
+                 "POLICY_EQUITY", "POLICY_OPEN_INTEREST", "POLICY_ADL", "POLICY_PROFIT"):
         assert getattr(units, name) == shared[name], name
     equity = vyper["loss_equity"]
     assert units.EQUITY_SCALE == equity["SCALE"]
@@ -62,8 +62,8 @@ def test_constants__python_copies_equal_the_contracts(vyper):
     assert units.EQUITY_MANTISSA_BITS == equity["MANTISSA_BITS"]
     assert units.MAX_TIMELOCK_DELAY == vyper["timelock"]["MAX_DELAY"]
     adl = vyper["Deleverager"]
-    assert units.MAX_CANDIDATES == adl["MAX_CANDIDATES"]
-    assert units.ADL_SKIP == {adl[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY")}
+    assert units.MAX_CANDIDATES == adl["MAX_CANDIDATES"] and units.MAX_PAYERS == adl["MAX_PAYERS"]
+    assert units.ADL_SKIP == {adl[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY", "ORDER")}
     assert units.LENS_MAX_ACCOUNTS == vyper["ClearingLens"]["MAX_ACCOUNTS"]
     assert units.KEEPER_MAX_TARGETS == vyper["Keeper"]["MAX_TARGETS"]
 

@@ -1,5 +1,4 @@
 # pragma version 0.4.3
-# pragma nonreentrancy on
 # pragma optimize codesize
 # pragma experimental-codegen
 """
@@ -13,6 +12,10 @@
             token.balanceOf(self) + bad_debt + loss_receivable
               == total_collateral - total_open_notional + funding_pool
                  + protocol_fees + insurance_fees
+@custom:reentrancy Every entry point that calls out (token, oracle, vault)
+        and the views integrators read (`health`, `positions`) hold the
+        reentrancy lock; owner-only setters and the other getters do not
+        call out and go without it (room under EIP-170).
 @custom:kill Set every market to reduce-only with `set_reduce_only`: trades may
         then only shrink positions, while deposits, withdrawals above initial
         margin, funding and liquidations keep working so that everyone can exit.
@@ -296,7 +299,7 @@ def set_keeper(account: address, allowed: bool):
     """
     ownership._check_owner()
     if allowed:
-        timelock._check(keccak256(abi_encode(account, allowed, method_id=method_id("set_keeper(address,bool)"))))
+        timelock._check(keccak256(slice(msg.data, 0, 68)))
     assert account != empty(address), "clearing: zero address"
     self.is_keeper[account] = allowed
     log RoleSet(account=account, role="keeper", allowed=allowed)
@@ -308,7 +311,7 @@ def set_deleverager(deleverager: address):
     @notice Sets the contract that runs ADL (`adl_fill`); zero disables it.
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(deleverager, method_id=method_id("set_deleverager(address)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 36)))
     self.deleverager = deleverager
     log RoleSet(account=deleverager, role="adl", allowed=deleverager != empty(address))
 
@@ -319,7 +322,7 @@ def set_fee_recipient(recipient: address):
     @notice Sets the receiver of the protocol share of fees.
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(recipient, method_id=method_id("set_fee_recipient(address)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 36)))
     assert recipient != empty(address), "clearing: zero address"
     self.fee_recipient = recipient
     log FeeRecipientSet(recipient=recipient)
@@ -354,7 +357,7 @@ def set_market_params(market: uint256, params: IClearingHouse.MarketParams):
     @notice Replaces a market's risk and fee parameters.
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(market, params, method_id=method_id("set_market_params(uint256,(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256))"))))
+    timelock._check(keccak256(slice(msg.data, 0, 356)))
     self._check_market(market)
     self._check_params(params)
     self.market_params[market] = params
@@ -368,7 +371,7 @@ def set_loss_policy(market: uint256, loss_policy: uint8):
             Past events keep the policy they were logged with.
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(market, loss_policy, method_id=method_id("set_loss_policy(uint256,uint8)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 68)))
     self._check_market(market)
     self._check_policy(loss_policy)
     log LossPolicySet(
@@ -392,6 +395,7 @@ def set_reduce_only(market: uint256, reduce_only: bool):
 
 
 @external
+@nonreentrant
 def deposit(amount: uint256):
     """
     @notice Adds `amount` of collateral to the caller's margin account.
@@ -409,6 +413,7 @@ def deposit(amount: uint256):
 
 
 @external
+@nonreentrant
 def withdraw(amount: uint256):
     """
     @notice Withdraws settled collateral; the account must stay above its
@@ -430,6 +435,7 @@ def withdraw(amount: uint256):
 
 
 @external
+@nonreentrant
 def execute_fill(
     buyer: address,
     seller: address,
@@ -470,6 +476,7 @@ def execute_fill(
 
 
 @external
+@nonreentrant
 def set_funding_rate(market: uint256, rate: int256):
     """
     @notice Sets the funding rate (WAD fraction of the mark per second, > 0:
@@ -487,6 +494,7 @@ def set_funding_rate(market: uint256, rate: int256):
 
 
 @external
+@nonreentrant
 def settle_funding(account: address):
     """
     @notice Accrues and books the pending funding of every position of `account`.
@@ -498,6 +506,7 @@ def settle_funding(account: address):
 
 
 @external
+@nonreentrant
 def liquidate(account: address, market: uint256, max_size: uint256, backstop: bool) -> uint256:
     """
     @notice Takes over up to `max_size` of an under-margined position at the
@@ -525,10 +534,10 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     assert size != 0, "clearing: no position"
     health: IClearingHouse.Health = self._health(account, True)
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
-    # ADL markets: a bankrupt position goes to the deleverager; only a keeper
-    # may take it over at the mark (when no ADL candidate is left).
-    if health.equity < 0 and self.markets[market].loss_policy == c.POLICY_ADL:
-        assert self.is_keeper[msg.sender], "clearing: bankrupt, ADL first"
+    # ADL and PROFIT markets: a bankrupt position goes to the deleverager
+    # first (fills or a clawback); only a keeper may take it over at the mark.
+    if health.equity < 0 and self.markets[market].loss_policy >= c.POLICY_ADL:
+        assert self.is_keeper[msg.sender], "clearing: bankrupt, keepers only"
 
     mark: uint256 = staticcall oracle.price(market)
     amount: uint256 = min(
@@ -590,50 +599,70 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
 
 
 @external
+@nonreentrant
 def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint256) -> uint256:
     """
-    @notice Deleverager only: `account` closes `amount` of its position in
-            `market` against the bankrupt account's opposite position, at the
+    @notice Deleverager only: places part of a bankrupt account's residual on
+            `account`, by the rules of the market's policy (the deleverager
+            chooses the counterparties and amounts; the bounds are checked
+            here).
+            ADL: `account` closes `amount` of its position in `market`
+            against the bankrupt account's opposite position, at the
             bankruptcy price this contract computes from the state at the
-            first fill of the transaction (the deleverager chooses and ranks
-            the counterparties, never the price). When the bankrupt account
-            is left with no position, the loss waterfall runs on what it still
-            owes, or what it holds beyond zero goes to the insurance vault.
-    @return The bankruptcy price.
+            first fill of the transaction (never the deleverager's). When the
+            bankrupt account is left with no position, the loss waterfall
+            runs on what it still owes, or what it holds beyond zero goes to
+            the insurance vault.
+            PROFIT: `amount` of collateral moves from `account` to the
+            bankrupt account: at most `account`'s unrealised PnL in `market`
+            (funding settled), never leaving it below zero equity, and never
+            lifting the bankrupt account above what the insurance vault
+            covers, so the charges of one bankruptcy are at most its residual.
+    @return The bankruptcy price (ADL), 0 (PROFIT).
     """
     assert msg.sender == self.deleverager, "clearing: not deleverager"
-    assert self.markets[market].loss_policy == c.POLICY_ADL, "clearing: not an ADL market"
+    policy: uint8 = self.markets[market].loss_policy
+    assert policy >= c.POLICY_ADL, "clearing: not an ADL or PROFIT market"
     self._touch(bankrupt)
     self._touch(account)
     size: int256 = self._size(bankrupt, market)
-    other: int256 = self._size(account, market)
+    other: int256 = 0
+    open_notional: int256 = 0
+    other, open_notional = self._base(account, market)
     was_long: bool = size > 0
-    assert (
-        size != 0
-        and other != 0
-        and (other > 0) != was_long
-        and amount > 0
-        and amount <= min(convert(abs(other), uint256), convert(abs(size), uint256))
-    ), "clearing: bad ADL fill"
-    price: uint256 = self.adl_price[bankrupt]
-    if price == 0:
-        equity: int256 = self._health(bankrupt, True).equity
-        insurance: uint256 = staticcall IInsuranceVault(insurance_vault).idle_assets()
-        cap: uint256 = self.market_params[market].max_insurance_draw
-        if cap > 0:
-            insurance = min(insurance, cap)
-        assert equity < -convert(insurance, int256), "clearing: not bankrupt"
-        price = bankruptcy._price(convert(-equity, uint256) - insurance, size, staticcall oracle.price(market))
-        self.adl_price[bankrupt] = price
-    delta: int256 = convert(amount, int256)
-    if was_long:
-        delta = -delta
-    # The notional is rounded for the bankrupt account (up when it sells,
-    # down when it buys), so the fills cover R with one price for all.
-    self._apply_fill(bankrupt, market, delta, price, was_long)
-    self._apply_fill(account, market, -delta, price, was_long)
+    price: uint256 = 0
+    if policy == c.POLICY_PROFIT:
+        value: int256 = convert(amount, int256)
+        assert (
+            account != bankrupt
+            and size != 0
+            and amount > 0
+            and value <= math._div_floor(other * convert(staticcall oracle.price(market), int256), c.WAD_INT) - open_notional
+            and amount <= self._shortfall(bankrupt, market)
+        ), "clearing: bad clawback"
+        self._credit(account, -value)
+        self._credit(bankrupt, value)
+    else:
+        assert (
+            size != 0
+            and other != 0
+            and (other > 0) != was_long
+            and amount > 0
+            and amount <= min(convert(abs(other), uint256), convert(abs(size), uint256))
+        ), "clearing: bad ADL fill"
+        price = self.adl_price[bankrupt]
+        if price == 0:
+            price = bankruptcy._price(self._shortfall(bankrupt, market), size, staticcall oracle.price(market))
+            self.adl_price[bankrupt] = price
+        delta: int256 = convert(amount, int256)
+        if was_long:
+            delta = -delta
+        # The notional is rounded for the bankrupt account (up when it sells,
+        # down when it buys), so the fills cover R with one price for all.
+        self._apply_fill(bankrupt, market, delta, price, was_long)
+        self._apply_fill(account, market, -delta, price, was_long)
     assert self._health(account, True).equity >= 0, "clearing: negative equity"
-    if self._has_position(bankrupt):
+    if price == 0 or self._has_position(bankrupt):
         return price
     self.adl_price[bankrupt] = 0  # the run is over
     left: int256 = self.collateral[bankrupt]
@@ -648,6 +677,7 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
 
 
 @external
+@nonreentrant
 def sweep_fees():
     """
     @notice Pays owed fees out: the protocol share to the fee recipient, the
@@ -681,6 +711,7 @@ def equity(account: address) -> int256:
 
 @external
 @view
+@nonreentrant
 def health(account: address) -> IClearingHouse.Health:
     """
     @notice Equity with the maintenance and initial margin requirements.
@@ -690,6 +721,7 @@ def health(account: address) -> IClearingHouse.Health:
 
 @external
 @view
+@nonreentrant
 def positions(account: address, market: uint256) -> IClearingHouse.Position:
     """
     @notice The position of `account` in `market`, as last settled.
@@ -739,7 +771,7 @@ def _check_market(market: uint256):
 @internal
 @pure
 def _check_policy(loss_policy: uint8):
-    assert loss_policy >= c.POLICY_EQUITY and loss_policy <= c.POLICY_ADL, "clearing: unknown policy"
+    assert loss_policy >= c.POLICY_EQUITY and loss_policy <= c.POLICY_PROFIT, "clearing: unknown policy"
 
 
 @internal
@@ -1128,6 +1160,22 @@ def _run_waterfall(
             residual=unplaced,
             bad_debt=self.bad_debt,
         )
+
+
+@internal
+@view
+def _shortfall(account: address, market: uint256) -> uint256:
+    """
+    @dev What a bankrupt account owes beyond the insurance the vault can pay
+         it (its idle assets, capped by the market's draw): R = -e - I > 0.
+    """
+    equity: int256 = self._health(account, True).equity
+    insurance: uint256 = staticcall IInsuranceVault(insurance_vault).idle_assets()
+    cap: uint256 = self.market_params[market].max_insurance_draw
+    if cap > 0:
+        insurance = min(insurance, cap)
+    assert equity < -convert(insurance, int256), "clearing: not bankrupt"
+    return convert(-equity, uint256) - insurance
 
 
 @internal

@@ -29,6 +29,17 @@
         and ranks the counterparties, never the price.
         The clearing house then finds the account flat with collateral of at
         least -I, and its waterfall draws the rest from the vault.
+        PROFIT (`clawback`): the residual R of a bankrupt account (the same
+        R as above) is charged to the accounts whose position in the market
+        is in profit, pro rata to that profit, up to all of it:
+            profit_i = min(pnl_i, equity_i)   (pnl at the mark, funding included)
+            P        = sum of profit_i over the candidates in profit
+            charge_i = profit_i                          when P <= R
+            charge_i = floor(R * S_i / P) - floor(R * S_(i-1) / P)   otherwise,
+        S_i the running sum of profit in the candidates' order: each charge is
+        within one unit of R * profit_i / P and they add up to R exactly.
+        Candidates are passed in ascending address order (no one counted
+        twice); the clearing house moves each charge and checks its bounds.
         (A contract of its own because the clearing house is close to the
         24,576-byte limit of EIP-170.)
 """
@@ -49,6 +60,10 @@ SKIP_SIDE: constant(uint8) = 1
 SKIP_PROFIT: constant(uint8) = 2
 SKIP_RANK: constant(uint8) = 3
 SKIP_EQUITY: constant(uint8) = 4
+SKIP_ORDER: constant(uint8) = 5
+
+# Accounts per clawback call: bounds its loops (the block's gas limit binds first).
+MAX_PAYERS: constant(uint256) = 1_000
 
 clearing_house: public(immutable(IClearingHouse))
 oracle: public(immutable(IPriceOracle))
@@ -84,6 +99,25 @@ event DeleverageRun:
     remaining: uint256  # base amount still open (no candidate left)
 
 
+event ProfitCharged:
+    account: indexed(address)  # the bankrupt account
+    payer: indexed(address)
+    market: indexed(uint256)
+    amount: uint256  # moved from the payer to the bankrupt account
+    profit: uint256  # the payer's profit counted, min(pnl, equity)
+
+
+event ClawbackRun:
+    account: indexed(address)
+    market: indexed(uint256)
+    equity: int256  # of the bankrupt account, before
+    insurance: uint256  # I, what the vault can still cover
+    residual: uint256  # R
+    profit: uint256  # P, the profit of the candidates counted
+    charged: uint256  # min(R, P): what the payers paid
+    mark: uint256
+
+
 @deploy
 def __init__(_clearing_house: IClearingHouse):
     """
@@ -104,28 +138,12 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
     @param candidates Opposite positions in profit, non-increasing rank.
     @return The base amount closed.
     """
-    assert staticcall clearing_house.is_keeper(msg.sender), "adl: not keeper"
-    market_count: uint256 = staticcall clearing_house.market_count()
-    assert market < market_count, "adl: unknown market"
-    assert (staticcall clearing_house.markets(market)).loss_policy == c.POLICY_ADL, "adl: not an ADL market"
-    size: int256 = (staticcall clearing_house.positions(account, market)).size
-    assert size != 0, "adl: no position"
+    size: int256 = 0
+    equity: int256 = 0
+    insurance: uint256 = 0
+    residual: uint256 = 0
+    size, equity, insurance, residual = self._bankrupt(account, market, c.POLICY_ADL)
     assert len(candidates) > 0, "adl: no candidates"
-    for m: uint256 in range(c.MAX_MARKETS):
-        if m >= market_count:
-            break
-        if m != market:
-            assert (staticcall clearing_house.positions(account, m)).size == 0, "adl: other positions first"
-    equity: int256 = (staticcall clearing_house.health(account)).equity
-    assert equity < 0, "adl: not bankrupt"
-
-    insurance: uint256 = staticcall insurance_vault.idle_assets()
-    cap: uint256 = (staticcall clearing_house.market_params(market)).max_insurance_draw
-    if cap > 0:
-        insurance = min(insurance, cap)
-    deficit: uint256 = convert(-equity, uint256)
-    assert deficit > insurance, "adl: insurance covers, liquidate"
-    residual: uint256 = deficit - insurance
 
     mark: uint256 = staticcall oracle.price(market)
     remaining: uint256 = convert(abs(size), uint256)
@@ -172,6 +190,73 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
 
 
 @external
+def clawback(account: address, market: uint256, candidates: DynArray[address, MAX_PAYERS]) -> uint256:
+    """
+    @notice Keepers only, PROFIT markets: charges the bankrupt `account`'s
+            residual to the candidates in profit in `market`, pro rata to
+            their profit and at most all of it (see the contract's notes).
+            Its position stays open; a keeper then liquidates it at the mark
+            and the waterfall draws what is left from the insurance vault.
+            What the candidates' profit cannot cover stays with the account
+            and becomes bad debt at that liquidation.
+    @param candidates Every account with a position in `market`, in
+            ascending address order (any other is skipped).
+    @return What the payers were charged in all.
+    """
+    size: int256 = 0
+    equity: int256 = 0
+    insurance: uint256 = 0
+    residual: uint256 = 0
+    size, equity, insurance, residual = self._bankrupt(account, market, c.POLICY_PROFIT)
+    assert len(candidates) > 0, "adl: no candidates"
+    mark: uint256 = staticcall oracle.price(market)
+
+    payers: DynArray[address, MAX_PAYERS] = []
+    profits: DynArray[uint256, MAX_PAYERS] = []
+    total: uint256 = 0
+    previous: uint256 = 0
+    for candidate: address in candidates:
+        reason: uint8 = 0
+        position: IClearingHouse.Position = staticcall clearing_house.positions(candidate, market)
+        if convert(candidate, uint256) <= previous:
+            reason = SKIP_ORDER
+        elif candidate == account or position.size == 0:
+            reason = SKIP_SIDE
+        else:
+            previous = convert(candidate, uint256)
+            profit: int256 = min(
+                self._pnl(candidate, market, position, mark),
+                (staticcall clearing_house.health(candidate)).equity,
+            )
+            if profit <= 0:
+                reason = SKIP_PROFIT
+            else:
+                payers.append(candidate)
+                profits.append(convert(profit, uint256))
+                total += convert(profit, uint256)
+        if reason != 0:
+            log CandidateSkipped(account=account, counterparty=candidate, market=market, reason=reason)
+
+    charged: uint256 = 0
+    running: uint256 = 0
+    for i: uint256 in range(len(payers), bound=MAX_PAYERS):
+        amount: uint256 = profits[i]
+        if total > residual:
+            running += profits[i]
+            amount = math._mul_div(residual, running, total, False) - charged
+        if amount > 0:
+            extcall clearing_house.adl_fill(account, payers[i], market, amount)
+            charged += amount
+        # Every payer counted in P is logged, a share floored to 0 too: the audit replays the run from the logs.
+        log ProfitCharged(account=account, payer=payers[i], market=market, amount=amount, profit=profits[i])
+    log ClawbackRun(
+        account=account, market=market, equity=equity, insurance=insurance, residual=residual,
+        profit=total, charged=charged, mark=mark,
+    )
+    return charged
+
+
+@external
 @view
 def rank(account: address, market: uint256) -> uint256:
     """
@@ -199,11 +284,53 @@ def _rank(account: address, market: uint256, position: IClearingHouse.Position, 
          equity <= 0, at least 1 otherwise. Also returns the equity.
     """
     equity: int256 = (staticcall clearing_house.health(account)).equity
+    pnl: int256 = self._pnl(account, market, position, mark)
     value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
-    pnl: int256 = value - position.open_notional - funding._pending(clearing_house, position, market, mark)
     if pnl <= 0 or equity <= 0:
         return 0, equity
     basis: uint256 = max(convert(abs(position.open_notional), uint256), 1)
     pnl_pct: uint256 = math._mul_div(convert(pnl, uint256), c.WAD, basis, False)
     rank: uint256 = math._mul_div(pnl_pct, convert(abs(value), uint256), convert(equity, uint256), False)
     return max(rank, 1), equity
+
+
+@internal
+@view
+def _pnl(account: address, market: uint256, position: IClearingHouse.Position, mark: uint256) -> int256:
+    """
+    @dev Unrealised PnL at `mark`, pending funding included, as the clearing
+         house books it: floor(size * mark / WAD) - open notional - funding owed.
+    """
+    value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
+    return value - position.open_notional - funding._pending(clearing_house, position, market, mark)
+
+
+@internal
+@view
+def _bankrupt(account: address, market: uint256, policy: uint8) -> (int256, int256, uint256, uint256):
+    """
+    @dev Checks that `account` is bankrupt beyond the insurance vault with
+         its last position in `market`, a market of `policy`.
+    @return Its size there, its equity e < 0, the insurance I the vault can
+         pay it and the residual R = -e - I > 0.
+    """
+    assert staticcall clearing_house.is_keeper(msg.sender), "adl: not keeper"
+    market_count: uint256 = staticcall clearing_house.market_count()
+    assert market < market_count, "adl: unknown market"
+    assert (staticcall clearing_house.markets(market)).loss_policy == policy, "adl: wrong loss policy"
+    size: int256 = (staticcall clearing_house.positions(account, market)).size
+    assert size != 0, "adl: no position"
+    for m: uint256 in range(c.MAX_MARKETS):
+        if m >= market_count:
+            break
+        if m != market:
+            assert (staticcall clearing_house.positions(account, m)).size == 0, "adl: other positions first"
+    equity: int256 = (staticcall clearing_house.health(account)).equity
+    assert equity < 0, "adl: not bankrupt"
+    insurance: uint256 = staticcall insurance_vault.idle_assets()
+    cap: uint256 = (staticcall clearing_house.market_params(market)).max_insurance_draw
+    if cap > 0:
+        insurance = min(insurance, cap)
+    deficit: uint256 = convert(-equity, uint256)
+    assert deficit > insurance, "adl: insurance covers, liquidate"
+    return size, equity, insurance, deficit - insurance

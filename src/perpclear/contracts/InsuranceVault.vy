@@ -494,7 +494,7 @@ def set_cooldown(cooldown_: uint256):
     @param cooldown_ Seconds, at most 30 days.
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(cooldown_, method_id=method_id("set_cooldown(uint256)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 36)))
     assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
     self.cooldown = cooldown_
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
@@ -508,7 +508,7 @@ def set_claim_window(claim_window_: uint256):
     @param claim_window_ Seconds, one hour to 30 days.
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(claim_window_, method_id=method_id("set_claim_window(uint256)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 36)))
     assert claim_window_ >= MIN_CLAIM_WINDOW and claim_window_ <= MAX_CLAIM_WINDOW, "vault: bad claim window"
     self.claim_window = claim_window_
     log IInsuranceVault.ClaimWindowSet(claim_window=claim_window_)

@@ -106,7 +106,7 @@ def set_operator(operator: address, allowed: bool):
     """
     ownership._check_owner()
     if allowed:
-        timelock._check(keccak256(abi_encode(operator, allowed, method_id=method_id("set_operator(address,bool)"))))
+        timelock._check(keccak256(slice(msg.data, 0, 68)))
     assert operator != empty(address), "keeper: zero address"
     self.operators[operator] = allowed
     log OperatorSet(operator=operator, allowed=allowed)

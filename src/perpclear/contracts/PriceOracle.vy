@@ -82,7 +82,7 @@ def set_keeper(keeper: address, allowed: bool):
     """
     ownership._check_owner()
     if allowed:
-        timelock._check(keccak256(abi_encode(keeper, allowed, method_id=method_id("set_keeper(address,bool)"))))
+        timelock._check(keccak256(slice(msg.data, 0, 68)))
     assert keeper != empty(address), "oracle: zero address"
     self.keepers[keeper] = allowed
     log IPriceOracle.KeeperSet(keeper=keeper, allowed=allowed)
@@ -121,7 +121,7 @@ def set_max_age(market: uint256, max_age: uint256):
     @param max_age Staleness limit in seconds, > 0.
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(market, max_age, method_id=method_id("set_max_age(uint256,uint256)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 68)))
     self._only_listed(market)
     assert max_age > 0, "oracle: zero max age"
     self.max_age[market] = max_age
@@ -137,7 +137,7 @@ def set_max_move(market: uint256, max_move_bps: uint256):
     @param max_move_bps 100% = 10_000; 0 disables the check (crash scenarios).
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(market, max_move_bps, method_id=method_id("set_max_move(uint256,uint256)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 68)))
     self._only_listed(market)
     assert max_move_bps <= BPS, "oracle: max move too large"
     self.max_move_bps[market] = max_move_bps
@@ -154,7 +154,7 @@ def set_move_window(market: uint256, seconds: uint256):
     @param seconds 1 (per block) to 86_400 (one day).
     """
     ownership._check_owner()
-    timelock._check(keccak256(abi_encode(market, seconds, method_id=method_id("set_move_window(uint256,uint256)"))))
+    timelock._check(keccak256(slice(msg.data, 0, 68)))
     self._only_listed(market)
     assert seconds >= 1 and seconds <= MAX_MOVE_WINDOW, "oracle: bad move window"
     self.move_window[market] = seconds

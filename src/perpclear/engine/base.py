@@ -50,6 +50,7 @@ class Tx:
     contract: str  # address
     fn: str
     args: tuple = ()
+    gas: int = TX_GAS  # the transaction's gas limit
 
 
 @dataclass(frozen=True)

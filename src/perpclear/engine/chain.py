@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 
-from perpclear.engine.base import (BATCH, DEPLOY_GAS, TX_GAS, Artifact, Engine, EngineError, NodeError, Record, Tx,
+from perpclear.engine.base import (BATCH, DEPLOY_GAS, Artifact, Engine, EngineError, NodeError, Record, Tx,
                                    abi_decode, abi_encode, as_bytes, as_int)
 from perpclear.orders import secp256k1_key
 
@@ -279,7 +279,7 @@ class ChainEngine(Engine):
     def _send(self, txs: list[Tx]) -> list[list[tuple[str, list[bytes], bytes]]]:
         fees = self._fees()
         hashes = self._mine_batch(lambda: self._submit_all(
-            [(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), TX_GAS, 0) for tx in txs], fees))
+            [(tx.sender, tx.contract, self.kinds[tx.contract].encode_call(tx.fn, tx.args), tx.gas, 0) for tx in txs], fees))
         out = []
         for tx, receipt in zip(txs, self._receipts(hashes)):
             if as_int(receipt["status"]) != 1:

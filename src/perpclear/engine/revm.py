@@ -7,7 +7,7 @@ from typing import Iterable
 
 from eth_account.signers.local import LocalAccount
 
-from perpclear.engine.base import (DEPLOY_GAS, TX_GAS, ZERO_CALLER, Artifact, Engine, EngineError, Tx, _revert_text,
+from perpclear.engine.base import (DEPLOY_GAS, ZERO_CALLER, Artifact, Engine, EngineError, Tx, _revert_text,
                                    abi_encode)
 
 
@@ -35,7 +35,7 @@ class RevmEngine(Engine):
         for tx in txs:
             data = self.kinds[tx.contract].encode_call(tx.fn, tx.args)
             try:
-                self.evm.message_call(tx.sender.address, tx.contract, data, gas=TX_GAS)
+                self.evm.message_call(tx.sender.address, tx.contract, data, gas=tx.gas)
             except RuntimeError as exc:
                 raise EngineError(f"{self.describe(tx)} reverted: {_revert_text(str(exc))}") from None
             finally:

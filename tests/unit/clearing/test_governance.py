@@ -106,7 +106,7 @@ def test_add_market__edge_params__accepted(system, admin):
 
 def test_add_market__unknown_policy__reverts(system, admin):
     _list_in_oracle(system, 2, 100)
-    for policy in (0, 4):  # valid: 1 equity, 2 open interest, 3 ADL
+    for policy in (0, 5):  # valid: 1 equity, 2 open interest, 3 ADL, 4 profit
         with ape.reverts("clearing: unknown policy"):
             system.clearing_house.add_market(MarketParams().as_tuple(), policy, sender=admin)
 
@@ -170,7 +170,7 @@ def test_set_loss_policy__sets_and_logs_previous(system, admin):
 
 
 def test_set_loss_policy__unknown_policy__reverts(system, admin):
-    for policy in (0, 4):
+    for policy in (0, 5):
         with ape.reverts("clearing: unknown policy"):
             system.clearing_house.set_loss_policy(0, policy, sender=admin)
     assert system.clearing_house.markets(0).loss_policy == POLICY_EQUITY

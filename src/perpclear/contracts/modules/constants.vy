@@ -37,3 +37,4 @@ MAX_ADL_FILLS: constant(uint256) = 50
 POLICY_EQUITY: constant(uint8) = 1
 POLICY_OPEN_INTEREST: constant(uint8) = 2
 POLICY_ADL: constant(uint8) = 3
+POLICY_PROFIT: constant(uint8) = 4

@@ -85,7 +85,7 @@ def set_timelock_delay(new_delay: uint256):
     ownership._check_owner()
     assert new_delay <= MAX_DELAY, "timelock: delay too long"
     if new_delay < self.delay:
-        self._check(keccak256(abi_encode(new_delay, method_id=method_id("set_timelock_delay(uint256)"))))
+        self._check(keccak256(slice(msg.data, 0, 36)))
     self.delay = new_delay
     log TimelockDelaySet(delay=new_delay)
 
@@ -95,7 +95,9 @@ def _check(id: bytes32):
     """
     @dev Lets a delayed owner call through: at once while the delay is 0,
          else only if it was queued, its time has come and not passed by
-         more than the grace period. The caller checks the owner.
+         more than the grace period. The caller checks the owner. `id` is
+         keccak256 of the call's calldata, `slice(msg.data, 0, N)` with N its
+         fixed ABI length: the hash `queue` stored for that exact call.
     """
     if self.delay == 0 and self.queued[id] == 0:
         return
