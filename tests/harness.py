@@ -435,10 +435,13 @@ class Mirror:
 
     def clawback(self, account: Any, market: int, candidates: list[str] | None = None) -> tuple[list, Any]:
         """Deleverager.clawback by the keeper (PROFIT), mirrored in the model;
-        ``candidates`` default to every account of the model, in address order.
+        ``candidates`` default to what a keeper passes: every account in profit in
+        ``market`` (the model's PnL and equity both positive), in address order.
         Returns (events, the model's Clawback)."""
         if candidates is None:
-            candidates = sorted(self.model.accounts() - {addr(account)}, key=lambda a: int(a, 16))
+            m = self.model
+            candidates = sorted((a for a in m.accounts() - {addr(account)} if m.position(a, market).size
+                                 and m.pnl(a, market) > 0 and m.health(a).equity > 0), key=lambda a: int(a, 16))
         events = self.send(self.keeper, self.d.deleverager, "clawback", addr(account), market, list(candidates))
         result = self.model.clawback(addr(account), market, list(candidates))
         self.check()

@@ -146,7 +146,11 @@ class _Replay:
             self._deleverage(recs)
             return
         if "ClawbackRun" in names:
+            # The keeper contract's clawback takes the position over in the same transaction.
             self._clawback(recs)
+            after = recs[names.index("ClawbackRun") + 1 :]
+            for r in after:
+                self._one(r, after)
             return
         for r in recs:
             self._one(r, recs)

@@ -41,7 +41,7 @@ from typing import Callable
 from perpclear.deployment import CHUNK, Deployment, Roles, deploy, trader_key
 from perpclear.engine import Engine, Event
 from perpclear.keeper import Keeper
-from perpclear.units import ADL_SKIP, LENS_MAX_ACCOUNTS, MAX_CANDIDATES, MAX_PAYERS
+from perpclear.units import ADL_SKIP, LENS_MAX_ACCOUNTS, MAX_CANDIDATES
 from perpclear.results import AccountResult, CascadeResult, adl_charge, event_record, withheld
 from perpclear.scenario import Scenario, TraderPlan, path_points, plan_traders, to_units
 
@@ -227,16 +227,18 @@ class Cascade:
 
     def _clawback(self, account: str, market: int, block: int) -> int:
         """PROFIT: when the vault cannot cover a bankrupt account's last
-        position, its residual is charged to the accounts in profit there (every
-        holder passed, up to MAX_PAYERS) before the liquidation. Returns the calls."""
+        position, its residual is charged to the accounts in profit there (the
+        keeper's list: ``Keeper.clawback_candidates``) and the keeper contract takes the
+        position over, in one transaction. Returns the calls."""
         k = self.keeper
         candidates = k.clawback_candidates(account, market, k.holders | {self.roles.market_maker.address, self.liquidator})
         if not candidates:
             return 0
         before = self._equities_if_bankrupt(account)
-        events = k.clawback(account, market, candidates[:MAX_PAYERS])
+        events = k.clawback(account, market, candidates)
         self._record(events, block)
         self._fairness(before, events, block)
+        k.forget(account)
         return 1
 
     def _accounts(self) -> list[str]:

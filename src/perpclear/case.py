@@ -189,17 +189,15 @@ class Case:
                                     ranked[:MAX_CANDIDATES]))
 
     def clawback(self, name: str, market: str | int | None = None, candidates: list[str] | None = None) -> list[Event]:
-        """PROFIT: ``name``'s residual charged by the keeper to the accounts in
-        profit among the named ``candidates``, by default every named trader
-        (in address order, as the contract takes them). The position stays
-        open; only a keeper may take it over, e.g. ``liquidate(name,
-        backstop=True)`` once ``fund_vault(..., backstop=...)`` gave the
-        vault's margin account collateral."""
-        d = self.d
+        """PROFIT: ``name``'s residual charged to the accounts in profit among
+        the named ``candidates``, by default every named trader (in address
+        order, as the contract takes them), and its position taken over at the
+        mark by the keeper contract, in one transaction (its margin comes
+        from ``fund_keeper``)."""
         m = self._market_of(name) if market is None else self.market(market)
         names = candidates if candidates is not None else [n for n in self.accounts if n != name]
         listed = sorted((self.address(n) for n in names), key=lambda a: int(a, 16))
-        return self._send(self.d.tx(self.roles.liquidator, d.deleverager, "clawback", self.address(name), m, listed))
+        return self._send(self.d.clawback_tx(self.address(name), m, listed))
 
     def _holds(self, name: str) -> bool:
         return self.d.view("open_markets", self.address(name)) != 0

@@ -198,10 +198,14 @@ class Deployment:
         return self.engine.send([self.tx(self.roles.liquidator, self.deleverager, "deleverage", account, market, candidates)])[0]
 
     def clawback(self, account: str, market: int, candidates: list[str]) -> list[Event]:
-        """The liquidator (a keeper) charges ``account``'s residual to the
-        accounts in profit in ``market`` (PROFIT); returns the events."""
-        tx = Tx(self.roles.liquidator, self.deleverager, "clawback", (account, market, candidates), gas=BLOCK_GAS)
-        return self.engine.send([tx])[0]
+        """PROFIT, in one transaction of the keeper contract: ``account``'s
+        residual charged to the accounts in profit among ``candidates``, then
+        its position in ``market`` taken over at the mark; returns the events."""
+        return self.engine.send([self.clawback_tx(account, market, candidates)])[0]
+
+    def clawback_tx(self, account: str, market: int, candidates: list[str]) -> Tx:
+        """The keeper contract's ``clawback`` (see ``clawback``), with a block's gas."""
+        return Tx(self.roles.keeper, self.keeper, "clawback", (account, market, candidates), gas=BLOCK_GAS)
 
     def view(self, fn: str, *args: Any) -> Any:
         """A view of the clearing house or, for the views that live there, of

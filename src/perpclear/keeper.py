@@ -15,6 +15,10 @@ from perpclear.deployment import Deployment
 from perpclear.engine import Event
 from perpclear.units import EQUITY_SCALE, KEEPER_MAX_TARGETS, LENS_MAX_ACCOUNTS
 
+# Accounts per PROFIT clawback the keeper passes: about 52k gas each, so 500
+# fit a 30M-gas block with the clawback's fixed part and the take-over.
+PAYERS_PER_BLOCK = 500
+
 
 class Watch:
     """A keeper's off-chain watch list: which holders could be liquidatable now.
@@ -165,13 +169,17 @@ class Keeper:
         return [a for a, _ in queue(self.engine, d.clearing_house, d.deleverager, sorted(others), market, sizes[market] < 0)]
 
     def clawback_candidates(self, account: str, market: int, others: set[str]) -> list[str]:
-        """When a PROFIT clawback applies (``_beyond_vault``): every other account
-        of ``others`` with a position in ``market``, in ascending address order
-        (the contract counts those in profit), else []."""
+        """When a PROFIT clawback applies (``_beyond_vault``): the accounts of
+        ``others`` in profit in ``market`` (``rank`` > 0: PnL and equity
+        positive), in ascending address order, at most ``PAYERS_PER_BLOCK``
+        (the largest positions first: what fits a block's gas), else []."""
         if self._beyond_vault(account, market) is None:
             return []
-        held = sorted(others - {account}, key=lambda a: int(a, 16))
-        return [a for a, sizes in zip(held, self.sizes(held)) if sizes[market]]
+        others = sorted(others - {account})
+        size = {a: abs(sizes[market]) for a, sizes in zip(others, self.sizes(others)) if sizes[market]}
+        ranks = self.engine.calls([(self.d.deleverager, "rank", (a, market)) for a in size])
+        in_profit = sorted((a for a, rank in zip(size, ranks) if rank > 0), key=lambda a: -size[a])
+        return sorted(in_profit[:PAYERS_PER_BLOCK], key=lambda a: int(a, 16))
 
     # -- transactions (each returns what it emitted)
     def run(self, marks: dict[int, int], targets: list[str]) -> list[Event] | None:

@@ -152,9 +152,10 @@ def test_profit__nobody_in_profit__logged_bad_debt_and_the_liquidation_goes_on()
         sim.set_mark(ETH, 1_600 * u)
         sim.trade(b, e, ETH, 5 * WAD, 1_600 * u)
         sim.set_mark(ETH, 1_700 * u)
-        sent, result = sim.clawback(a, ETH)
+        sent, result = sim.clawback(a, ETH, sorted([b.address, e.address], key=lambda x: int(x, 16)))
         assert_matches_model(sim, sent, result)
         assert result.profits == {} and by_name(sent, "ClawbackRun")[0].profit == 0
+        assert dict(result.skipped) == {b.address: 1, e.address: 2}  # flat; losing
         sim.fund(sim.keeper, 10_000 * u)
         liq = sim.liquidate(a, ETH, by_keeper=True)
         assert liq.recorded.loss_policy == POLICY_PROFIT and liq.recorded.residual == 500 * u

@@ -1,4 +1,5 @@
-"""The worked examples of docs/loss-policies.md, played on the embedded chain.
+"""The worked examples of docs/loss-policies.md, played on the embedded chain
+(EQUITY, OPEN_INTEREST, ADL and PROFIT).
 
 A deposits 1,000 and buys 3 ETH from B and 2 ETH from C at 2,000 (no fees); D
 holds 1,000 and no position; the keeper L holds 5,000; the vault holds 100.
@@ -10,7 +11,7 @@ import pytest
 
 from perpclear.model import WAD, MarketParams
 from perpclear.system import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, MarketSpec
-from perpclear.units import EQUITY_SCALE
+from perpclear.units import EQUITY_SCALE, POLICY_PROFIT
 
 NO_FEES = MarketParams(maker_fee_bps=0, taker_fee_bps=0)
 
@@ -102,4 +103,29 @@ def test_worked_example__adl(make_system, traders, liquidator, insurer, keeper):
     assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (100 * u, 100 * u, 0)
     assert ch.collateral(a) == 0 and ch.bad_debt() == 0
     assert system.token.balanceOf(vault) == 0
+    assert ch.equity(d) == 1_000 * u and ch.equity(liquidator) == 5_000 * u  # untouched
+
+
+@pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
+def test_worked_example__profit(make_system, traders, liquidator, insurer, keeper):
+    system = gapped(make_system, traders, liquidator, insurer, POLICY_PROFIT)
+    ch, adl, u = system.clearing_house, system.deleverager, system.unit
+    a, b, c, d = traders[:4]
+    # Everyone with a position, in address order: B's profit 900, C's 600; P = 1,500.
+    candidates = sorted([b.address, c.address], key=lambda x: int(x, 16))
+    receipt = adl.clawback(a, 0, candidates, sender=keeper)
+    [run] = adl.ClawbackRun.from_receipt(receipt)
+    assert (run.equity, run.insurance, run.residual, run.profit, run.charged) == (
+        -500 * u, 100 * u, 400 * u, 1_500 * u, 400 * u)
+    charged = {e.payer: (e.amount, e.profit) for e in adl.ProfitCharged.from_receipt(receipt)}
+    # R * profit / P: B 400 * 900 / 1,500 = 240, C 160, exactly R; positions stay open.
+    assert charged == {b.address: (240 * u, 900 * u), c.address: (160 * u, 600 * u)}
+    assert ch.collateral(b) == 3_760 * u and ch.positions(b, 0).size == -3 * WAD
+    assert ch.collateral(c) == 2_840 * u and ch.positions(c, 0).size == -2 * WAD
+    # The keeper takes A over at the mark: A ends at -100, which the vault pays.
+    system.fund(keeper, 5_000 * u)
+    receipt = ch.liquidate(a, 0, 5 * WAD, False, sender=keeper)
+    [bankrupt] = ch.AccountBankrupt.from_receipt(receipt)
+    assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (100 * u, 100 * u, 0)
+    assert ch.collateral(a) == 0 and ch.bad_debt() == 0
     assert ch.equity(d) == 1_000 * u and ch.equity(liquidator) == 5_000 * u  # untouched

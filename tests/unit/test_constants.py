@@ -66,6 +66,8 @@ def test_constants__python_copies_equal_the_contracts(vyper):
     assert units.ADL_SKIP == {adl[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY", "ORDER")}
     assert units.LENS_MAX_ACCOUNTS == vyper["ClearingLens"]["MAX_ACCOUNTS"]
     assert units.KEEPER_MAX_TARGETS == vyper["Keeper"]["MAX_TARGETS"]
+    assert units.MAX_PAYERS == vyper["Keeper"]["MAX_PAYERS"]
+    assert "DynArray[address, 1000]" in (CONTRACTS / "interfaces" / "IDeleverager.vyi").read_text()
 
 
 def test_constants__the_reader_sees_every_declaration(vyper):

@@ -8,7 +8,10 @@
         depositor can withdraw and leave its share of the coming residual to
         the others (docs/loss-policies.md, "The window before a bankruptcy").
         `run` closes that window: the marks land and the due liquidations
-        run before any other transaction can see the new marks.
+        run before any other transaction can see the new marks. In a PROFIT
+        market `clawback` charges a bankrupt account's residual to the
+        accounts in profit and takes its position over in one transaction,
+        so nothing (a mark, funding, another account) comes between them.
 
         The keeper is a margin account of the clearing house: it takes over
         the positions it liquidates, with collateral its owner deposits
@@ -28,6 +31,7 @@
 
 from ethereum.ercs import IERC20
 from interfaces import IClearingHouse
+from interfaces import IDeleverager
 from interfaces import IPriceOracle
 from .modules import ownership
 from .modules import timelock
@@ -51,6 +55,10 @@ exports: (
 MAX_TARGETS: constant(uint256) = 50
 # The oracle's batch limit (PriceOracle.MAX_BATCH).
 MAX_MARKS: constant(uint256) = 8
+# Accounts per clawback (Deleverager.MAX_PAYERS).
+MAX_PAYERS: constant(uint256) = 1_000
+# "The whole position" as a liquidation size (the clearing house clamps it).
+WHOLE: constant(uint256) = 10**30
 # Enough of a revert's data for its reason (selector, offset, length, 96 bytes of text).
 MAX_REASON: constant(uint256) = 164
 
@@ -157,6 +165,22 @@ def run(
             log TargetSkipped(account=target.account, market=target.market, reason=reason)
     log Run(operator=msg.sender, marks=len(markets), liquidated=done, skipped=skipped)
     return done
+
+
+@external
+def clawback(account: address, market: uint256, candidates: DynArray[address, MAX_PAYERS]) -> uint256:
+    """
+    @notice PROFIT: the deleverager's `clawback` of the bankrupt `account`
+            (this contract is the keeper that calls it), then this contract
+            takes its position in `market` over at the mark, in the same
+            transaction; the waterfall finds what the vault covers.
+            Operators only.
+    @return What the accounts in profit were charged.
+    """
+    assert self.operators[msg.sender], "keeper: not operator"
+    charged: uint256 = extcall IDeleverager(staticcall clearing_house.deleverager()).clawback(account, market, candidates)
+    extcall clearing_house.liquidate(account, market, WHOLE, False)
+    return charged
 
 
 @external

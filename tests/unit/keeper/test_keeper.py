@@ -156,3 +156,34 @@ def test_keeper__wiring():
     assert e.call(d.keeper, "operators", case.roles.keeper.address)
     assert e.call(d.oracle, "keepers", d.keeper) and e.call(d.clearing_house, "is_keeper", d.keeper)
     assert e.call(d.keeper, "owner") == case.roles.admin.address
+
+
+def test_keeper__profit_clawback_and_take_over_in_one_transaction():
+    """PROFIT: the crash to 1,700 leaves V about 400 beyond the vault. The keeper
+    contract's `clawback` charges it to the accounts in profit (B short 6 at 2,000)
+    and takes V's long over in the same transaction: V ends flat at zero, the
+    vault pays what it covers, B pays exactly R, nothing is bad debt."""
+    case = book("PROFIT")
+    case.mark(ETH, 1_700)
+    equity = case.equity("V")
+    events = case.clawback("V")
+    (run,) = named(events, "ClawbackRun")
+    (charged,) = named(events, "ProfitCharged")
+    (liquidated,) = named(events, "PositionLiquidated")
+    (bankrupt,) = named(events, "AccountBankrupt")
+    assert run.args["equity"] == equity and run.args["residual"] == -equity - case.units(100)
+    assert charged.args["payer"] == case.address("B") and charged.args["amount"] == run.args["residual"]
+    assert liquidated.args["liquidator"] == case.d.keeper and liquidated.args["account"] == case.address("V")
+    assert (bankrupt.args["insurance_paid"], bankrupt.args["residual"]) == (case.units(100), 0)
+    assert case.view("bad_debt") == 0 and case.view("collateral", "V") == 0
+    assert {c.name: c.profit for c in case.charges()} == {"B": run.args["residual"]}
+
+
+def test_keeper__profit_clawback_refusals():
+    """Operators only; the deleverager's refusals (here: not bankrupt) revert the whole transaction."""
+    case = book("PROFIT")
+    case.mark(ETH, 1_700)
+    with pytest.raises(EngineError, match="keeper: not operator"):
+        send(case, case.account("C"), "clawback", case.address("V"), 0, [case.address("B")])
+    with pytest.raises(EngineError, match="adl: not bankrupt"):
+        case.clawback("D")
