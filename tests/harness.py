@@ -535,7 +535,7 @@ class Mirror:
             health = view("health", a)
             assert (health.maintenance, health.initial) == (h.maintenance, h.initial), f"margin of {a}"
             assert abs(health.equity - h.equity) <= tolerance, f"equity of {a}"
-            assert view("equity", a) == health.equity
+            assert self.view(lens, "equity", a) == health.equity
             stale = [m for m in markets if model.position(a, m).size and not model.fresh(m)]
             if stale:  # liquidate refuses a stale mark: the lens says so
                 assert not self.view(lens, "is_liquidatable", a)

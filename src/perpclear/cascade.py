@@ -421,7 +421,7 @@ class Cascade:
         results = []
         views = []
         for a in accounts:
-            views += [(ch, "equity", (a,)), (ch, "collateral", (a,))] + [(ch, "positions", (a, m)) for m in range(n)]
+            views += [(d.lens, "equity", (a,)), (ch, "collateral", (a,))] + [(ch, "positions", (a, m)) for m in range(n)]
         values = e.calls(views)
         width = 2 + n
         for j, a in enumerate(accounts):

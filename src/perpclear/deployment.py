@@ -88,7 +88,7 @@ CONTRACT_NAMES = {
 }
 # The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
 LENS_VIEWS = frozenset({
-    "charges", "settled_collateral", "pending_loss_charge", "pending_funding", "max_withdraw", "is_liquidatable",
+    "equity", "charges", "settled_collateral", "pending_loss_charge", "pending_funding", "max_withdraw", "is_liquidatable",
     "max_liquidation_size", "adl_indicator", "equities", "account_states",
 })
 

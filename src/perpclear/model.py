@@ -616,16 +616,17 @@ class ClearingModel:
                 running += profit
                 amount = residual * running // total - charged
             if amount:
-                self.profit_charge(account, c, amount)
+                self.profit_charge(account, c, market, amount)
             charges[c] = amount
             charged += amount
         return Clawback(account, market, equity, insurance, residual, payers, skipped, charges, self.markets[market].price)
 
-    def profit_charge(self, bankrupt: str, payer: str, amount: int) -> None:
-        """ClearingHouse.adl_fill in a PROFIT market: ``amount`` moves from ``payer`` to ``bankrupt``."""
+    def profit_charge(self, bankrupt: str, payer: str, market: int, amount: int) -> None:
+        """ClearingHouse.adl_fill in a PROFIT market: ``amount`` of ``payer``'s profit in
+        ``market`` goes to ``bankrupt``'s collateral; the payer's cost basis rises by it."""
         self.touch(bankrupt)
         self.touch(payer)
-        self._credit(payer, -amount)
+        self.position(payer, market).open_notional += amount
         self._credit(bankrupt, amount)
 
     def adl_candidate(self, bankrupt: str, c: str, market: int, remaining: int, gap: int, last: int | None) -> tuple[int, int, int]:

@@ -91,7 +91,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
 
     # A gap to 1,550: carol's equity is negative; the vault covers what it holds.
     s.set_mark(ETH, 1_550 * u)
-    carol_equity = ch.equity(carol)
+    carol_equity = ch.health(carol).equity
     assert carol_equity < 0
     vault_before = s.model.vault_assets
     liq = s.liquidate(carol, ETH, 2 * WAD, by=liquidator)
@@ -145,7 +145,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     for name, account in (("bob", bob), ("dave", dave), ("keeper", liquidator)):
         a, exact_charge = account.address, bankruptcy.charges[account.address]
         assert ch.collateral(a) == s.model.collateral[a], name
-        charge = unpaid_equity(mirror, a) - ch.equity(a)
+        charge = unpaid_equity(mirror, a) - ch.health(a).equity
         assert abs(charge - ceil(exact_charge)) <= 1, name
         equity = exact_charge / bankruptcy.rate  # e, exact, at the bankruptcy
         fractions[name] = charge / equity
@@ -159,7 +159,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     # Bob withdraws 1,000: the withdrawal touches his account first, which
     # books his charge (~7.66) into his collateral, then his funding.
     collateral_before = ch.collateral(bob)
-    charge = unpaid_equity(mirror, bob.address) - ch.equity(bob)
+    charge = unpaid_equity(mirror, bob.address) - ch.health(bob).equity
     sent = s.withdraw(bob, 1_000 * u)
     [settled] = by_name(sent, "LossSettled")
     [funding] = by_name(sent, "FundingSettled")
@@ -167,7 +167,7 @@ def test_story__trade_fund_crash_liquidate_bankrupt(mirror, traders, liquidator)
     assert abs(settled.charge - s.model.loss_charged[bob.address]) <= 1
     assert (settled.scale_before, settled.scale_after) == (EQUITY_SCALE, social.index_after)
     assert ch.collateral(bob) == collateral_before - settled.charge - funding.amount - 1_000 * u
-    assert ch.equity(bob) == unpaid_equity(mirror, bob.address)  # nothing pending any more
+    assert ch.health(bob).equity == unpaid_equity(mirror, bob.address)  # nothing pending any more
     # What is still receivable is dave's and the keeper's charges.
     assert ch.loss_receivable() == bankruptcy.residual - settled.charge
     s.agree(alice, bob, carol, dave, liquidator)

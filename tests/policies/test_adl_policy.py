@@ -79,7 +79,7 @@ def test_deleverage__population__fills_equal_the_model_and_cover_the_residual(po
         # The on-chain rank view equals the model's for every opposite position.
         for account in candidates:
             assert sim.adl.rank(account, ETH) == sim.model.adl_rank(account, ETH)
-        assert sim.ch.equity(victim.address) < 0
+        assert sim.ch.health(victim.address).equity < 0
         before = {a: sim.model.health(a).equity for a in candidates}
         bad_debt = sim.ch.bad_debt()
 
@@ -203,7 +203,7 @@ def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(cra
         sim.check()
         for account in (a.address, b.address):
             assert sim.ch.collateral(account) == sim.model.collateral[account]
-        assert sim.ch.equity(b.address) >= 0 and sim.ch.collateral(key(67).address) == 10_000 * sim.u
+        assert sim.ch.health(b.address).equity >= 0 and sim.ch.collateral(key(67).address) == 10_000 * sim.u
 
 
 def test_deleverage__candidate_not_in_profit__skipped(crash):
@@ -237,7 +237,7 @@ def test_deleverage__candidate_without_equity_for_the_price__skipped():
         sim.set_mark(1, 5 * u)
         sim.set_mark(0, 1_500 * u)  # A: -1,000, no vault: gap ~250 per ETH
         assert sim.adl.rank(b.address, 0) > sim.adl.rank(c.address, 0) > 0
-        assert 0 < sim.ch.equity(b.address) < 252 * u
+        assert 0 < sim.ch.health(b.address).equity < 252 * u
         logs, result, _ = sim.deleverage(a.address, 0, [b.address, c.address])
         assert_matches_model(sim, logs, result)
         assert [(str(e.counterparty), e.reason) for e in by_name(logs, "CandidateSkipped")] == [(b.address, 4)]
@@ -288,7 +288,7 @@ def test_liquidate__adl_market_not_bankrupt__anyone(crash):
     sim, a, b, c, d = crash
     with sim.active():
         sim.set_mark(0, 1_780 * sim.u)  # A: 1,000 - 880 - fees > 0, below maintenance
-        assert 0 < sim.ch.equity(a.address) < sim.ch.health(a.address).maintenance
+        assert 0 < sim.ch.health(a.address).equity < sim.ch.health(a.address).maintenance
         liq = sim.liquidate(a.address, 0)
         assert liq.bankrupt is None
 
@@ -401,4 +401,4 @@ def test_deleverage__random_books__chain_equals_model(decimals, data):
             assert_flat_and_settled(sim, logs, result, len(candidates))
             assert sim.ch.bad_debt() == 0
         for k in others:
-            assert sim.ch.equity(k.address) >= 0
+            assert sim.ch.health(k.address).equity >= 0

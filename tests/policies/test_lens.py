@@ -103,7 +103,7 @@ def test_lens__flat_account_and_stale_marks():
         boa.env.time_travel(seconds=10**9 + 1)
         c = sim.lens.charges(a.address)
         assert not sim.oracle.is_fresh(ETH)
-        assert c.equity == sim.ch.equity(a.address) < fresh.equity
+        assert c.equity == sim.ch.health(a.address).equity < fresh.equity
         assert 0 < c.max_withdraw < fresh.max_withdraw
         with boa.env.prank(a.address):
             with boa.reverts("clearing: below initial margin"):

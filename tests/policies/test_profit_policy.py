@@ -68,8 +68,10 @@ def test_profit__worked_example__pro_rata_to_profit(crash):
         sent, result = sim.clawback(a, ETH)
         assert_matches_model(sim, sent, result)
         assert result.charged == {b.address: 240 * u, c.address: 160 * u}
-        assert sim.ch.collateral(b.address) == 3_760 * u and sim.ch.collateral(c.address) == 2_840 * u
-        assert sim.ch.positions(b.address, ETH).size == -3 * WAD  # nothing closed
+        # Out of their profit: collateral as it was, cost basis up by the charge, equity down by it.
+        assert sim.ch.collateral(b.address) == 4_000 * u and sim.ch.collateral(c.address) == 3_000 * u
+        assert tuple(sim.ch.positions(b.address, ETH))[:2] == (-3 * WAD, -5_760 * u)  # nothing closed
+        assert sim.ch.health(b.address).equity == 4_660 * u and sim.ch.health(c.address).equity == 3_440 * u
         assert sim.ch.health(a.address).equity == -100 * u  # what the vault covers
         liq = sim.liquidate(a, ETH, by_keeper=True)
         assert (liq.bankrupt.deficit, liq.bankrupt.insurance_paid, liq.bankrupt.residual) == (100 * u, 100 * u, 0)
@@ -135,6 +137,25 @@ def test_profit__profit_below_the_residual__all_of_it_then_bad_debt(crash):
         assert (liq.bankrupt.insurance_paid, liq.bankrupt.residual) == (100 * u, 100 * u)
         assert liq.recorded.loss_policy == POLICY_PROFIT and liq.recorded.residual == 100 * u
         assert sim.ch.bad_debt() == 100 * u
+
+
+def test_profit__a_second_clawback_finds_the_profit_already_taken(crash):
+    """ETH at 1,600, R = 900, C alone listed: C gives its whole profit (800). A second
+    clawback of the same bankruptcy, by a keeper or a rogue deleverager, finds C's
+    PnL at zero (the charge came out of its cost basis): nothing more to take."""
+    sim, a, b, c, d = crash
+    u = sim.u
+    with sim.active():
+        sim.set_mark(ETH, 1_600 * u)
+        sim.clawback(a, ETH, [c.address])
+        sent, result = sim.clawback(a, ETH, [c.address])
+        assert_matches_model(sim, sent, result)
+        assert result.charged == {} and result.skipped == [(c.address, 2)]  # PROFIT: none left
+        assert sim.ch.health(c.address).equity == 3_000 * u  # paid 800, once
+        evil = key(66).address
+        sim.send(sim.admin, sim.d.clearing_house, "set_deleverager", evil)
+        with boa.env.prank(evil), boa.reverts("clearing: bad clawback"):
+            sim.ch.adl_fill(a.address, c.address, ETH, 1)
 
 
 def test_profit__nobody_in_profit__logged_bad_debt_and_the_liquidation_goes_on():
@@ -220,8 +241,6 @@ def test_profit__a_rogue_deleverager_is_bounded_by_the_clearing_house(crash):
                 sim.ch.adl_fill(a.address, c.address, ETH, 600 * u + 1)  # beyond C's profit
             with boa.reverts("clearing: bad clawback"):
                 sim.ch.adl_fill(a.address, b.address, ETH, 400 * u + 1)  # beyond R
-            with boa.reverts("clearing: bad clawback"):
-                sim.ch.adl_fill(a.address, a.address, ETH, 1)
             sim.ch.adl_fill(a.address, b.address, ETH, 400 * u)  # exactly R: allowed
             with boa.reverts("clearing: not bankrupt"):
                 sim.ch.adl_fill(a.address, c.address, ETH, 1)  # nothing left to place

@@ -28,7 +28,7 @@ def gapped(make_system, traders, liquidator, insurer, policy):
     system.trade(a, b, 0, 3 * WAD, 2_000 * u)
     system.trade(a, c, 0, 2 * WAD, 2_000 * u)
     system.set_mark(0, 1_700 * u)
-    assert system.clearing_house.equity(a) == -500 * u
+    assert system.clearing_house.health(a).equity == -500 * u
     return system
 
 
@@ -103,7 +103,7 @@ def test_worked_example__adl(make_system, traders, liquidator, insurer, keeper):
     assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (100 * u, 100 * u, 0)
     assert ch.collateral(a) == 0 and ch.bad_debt() == 0
     assert system.token.balanceOf(vault) == 0
-    assert ch.equity(d) == 1_000 * u and ch.equity(liquidator) == 5_000 * u  # untouched
+    assert ch.health(d).equity == 1_000 * u and ch.health(liquidator).equity == 5_000 * u  # untouched
 
 
 @pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
@@ -120,12 +120,14 @@ def test_worked_example__profit(make_system, traders, liquidator, insurer, keepe
     charged = {e.payer: (e.amount, e.profit) for e in adl.ProfitCharged.from_receipt(receipt)}
     # R * profit / P: B 400 * 900 / 1,500 = 240, C 160, exactly R; positions stay open.
     assert charged == {b.address: (240 * u, 900 * u), c.address: (160 * u, 600 * u)}
-    assert ch.collateral(b) == 3_760 * u and ch.positions(b, 0).size == -3 * WAD
-    assert ch.collateral(c) == 2_840 * u and ch.positions(c, 0).size == -2 * WAD
+    # Out of their profit: the cost basis rises by the charge, collateral stays.
+    assert ch.collateral(b) == 4_000 * u and tuple(ch.positions(b, 0))[:2] == (-3 * WAD, -5_760 * u)
+    assert ch.collateral(c) == 3_000 * u and tuple(ch.positions(c, 0))[:2] == (-2 * WAD, -3_840 * u)
+    assert system.lens.equity(b) == 4_660 * u and system.lens.equity(c) == 3_440 * u
     # The keeper takes A over at the mark: A ends at -100, which the vault pays.
     system.fund(keeper, 5_000 * u)
     receipt = ch.liquidate(a, 0, 5 * WAD, False, sender=keeper)
     [bankrupt] = ch.AccountBankrupt.from_receipt(receipt)
     assert (bankrupt.deficit, bankrupt.insurance_paid, bankrupt.residual) == (100 * u, 100 * u, 0)
     assert ch.collateral(a) == 0 and ch.bad_debt() == 0
-    assert ch.equity(d) == 1_000 * u and ch.equity(liquidator) == 5_000 * u  # untouched
+    assert ch.health(d).equity == 1_000 * u and ch.health(liquidator).equity == 5_000 * u  # untouched

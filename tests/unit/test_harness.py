@@ -36,7 +36,8 @@ def story(engine: str):
         m.deposit(a, 0)
     m.agree(a, b, c, m.liquidator, m.mm)
     m.check_accounts([a.address, b.address, c.address])
-    state = [m.ch_view(view, who.address) for view in ("collateral", "equity") for who in (a, b, c)]
+    state = [m.ch_view("collateral", who.address) for who in (a, b, c)] + [m.ch_view("health", who.address)
+                                                                            for who in (a, b, c)]
     return [[(e.name, e.args) for e in events] for events in sent], state
 
 

@@ -13,9 +13,11 @@
               == total_collateral - total_open_notional + funding_pool
                  + protocol_fees + insurance_fees
 @custom:reentrancy Every entry point that calls out (token, oracle, vault)
-        and the views integrators read (`health`, `positions`) hold the
-        reentrancy lock; owner-only setters and the other getters do not
-        call out and go without it (room under EIP-170).
+        holds the reentrancy lock. Views and owner-only setters do not: this
+        contract calls out only to its collateral token (an ERC-20 without
+        transfer hooks), its oracle (static calls) and its insurance vault,
+        none of which hands control to anyone else mid-transaction, so no
+        view can be read half-way through an update (room under EIP-170).
 @custom:kill Set every market to reduce-only with `set_reduce_only`: trades may
         then only shrink positions, while deposits, withdrawals above initial
         margin, funding and liquidations keep working so that everyone can exit.
@@ -613,11 +615,13 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
             bankrupt account is left with no position, the loss waterfall
             runs on what it still owes, or what it holds beyond zero goes to
             the insurance vault.
-            PROFIT: `amount` of collateral moves from `account` to the
-            bankrupt account: at most `account`'s unrealised PnL in `market`
-            (funding settled), never leaving it below zero equity, and never
-            lifting the bankrupt account above what the insurance vault
-            covers, so the charges of one bankruptcy are at most its residual.
+            PROFIT: `amount` of `account`'s unrealised profit in `market`
+            goes to the bankrupt account's collateral: at most that profit
+            (funding settled), which it leaves by raising the position's cost
+            basis (so no profit pays twice, however many calls), never
+            leaving `account` below zero equity, and never lifting the
+            bankrupt account above what the insurance vault covers, so the
+            charges of one bankruptcy are at most its residual.
     @return The bankruptcy price (ADL), 0 (PROFIT).
     """
     assert msg.sender == self.deleverager, "clearing: not deleverager"
@@ -634,13 +638,15 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     if policy == c.POLICY_PROFIT:
         value: int256 = convert(amount, int256)
         assert (
-            account != bankrupt
-            and size != 0
+            size != 0
             and amount > 0
             and value <= math._div_floor(other * convert(staticcall oracle.price(market), int256), c.WAD_INT) - open_notional
             and amount <= self._shortfall(bankrupt, market)
         ), "clearing: bad clawback"
-        self._credit(account, -value)
+        # Taken out of the position's profit (its cost basis), so no profit pays twice.
+        self.stored_positions[account][market].base = self._pack(other, open_notional + value)
+        self.total_open_notional += value
+        loss_equity._add_basis(-value)
         self._credit(bankrupt, value)
     else:
         assert (
@@ -699,19 +705,6 @@ def sweep_fees():
 
 @external
 @view
-def equity(account: address) -> int256:
-    """
-    @notice Collateral plus unrealised PnL minus pending funding, at the
-            current marks, rounded against the account; a position whose mark
-            is stale at its last mark moved against it by the initial margin
-            rate (never reverts).
-    """
-    return self._health(account, False).equity
-
-
-@external
-@view
-@nonreentrant
 def health(account: address) -> IClearingHouse.Health:
     """
     @notice Equity with the maintenance and initial margin requirements.
@@ -721,7 +714,6 @@ def health(account: address) -> IClearingHouse.Health:
 
 @external
 @view
-@nonreentrant
 def positions(account: address, market: uint256) -> IClearingHouse.Position:
     """
     @notice The position of `account` in `market`, as last settled.

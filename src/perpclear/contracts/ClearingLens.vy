@@ -63,6 +63,18 @@ def __init__(_clearing_house: IClearingHouse):
 
 @external
 @view
+def equity(account: address) -> int256:
+    """
+    @notice Collateral plus unrealised PnL minus pending funding and pending
+            charges, at the current marks, rounded against the account (the
+            clearing house's `health(account).equity`; a stale mark values the
+            position at its last mark moved against it).
+    """
+    return (staticcall clearing_house.health(account)).equity
+
+
+@external
+@view
 def charges(account: address) -> Charges:
     """
     @notice The account's pending charges, settled collateral and the most it

@@ -39,7 +39,8 @@
         S_i the running sum of profit in the candidates' order: each charge is
         within one unit of R * profit_i / P and they add up to R exactly.
         Candidates are passed in ascending address order (no one counted
-        twice); the clearing house moves each charge and checks its bounds.
+        twice); the clearing house takes each charge out of the payer's
+        profit (its cost basis rises by it) and checks its bounds.
         (A contract of its own because the clearing house is close to the
         24,576-byte limit of EIP-170.)
 """
@@ -194,13 +195,14 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
     """
     @notice Keepers only, PROFIT markets: charges the bankrupt `account`'s
             residual to the candidates in profit in `market`, pro rata to
-            their profit and at most all of it (see the contract's notes).
-            Its position stays open; a keeper then liquidates it at the mark
-            and the waterfall draws what is left from the insurance vault.
-            What the candidates' profit cannot cover stays with the account
-            and becomes bad debt at that liquidation.
-    @param candidates Every account with a position in `market`, in
-            ascending address order (any other is skipped).
+            their profit and at most all of it (see the contract's notes);
+            each charge comes out of the payer's profit (its cost basis).
+            Its position stays open for a keeper to take over at the mark
+            (the keeper contract's `clawback` does both in one transaction);
+            the waterfall then draws what is left from the insurance vault,
+            and what the candidates' profit could not cover becomes bad debt.
+    @param candidates The accounts in profit in `market`, in ascending
+            address order (any other is skipped with its reason).
     @return What the payers were charged in all.
     """
     size: int256 = 0
@@ -225,7 +227,7 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
         else:
             previous = convert(candidate, uint256)
             profit: int256 = min(
-                self._pnl(candidate, market, position, mark),
+                self._pnl(market, position, mark),
                 (staticcall clearing_house.health(candidate)).equity,
             )
             if profit <= 0:
@@ -284,7 +286,7 @@ def _rank(account: address, market: uint256, position: IClearingHouse.Position, 
          equity <= 0, at least 1 otherwise. Also returns the equity.
     """
     equity: int256 = (staticcall clearing_house.health(account)).equity
-    pnl: int256 = self._pnl(account, market, position, mark)
+    pnl: int256 = self._pnl(market, position, mark)
     value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
     if pnl <= 0 or equity <= 0:
         return 0, equity
@@ -296,7 +298,7 @@ def _rank(account: address, market: uint256, position: IClearingHouse.Position, 
 
 @internal
 @view
-def _pnl(account: address, market: uint256, position: IClearingHouse.Position, mark: uint256) -> int256:
+def _pnl(market: uint256, position: IClearingHouse.Position, mark: uint256) -> int256:
     """
     @dev Unrealised PnL at `mark`, pending funding included, as the clearing
          house books it: floor(size * mark / WAD) - open notional - funding owed.

@@ -565,7 +565,7 @@ def withdraw_backstop(amount: uint256):
     before: uint256 = self._idle_assets()
     extcall IClearingHouse(ch).withdraw(amount)
     received: uint256 = self._idle_assets() - before
-    self.backstop_active = staticcall IClearingHouse(ch).equity(self) != 0
+    self.backstop_active = (staticcall IClearingHouse(ch).health(self)).equity != 0
     log IInsuranceVault.BackstopWithdrawn(clearing_house=ch, amount=received)
 
 
@@ -584,7 +584,7 @@ def _backstop_value() -> uint256:
     ch: address = self.clearing_house
     if ch == empty(address) or not self.backstop_active:
         return 0
-    equity: int256 = staticcall IClearingHouse(ch).equity(self)
+    equity: int256 = (staticcall IClearingHouse(ch).health(self)).equity
     if equity <= 0:
         return 0
     return convert(equity, uint256)

@@ -159,7 +159,7 @@ def test_liquidate__clamped_then_further_drop__takes_whole_position(underwater, 
     # the target, and the 11.25 penalty is capped at the 4.37 of equity left.
     mirror.set_mark(ETH, 1_700 * unit)
     remaining = ch.positions(trader, ETH).size
-    equity = ch.equity(trader)
+    equity = ch.health(trader).equity
     assert 0 < equity < ch.health(trader).maintenance
     assert lens.max_liquidation_size(trader, ETH) == remaining
 

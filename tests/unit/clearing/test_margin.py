@@ -98,7 +98,7 @@ def test_withdraw__more_than_collateral__reverts(system, traders, open_position)
     open_position(trader, counterparty, 0, WAD, 2_000 * u)
     system.set_mark(0, 2_500 * u)
     collateral = ch.collateral(trader)  # 1000 - 0.4 maker fee
-    assert ch.equity(trader) > collateral + 250 * u
+    assert ch.health(trader).equity > collateral + 250 * u
     with ape.reverts("clearing: amount exceeds collateral"):
         ch.withdraw(collateral + 1, sender=trader)
 

@@ -48,11 +48,11 @@ def go_stale(mirror):
 
 def test_stale_mark__valued_against_the_holder(opened, trader, counterparty):
     mirror, ch, u = opened, opened.ch, opened.system.unit
-    fresh_equity = ch.equity(trader), ch.equity(counterparty)
+    fresh_equity = ch.health(trader).equity, ch.health(counterparty).equity
     go_stale(mirror)
     # The long at 2,000 x 0.9 = 1,800, the short at 2,200: each loses 200.
-    assert ch.equity(trader) == fresh_equity[0] - 200 * u
-    assert ch.equity(counterparty) == fresh_equity[1] - 200 * u
+    assert ch.health(trader).equity == fresh_equity[0] - 200 * u
+    assert ch.health(counterparty).equity == fresh_equity[1] - 200 * u
     # Margins on the moved prices too: 10 % / 5 % of 1,800 and of 2,200.
     assert tuple(ch.health(trader))[1:] == (90 * u, 180 * u)
     assert tuple(ch.health(counterparty))[1:] == (110 * u, 220 * u)
@@ -66,7 +66,7 @@ def test_stale_mark__withdraw_what_the_valuation_leaves_free(opened, trader, cou
     go_stale(mirror)
     # The long: equity 1,000 - 0.4 (fee) - 200 = 799.6 against 180 of initial margin.
     free = lens.max_withdraw(trader)
-    assert free == ch.equity(trader) - ch.health(trader).initial == 619_600 * u // 1_000
+    assert free == ch.health(trader).equity - ch.health(trader).initial == 619_600 * u // 1_000
     with ape.reverts("clearing: below initial margin"):
         ch.withdraw(free + 1, sender=trader)
     mirror.withdraw(trader, free)
@@ -143,7 +143,7 @@ def test_stale_mark__vault_exits_priced_conservatively_and_deposits_wait(opened,
     go_stale(mirror)
 
     # totalAssets no longer reverts: idle + the backstop equity valued against it.
-    equity = ch.equity(vault)
+    equity = ch.health(vault).equity
     assert vault.totalAssets() == token.balanceOf(vault) + equity < fresh_assets
     with pytest.raises(EngineError, match="vault: backstop mark stale, deposits wait"):
         mirror.fund_vault(100 * u)

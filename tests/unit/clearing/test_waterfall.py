@@ -36,7 +36,7 @@ def gap_down(mirror, trader):
     """The mark gaps to 1_700: equity -50.4. Returns the deficit (50.4)."""
     unit = mirror.system.unit
     mirror.set_mark(ETH, 1_700 * unit)
-    equity = mirror.ch.equity(trader)
+    equity = mirror.ch.health(trader).equity
     assert equity == -50_400_000 * unit // 10**6
     return -equity
 
@@ -125,7 +125,7 @@ def adl_keeper(mirror, liquidator, policy):
 
 
 def equities(mirror, *accounts):
-    return {addr(a): mirror.ch.equity(a) for a in accounts}
+    return {addr(a): mirror.ch.health(a).equity for a in accounts}
 
 
 def assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterparty, settler):
@@ -168,9 +168,9 @@ def assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterpart
         for account, equity in before.items():
             charge = bankruptcy.charges[account]
             assert charge == bankruptcy.rate * equity
-            assert abs(equity - ch.equity(account) - ceil(charge)) <= 1, account
+            assert abs(equity - ch.health(account).equity - ceil(charge)) <= 1, account
         assert ch.collateral(counterparty) == collateral_before
-        drop = before[addr(counterparty)] - ch.equity(counterparty)
+        drop = before[addr(counterparty)] - ch.health(counterparty).equity
         mirror.agree(*before)
 
         # The counterparty's next touch books the charge into its collateral.
@@ -180,7 +180,7 @@ def assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterpart
         assert (settled.scale_before, settled.scale_after) == (SCALE, ch.scale())
         assert ch.collateral(counterparty) == collateral_before - drop
         assert ch.loss_receivable() == residual - drop
-        assert ch.equity(counterparty) == before[addr(counterparty)] - drop
+        assert ch.health(counterparty).equity == before[addr(counterparty)] - drop
     else:
         # The trader was long: the shorts pay ceil(R * 1e36 / OI) per contract,
         # a one-sided move of the short funding index; OI is 1 ETH.
@@ -192,10 +192,10 @@ def assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterpart
         assert ch.loss_receivable() == 0
         # The short owes exactly R as pending funding; the long side owes nothing.
         assert mirror.lens.pending_funding(counterparty, ETH) == residual
-        assert before[addr(counterparty)] - ch.equity(counterparty) == residual
+        assert before[addr(counterparty)] - ch.health(counterparty).equity == residual
         for account, equity in before.items():
             if account != addr(counterparty):
-                assert ch.equity(account) == equity and mirror.lens.pending_funding(account, ETH) == 0
+                assert ch.health(account).equity == equity and mirror.lens.pending_funding(account, ETH) == 0
         mirror.agree(*before)
 
         # It pays it at its next funding settlement.

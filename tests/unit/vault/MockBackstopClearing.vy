@@ -4,7 +4,7 @@
 @license MIT
 @notice Test double of the clearing house, compiled from the vault tests only
         (not a project contract): margin accounts with settable equity, the
-        deposit/withdraw/equity surface the vault uses as backstop liquidator
+        deposit/withdraw/health surface the vault uses as backstop liquidator
         (and `oracle`/`market_count`, read before deposits),
         and `draw()` that calls `vault.cover()` and records what was paid.
 @custom:kill Test double; nothing to stop.
@@ -15,6 +15,12 @@ from ethereum.ercs import IERC20
 
 interface IVault:
     def cover(amount: uint256) -> uint256: nonpayable
+
+
+struct Health:  # the clearing house's (IClearingHouse.Health): equity is what the vault reads
+    equity: int256
+    maintenance: uint256
+    initial: uint256
 
 
 token: public(address)
@@ -44,6 +50,12 @@ def withdraw(amount: uint256):
     assert self.equity[msg.sender] >= convert(amount, int256), "clearing: insufficient equity"
     self.equity[msg.sender] -= convert(amount, int256)
     assert extcall IERC20(self.token).transfer(msg.sender, amount)
+
+
+@external
+@view
+def health(account: address) -> Health:
+    return Health(equity=self.equity[account], maintenance=0, initial=0)
 
 
 @external

@@ -126,7 +126,7 @@ def test_fund_backstop__moves_margin_keeps_total_assets_and_logs(
     deposit(insurer, 1_000 * unit)
     tx = vault.fund_backstop(400 * unit, sender=admin)
     assert vault.backstop_active()
-    assert clearing.equity(vault) == 400 * unit
+    assert clearing.health(vault).equity == 400 * unit
     assert token.balanceOf(clearing) == 400 * unit
     assert vault.idle_assets() == 600 * unit
     assert vault.backstop_value() == 400 * unit
@@ -192,7 +192,7 @@ def test_withdraw_backstop__returns_margin_and_logs(
     vault.fund_backstop(400 * unit, sender=admin)
     tx = vault.withdraw_backstop(100 * unit, sender=admin)
     assert vault.idle_assets() == 700 * unit
-    assert clearing.equity(vault) == 300 * unit
+    assert clearing.health(vault).equity == 300 * unit
     assert vault.backstop_active()  # equity left
     logs = list(tx.decode_logs(vault.BackstopWithdrawn))
     assert [(log.clearing_house, log.amount) for log in logs] == [(clearing.address, 100 * unit)]
