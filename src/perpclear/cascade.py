@@ -227,8 +227,8 @@ class Cascade:
 
     def _clawback(self, account: str, market: int, block: int) -> int:
         """PROFIT: when the vault cannot cover a bankrupt account's last
-        position, its residual is charged to the accounts in profit there (the
-        keeper's list: ``Keeper.clawback_candidates``) and the keeper contract takes the
+        position, its residual is charged to the accounts in profit there
+        (``Keeper.clawback_candidates``) and the keeper contract takes the
         position over, in one transaction. Returns the calls."""
         k = self.keeper
         candidates = k.clawback_candidates(account, market, k.holders | {self.roles.market_maker.address, self.liquidator})

@@ -94,3 +94,20 @@ def test_case__backstop_and_bad_inputs():
         exact_units("0.0000001", 10**6)
     with pytest.raises(ValueError, match="Z holds no position"):
         case.liquidate("Z", by="B")
+
+
+def test_case__profit_clawback_as_the_readme_says():
+    """The README's case under PROFIT: the keeper contract claws A's residual back
+    from the accounts in profit (B 2,000, C 800; D's long loses) and takes A over."""
+    case = Case(policy="PROFIT")
+    case.fund_vault(100)
+    case.deposit("A", 1_100)
+    for name in ("B", "C", "D"):
+        case.deposit(name, 20_000)
+    case.trade(buyer="A", seller="B", market="ETH-PERP", size=5, price=2_000)
+    case.trade(buyer="D", seller="C", market="ETH-PERP", size=2, price=2_000)
+    case.mark("ETH-PERP", 1_600)
+    case.fund_keeper(10_000)
+    case.clawback("A")
+    assert {c.name: c.profit for c in case.charges()} == {"B": 572_857_142, "C": 229_142_858}
+    assert case.view("collateral", "A") == 0 and case.view("bad_debt") == 0
