@@ -435,17 +435,21 @@ class Mirror:
 
     def clawback(self, account: Any, market: int, candidates: list[str] | None = None) -> tuple[list, Any]:
         """Deleverager.clawback by the keeper (PROFIT), mirrored in the model;
-        ``candidates`` default to what a keeper passes: every account in profit in
-        ``market`` (the model's PnL and equity both positive), in address order.
+        ``candidates`` default to what a keeper passes (``in_profit``).
         Returns (events, the model's Clawback)."""
         if candidates is None:
-            m = self.model
-            candidates = sorted((a for a in m.accounts() - {addr(account)} if m.position(a, market).size
-                                 and m.pnl(a, market) > 0 and m.health(a).equity > 0), key=lambda a: int(a, 16))
+            candidates = self.in_profit(market, but=account)
         events = self.send(self.keeper, self.d.deleverager, "clawback", addr(account), market, list(candidates))
         result = self.model.clawback(addr(account), market, list(candidates))
         self.check()
         return events, result
+
+    def in_profit(self, market: int, but: Any) -> list[str]:
+        """The accounts in profit in ``market`` but ``but`` (the model's PnL and
+        equity both positive), in address order: a keeper's clawback list."""
+        m = self.model
+        return sorted((a for a in m.accounts() - {addr(but)} if m.position(a, market).size
+                       and m.pnl(a, market) > 0 and m.health(a).equity > 0), key=lambda a: int(a, 16))
 
     def victim(self, index: int, market: int, margin: int, leverage_pct: int, long: bool = True):
         """A fresh account with ``margin`` and a position of ``leverage_pct`` % of it."""

@@ -1,7 +1,9 @@
 """Stateful fuzzing: the compiled contracts and the exact model never disagree.
 
 Hypothesis drives deposits, signed trades, price moves, funding, time, partial
-and full liquidations, bankruptcies and withdrawals through the tests' harness
+and full liquidations, bankruptcies and withdrawals (SOL under OPEN_INTEREST
+or, in half the examples, PROFIT: its bankrupt positions are clawed back and
+taken over by the keeper) through the tests' harness
 (``harness.Mirror``: the real contracts run in process by titanoboa, hundreds of
 transactions per second, and the same steps applied to
 ``perpclear.model.ClearingModel``). After every step every
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from perpclear.engine import EngineError
-from perpclear.model import POLICY_OPEN_INTEREST, WAD, MarketParams, ModelError
+from perpclear.model import POLICY_OPEN_INTEREST, POLICY_PROFIT, WAD, MarketParams, ModelError
 
 from harness import Mirror
 
@@ -37,18 +39,21 @@ KEYS = [Account.from_key(bytes([i + 1]) * 32) for i in range(N_TRADERS)]
 class ClearingMachine(RuleBasedStateMachine):
     decimals = 6
 
-    @initialize(vault=st.integers(0, 5_000), margins=st.lists(st.integers(100, 10_000), min_size=N_TRADERS, max_size=N_TRADERS))
-    def setup(self, vault, margins):
+    @initialize(vault=st.integers(0, 5_000), margins=st.lists(st.integers(100, 10_000), min_size=N_TRADERS, max_size=N_TRADERS),
+                profit=st.booleans())
+    def setup(self, vault, margins, profit):
         # Every example starts from the freshly deployed state; chain and model are rolled back after.
         self.sim = SIMS[self.decimals]
         self._anchor = self.sim.anchor()
         self._anchor.__enter__()
         self.u = self.sim.u
         self.accounts = [k.address for k in KEYS] + [self.sim.liquidator]
-        if vault:
+        if vault and not profit:  # under PROFIT an empty vault: every bankruptcy reaches the clawback
             self.sim.fund_vault(vault * self.u)
         for key, margin in zip(KEYS, margins):
             self.sim.fund(key.address, margin * self.u)
+        if profit:  # SOL's residuals go to the accounts in profit (ETH stays OPEN_INTEREST)
+            self.sim.set_loss_policy(1, POLICY_PROFIT)
 
     def teardown(self):
         if hasattr(self, "_anchor"):
@@ -162,7 +167,9 @@ class ClearingMachine(RuleBasedStateMachine):
             account = self.accounts[who]
             h = self.sim.model.health(account)
             size = abs(self.sim.model.position(account, market).size)
-            if size and h.equity < h.maintenance:
+            if size and h.equity < 0 and self.sim.model.markets[market].loss_policy == POLICY_PROFIT:
+                self.clawback(who, market)
+            elif size and h.equity < h.maintenance:
                 self.liquidate(who, market, size if h.equity < 0 else max(size * size_pct // 100, 1))
 
     @rule(who=st.integers(0, N_TRADERS - 1), market=st.integers(0, 1), size=st.integers(1, 60 * WAD))
@@ -176,6 +183,23 @@ class ClearingMachine(RuleBasedStateMachine):
                 BANKRUPTCIES[self.decimals] += 1
 
         self.attempt("liquidate", step, lambda m: m.liquidate(account, market, size, liquidator))
+
+    def clawback(self, who, market):
+        """PROFIT: the keeper claws a bankrupt account's residual back from the
+        accounts in profit (refused, by both, when the vault covers it or it
+        holds another position), then takes the position over at the mark."""
+        sim, account = self.sim, self.accounts[who]
+        candidates = sim.in_profit(market, but=account)
+        self.attempt("clawback", lambda: sim.clawback(account, market, candidates),
+                     lambda m: m.clawback(account, market, candidates))
+        if sim.model.collateral.get(sim.keeper, 0) < 10**9 * self.u:
+            sim.fund(sim.keeper, 10**9 * self.u)
+
+        def take_over():
+            if sim.liquidate(account, market, by_keeper=True).model.bankruptcy is not None:
+                BANKRUPTCIES[self.decimals] += 1
+
+        self.attempt("keeper take-over", take_over, lambda m: m.liquidate(account, market, 10**30, sim.keeper, keeper=True))
 
     @invariant()
     def chain_equals_model(self):
@@ -226,3 +250,4 @@ def test_clearing_house_matches_model(decimals, fuzz_profile):
     for step in ("trade", "liquidate", "withdraw"):
         assert STATS.get((step, True), 0) >= 5, sorted(STATS.items())
     assert BANKRUPTCIES[decimals] >= 10, (BANKRUPTCIES, sorted(STATS.items()))
+    assert STATS.get(("clawback", True), 0) >= 1, sorted(STATS.items())
