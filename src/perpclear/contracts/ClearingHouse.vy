@@ -335,7 +335,7 @@ def add_market(params: IClearingHouse.MarketParams, loss_policy: uint8) -> uint2
     """
     @notice Opens the next market id; the oracle must already price it.
     @param params Risk and fee parameters (see `IClearingHouse.MarketParams`).
-    @param loss_policy POLICY_EQUITY, POLICY_OPEN_INTEREST or POLICY_ADL.
+    @param loss_policy POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL or POLICY_PROFIT.
     @return The new market id.
     """
     ownership._check_owner()
