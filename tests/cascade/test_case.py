@@ -30,12 +30,15 @@ def play(case: Case) -> tuple[Case, int]:
     case.trade(buyer="A", seller="B", market="ETH-PERP", size=5, price=2_000)
     case.trade(buyer="D", seller="C", market="ETH-PERP", size=2, price=2_000)
     case.mark("ETH-PERP", 1_600)
-    events = case.deleverage("A") if case.scenario.loss_policy == "ADL" else case.liquidate("A", by="C")
-    if case.scenario.loss_policy == "ADL":
-        residual = next(ev for ev in events if ev.name == "DeleverageRun").args["residual"]
+    policy = case.scenario.loss_policy
+    if policy == "ADL":
+        events, run = case.deleverage("A"), "DeleverageRun"
+    elif policy == "PROFIT":  # the keeper contract claws back and takes A over
+        case.fund_keeper(10_000)
+        events, run = case.clawback("A"), "ClawbackRun"
     else:
-        residual = next(ev for ev in events if ev.name == "AccountBankrupt").args["residual"]
-    return case, residual
+        events, run = case.liquidate("A", by="C"), "AccountBankrupt"
+    return case, next(ev for ev in events if ev.name == run).args["residual"]
 
 
 @pytest.mark.parametrize("policy", ["EQUITY", "OPEN_INTEREST", "ADL"])
@@ -99,15 +102,7 @@ def test_case__backstop_and_bad_inputs():
 def test_case__profit_clawback_as_the_readme_says():
     """The README's case under PROFIT: the keeper contract claws A's residual back
     from the accounts in profit (B 2,000, C 800; D's long loses) and takes A over."""
-    case = Case(policy="PROFIT")
-    case.fund_vault(100)
-    case.deposit("A", 1_100)
-    for name in ("B", "C", "D"):
-        case.deposit(name, 20_000)
-    case.trade(buyer="A", seller="B", market="ETH-PERP", size=5, price=2_000)
-    case.trade(buyer="D", seller="C", market="ETH-PERP", size=2, price=2_000)
-    case.mark("ETH-PERP", 1_600)
-    case.fund_keeper(10_000)
-    case.clawback("A")
+    case, residual = play(Case(policy="PROFIT"))
     assert {c.name: c.profit for c in case.charges()} == {"B": 572_857_142, "C": 229_142_858}
+    assert residual == 802 * 10**6
     assert case.view("collateral", "A") == 0 and case.view("bad_debt") == 0

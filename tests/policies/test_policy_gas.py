@@ -165,21 +165,28 @@ def test_gas__lazy_settlement_within_target_per_pending_socialization():
 ADL_TARGET = 90_000  # per counterparty closed
 
 
-def deleverage_gas(k: int) -> int:
-    """A long of 4 ETH on 1,000 bought from k equal shorts gaps to 1,650 (no vault);
-    one deleverage call closes it against all k: its whole-transaction gas."""
-    sim = Mirror.in_process(6, policies=(POLICY_ADL, POLICY_ADL))
+def gapped(policy: int, k: int, base: int):
+    """A long of 4 ETH on 1,000 bought from k equal shorts at 2,000 gaps to 1,650
+    (no vault): (the system, the long, the shorts), keys from ``base``."""
+    sim = Mirror.in_process(6, policies=(policy, policy))
     u = sim.u
     with sim.active():
-        victim = key(9_000_000)
+        victim = key(base)
         sim.fund(victim.address, 1_000 * u)
         shorts = []
         for i in range(k):
-            short = key(9_000_001 + i)
+            short = key(base + 1 + i)
             sim.fund(short.address, 5_000 * u)
             sim.trade(victim, short, ETH, 4 * WAD // k, 2_000 * u)
             shorts.append(short.address)
         sim.set_mark(ETH, 1_650 * u)
+    return sim, victim, shorts
+
+
+def deleverage_gas(k: int) -> int:
+    """One deleverage call closes the gapped long against all k shorts: its whole-transaction gas."""
+    sim, victim, shorts = gapped(POLICY_ADL, k, 9_000_000)
+    with sim.active():
         calldata = sim.adl.deleverage.prepare_calldata(victim.address, ETH, shorts)
         sim.new_transaction()
         _, result, computation = sim.deleverage(victim.address, ETH, shorts)
@@ -203,21 +210,11 @@ def test_gas__adl_per_counterparty_closed():
 
 
 def clawback_gas(k: int) -> tuple[int, int]:
-    """A long of 4 ETH on 1,000 bought from k equal shorts gaps to 1,650 (no
-    vault): one clawback call charges all k, then the keeper takes the position
-    over. Returns the whole-transaction gas of both."""
-    sim = Mirror.in_process(6, policies=(POLICY_PROFIT, POLICY_PROFIT))
+    """One clawback call charges the gapped long's residual to all k shorts, then
+    the keeper takes the position over. Returns the whole-transaction gas of both."""
+    sim, victim, shorts = gapped(POLICY_PROFIT, k, 9_100_000)
     u = sim.u
     with sim.active():
-        victim = key(9_100_000)
-        sim.fund(victim.address, 1_000 * u)
-        shorts = []
-        for i in range(k):
-            short = key(9_100_001 + i)
-            sim.fund(short.address, 5_000 * u)
-            sim.trade(victim, short, ETH, 4 * WAD // k, 2_000 * u)
-            shorts.append(short.address)
-        sim.set_mark(ETH, 1_650 * u)
         shorts.sort(key=lambda a: int(a, 16))
         calldata = sim.adl.clawback.prepare_calldata(victim.address, ETH, shorts)
         sim.new_transaction()
