@@ -148,7 +148,8 @@ class Cascade:
 
     def _liquidate(self, account: str, block: int) -> int:
         """Liquidates ``account`` in its largest market (ADL markets: deleverages
-        a bankrupt last position); returns the number of calls made."""
+        a bankrupt last position; PROFIT markets: claws it back, the keeper
+        contract taking it over); returns the number of calls made."""
         k = self.keeper
         market = k.largest_market(account)
         if market is None:
@@ -238,7 +239,6 @@ class Cascade:
         events = k.clawback(account, market, candidates)
         self._record(events, block)
         self._fairness(before, events, block)
-        k.forget(account)
         return 1
 
     def _accounts(self) -> list[str]:
