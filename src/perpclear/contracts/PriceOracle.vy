@@ -53,16 +53,20 @@ struct Anchor:
 
 keepers: public(HashMap[address, bool])
 
-listed: public(HashMap[uint256, bool])
-# Seconds after which a price is stale.
-max_age: public(HashMap[uint256, uint256])
+# Per market, one word read by every `mark`: the price (low PRICE_BITS), the
+# timestamp it was set (TIME_BITS above it) and the staleness limit in
+# seconds (the top bits). A listed market's word is never zero (its price is
+# not): an unlisted market has no word.
+entries: HashMap[uint256, uint256]
+PRICE_BITS: constant(uint256) = 128
+TIME_BITS: constant(uint256) = 64
+MAX_PRICE: constant(uint256) = (1 << PRICE_BITS) - 1
+MAX_AGE: constant(uint256) = (1 << (256 - PRICE_BITS - TIME_BITS)) - 1
 # Largest change within a move window vs its anchor, 100% = 10_000; 0 = no limit.
 max_move_bps: public(HashMap[uint256, uint256])
 # Seconds a move window lasts (1 = per block).
 move_window: public(HashMap[uint256, uint256])
 anchors: public(HashMap[uint256, Anchor])
-_price: HashMap[uint256, uint256]
-_updated_at: HashMap[uint256, uint256]
 
 
 @deploy
@@ -98,16 +102,13 @@ def add_market(market: uint256, max_age: uint256, max_move_bps: uint256, initial
     @param initial_price First mark, > 0.
     """
     ownership._check_owner()
-    assert not self.listed[market], "oracle: market exists"
-    assert max_age > 0, "oracle: zero max age"
+    assert self.entries[market] == 0, "oracle: market exists"
+    self._check_max_age(max_age)
     assert max_move_bps <= BPS, "oracle: max move too large"
-    assert initial_price > 0, "oracle: zero price"
-    self.listed[market] = True
-    self.max_age[market] = max_age
+    self._check_price(initial_price)
+    self.entries[market] = self._entry(initial_price, block.timestamp, max_age)
     self.max_move_bps[market] = max_move_bps
     self.move_window[market] = 1
-    self._price[market] = initial_price
-    self._updated_at[market] = block.timestamp
     log IPriceOracle.MarketAdded(
         market=market, max_age=max_age, max_move_bps=max_move_bps, price=initial_price
     )
@@ -122,9 +123,9 @@ def set_max_age(market: uint256, max_age: uint256):
     """
     ownership._check_owner()
     timelock._check(keccak256(slice(msg.data, 0, 68)))
-    self._only_listed(market)
-    assert max_age > 0, "oracle: zero max age"
-    self.max_age[market] = max_age
+    entry: uint256 = self._entry_of(market)
+    self._check_max_age(max_age)
+    self.entries[market] = self._entry(entry & MAX_PRICE, (entry >> PRICE_BITS) & ((1 << TIME_BITS) - 1), max_age)
     log IPriceOracle.MaxAgeSet(market=market, max_age=max_age)
 
 
@@ -199,9 +200,11 @@ def price(market: uint256) -> uint256:
     @param market Market id.
     @return Price in collateral smallest units per whole base unit.
     """
-    self._only_listed(market)
-    assert block.timestamp - self._updated_at[market] <= self.max_age[market], "oracle: stale price"
-    return self._price[market]
+    price: uint256 = 0
+    fresh: bool = False
+    price, fresh = self._mark(market)
+    assert fresh, "oracle: stale price"
+    return price
 
 
 @view
@@ -214,8 +217,8 @@ def last_price(market: uint256) -> (uint256, uint256):
     @return price Last mark.
     @return updated_at Timestamp of the last update.
     """
-    self._only_listed(market)
-    return self._price[market], self._updated_at[market]
+    entry: uint256 = self._entry_of(market)
+    return entry & MAX_PRICE, (entry >> PRICE_BITS) & ((1 << TIME_BITS) - 1)
 
 
 @view
@@ -229,8 +232,7 @@ def mark(market: uint256) -> (uint256, bool):
     @return price Last mark.
     @return fresh True if not older than `max_age`.
     """
-    self._only_listed(market)
-    return self._price[market], block.timestamp - self._updated_at[market] <= self.max_age[market]
+    return self._mark(market)
 
 
 @view
@@ -241,16 +243,34 @@ def is_fresh(market: uint256) -> bool:
     @param market Market id.
     @return True if listed and not stale.
     """
-    if not self.listed[market]:
+    if self.entries[market] == 0:
         return False
-    return block.timestamp - self._updated_at[market] <= self.max_age[market]
+    return self._mark(market)[1]
+
+
+@view
+@external
+def listed(market: uint256) -> bool:
+    """
+    @notice Whether `market` is listed.
+    """
+    return self.entries[market] != 0
+
+
+@view
+@external
+def max_age(market: uint256) -> uint256:
+    """
+    @notice Seconds after which the mark of `market` is stale (0: not listed).
+    """
+    return self.entries[market] >> (PRICE_BITS + TIME_BITS)
 
 
 @internal
 def _set_price(market: uint256, price: uint256):
-    self._only_listed(market)
-    assert price > 0, "oracle: zero price"
-    previous: uint256 = self._price[market]
+    entry: uint256 = self._entry_of(market)
+    self._check_price(price)
+    previous: uint256 = entry & MAX_PRICE
     max_move: uint256 = self.max_move_bps[market]
     if max_move > 0:
         anchor: Anchor = self.anchors[market]
@@ -267,12 +287,47 @@ def _set_price(market: uint256, price: uint256):
             delta = unsafe_sub(anchor.price, price)
         # exact integer check: delta / anchor <= max_move / 10_000
         assert delta * BPS <= anchor.price * max_move, "oracle: move too large"
-    self._price[market] = price
-    self._updated_at[market] = block.timestamp
+    self.entries[market] = self._entry(price, block.timestamp, entry >> (PRICE_BITS + TIME_BITS))
     log IPriceOracle.PriceUpdated(market=market, price=price, previous=previous, keeper=msg.sender)
 
 
 @view
 @internal
 def _only_listed(market: uint256):
-    assert self.listed[market], "oracle: unknown market"
+    assert self.entries[market] != 0, "oracle: unknown market"
+
+
+@view
+@internal
+def _entry_of(market: uint256) -> uint256:
+    entry: uint256 = self.entries[market]
+    assert entry != 0, "oracle: unknown market"
+    return entry
+
+
+@view
+@internal
+def _mark(market: uint256) -> (uint256, bool):
+    entry: uint256 = self._entry_of(market)
+    updated_at: uint256 = (entry >> PRICE_BITS) & ((1 << TIME_BITS) - 1)
+    return entry & MAX_PRICE, block.timestamp - updated_at <= entry >> (PRICE_BITS + TIME_BITS)
+
+
+@pure
+@internal
+def _entry(price: uint256, updated_at: uint256, max_age: uint256) -> uint256:
+    return price | (updated_at << PRICE_BITS) | (max_age << (PRICE_BITS + TIME_BITS))
+
+
+@pure
+@internal
+def _check_price(price: uint256):
+    assert price > 0, "oracle: zero price"
+    assert price <= MAX_PRICE, "oracle: price too large"
+
+
+@pure
+@internal
+def _check_max_age(max_age: uint256):
+    assert max_age > 0, "oracle: zero max age"
+    assert max_age <= MAX_AGE, "oracle: max age too large"
