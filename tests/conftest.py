@@ -102,8 +102,14 @@ def token(project, admin, decimals):
 
 
 @pytest.fixture(scope="module")
-def oracle(project, admin, keeper, unit):
-    contract = project.PriceOracle.deploy(sender=admin)
+def timelock(project, admin):
+    """A governance timelock (Timelock.vy) for contracts a test deploys itself."""
+    return project.Timelock.deploy(sender=admin)
+
+
+@pytest.fixture(scope="module")
+def oracle(project, admin, keeper, unit, timelock):
+    contract = project.PriceOracle.deploy(timelock, sender=admin)
     contract.set_keeper(keeper, True, sender=admin)
     for market, whole_price in MARKET_PRICES.items():
         contract.add_market(market, ORACLE_MAX_AGE, 0, whole_price * unit, sender=admin)
@@ -111,9 +117,9 @@ def oracle(project, admin, keeper, unit):
 
 
 @pytest.fixture(scope="module")
-def vault(project, admin, token):
+def vault(project, admin, token, timelock):
     return project.InsuranceVault.deploy(
-        token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, sender=admin
+        token, "perpclear insurance", "pcINS", VAULT_COOLDOWN, timelock, sender=admin
     )
 
 

@@ -157,7 +157,7 @@ class Mirror:
         self.nonce = 0
         self.model = ClearingModel(now=self.now)
         for market, listing in enumerate(listings):
-            state = self.view(d.clearing_house, "markets", market)
+            state = self.view(d.lens, "markets", market)
             self.model.add_market(listing.params, self.view(d.oracle, "price", market), state.loss_policy)
             m = self.model.markets[market]
             m.last_accrual, m.funding_rate = state.last_accrual, state.funding_rate
@@ -179,7 +179,7 @@ class Mirror:
         listings = [Listing(m.price * system.unit, m.params, m.loss_policy) for m in system.markets]
         native = {"ch": system.clearing_house, "lens": system.lens, "token": system.token, "oracle": system.oracle,
                   "vault": system.vault, "book": system.order_book, "adl": system.deleverager,
-                  "keeper_contract": system.keeper_contract}
+                  "keeper_contract": system.keeper_contract, "timelock": system.timelock}
         key = Account.from_key(insurer.private_key) if insurer is not None else None
         return cls(system.deployment, listings, native, insurer=key, system=system)
 
@@ -201,7 +201,7 @@ class Mirror:
         backend = IN_PROCESS[engine]()
         d = deploy_markets(backend, decimals, listings, Roles())
         names = {"token": d.token, "oracle": d.oracle, "vault": d.vault, "ch": d.clearing_house, "book": d.order_book,
-                 "adl": d.deleverager, "lens": d.lens, "keeper_contract": d.keeper}
+                 "adl": d.deleverager, "lens": d.lens, "keeper_contract": d.keeper, "timelock": d.timelock}
         native = {n: backend.contracts[a] for n, a in names.items()} if engine == "boa" else {}
         mirror = cls(d, listings, native, liquidator=key(7_000_002), market_maker=key(7_000_001))
         with mirror.active():
@@ -551,7 +551,7 @@ class Mirror:
                         assert self.view(lens, "max_liquidation_size", a, market) == at_chain.max_liquidation(a, market)
                 assert self.view(lens, "is_liquidatable", a) == (model.has_position(a) and health.equity < h.maintenance)
         for market, m in enumerate(model.markets):
-            state = view("markets", market)
+            state = self.view(lens, "markets", market)
             assert (state.funding_rate, state.long_index, state.short_index, state.last_accrual) == (
                 m.funding_rate, m.long_index, m.short_index, m.last_accrual), f"market {market} funding state"
             assert state.long_open_interest == m.long_open_interest

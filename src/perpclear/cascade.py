@@ -369,7 +369,7 @@ class Cascade:
                 if not self.liq_count.get(a):
                     skipped += 1
             *states, vault_assets, bad_debt = e.calls(
-                [(d.clearing_house, "markets", (m,)) for m in range(len(sc.markets))]
+                [(d.lens, "markets", (m,)) for m in range(len(sc.markets))]
                 + [(d.vault, "totalAssets", ()), (d.clearing_house, "bad_debt", ())])
             self.blocks.append(
                 {

@@ -84,12 +84,12 @@ def trader_key(seed: int, index: int) -> LocalAccount:
 CONTRACT_NAMES = {
     "token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
     "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
-    "lens": "ClearingLens", "keeper": "Keeper",
+    "lens": "ClearingLens", "keeper": "Keeper", "timelock": "Timelock",
 }
 # The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
 LENS_VIEWS = frozenset({
     "equity", "charges", "settled_collateral", "pending_loss_charge", "pending_funding", "max_withdraw", "is_liquidatable",
-    "max_liquidation_size", "adl_indicator", "equities", "account_states",
+    "max_liquidation_size", "adl_indicator", "equities", "account_states", "markets", "market_params",
 })
 
 
@@ -107,6 +107,7 @@ class Deployment:
     deleverager: str
     lens: str
     keeper: str  # the keeper contract (Keeper.vy): marks and liquidations; operated by ``roles.keeper``
+    timelock: str  # the governance timelock (Timelock.vy) of the clearing house, oracle, vault and keeper
     decimals: int
     market_count: int
     nonce: int = 0
@@ -268,15 +269,16 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
     if fund_gas:
         engine.fund_gas(r.all())
     admin = r.admin
+    timelock = engine.deploy("Timelock", sender=admin)
     token = engine.deploy("MockCollateral", "Mock USD", "mUSD", decimals, sender=admin)
-    oracle = engine.deploy("PriceOracle", sender=admin)
-    vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", vault_cooldown, sender=admin)
-    ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, sender=admin)
+    oracle = engine.deploy("PriceOracle", timelock, sender=admin)
+    vault = engine.deploy("InsuranceVault", token, "perpclear insurance", "pcINS", vault_cooldown, timelock, sender=admin)
+    ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, timelock, sender=admin)
     book = engine.deploy("OrderBook", ch, sender=admin)
     adl = engine.deploy("Deleverager", ch, sender=admin)
     lens = engine.deploy("ClearingLens", ch, sender=admin)
     keeper = engine.deploy("Keeper", ch, sender=admin)
-    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, decimals, len(listings))
+    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, timelock, decimals, len(listings))
     txs = [
         d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
         # The keeper contract pushes marks and liquidates in one transaction; it
@@ -298,6 +300,6 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
             txs.append(d.tx(admin, oracle, "set_move_window", i, move_window))
         txs.append(d.tx(admin, ch, "add_market", m.params.as_tuple(), m.loss_policy))
     if timelock_delay:
-        txs += [d.tx(admin, c, "set_timelock_delay", timelock_delay) for c in (ch, oracle, vault, keeper)]
+        txs += [d.tx(admin, timelock, "set_delay", c, timelock_delay) for c in (ch, oracle, vault, keeper)]
     engine.send(txs)
     return d

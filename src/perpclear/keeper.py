@@ -151,7 +151,7 @@ class Keeper:
         d, e = self.d, self.engine
         ch = d.clearing_house
         health, idle, params, *positions = e.calls([(ch, "health", (account,)), (d.vault, "idle_assets", ()),
-                                                    (ch, "market_params", (market,))] + self._position_calls(account))
+                                                    (d.lens, "market_params", (market,))] + self._position_calls(account))
         sizes = [p[0] for p in positions]
         cap = params[-1]
         insurance = min(idle, cap) if cap else idle

@@ -68,6 +68,7 @@ class System:
     deleverager: Any
     lens: Any  # ClearingLens: pending charges, settled collateral, max_withdraw
     keeper_contract: Any  # Keeper.vy: marks and liquidations in one transaction
+    timelock: Any  # Timelock.vy: the governance delay of the clearing house, oracle, vault and keeper
     admin: Any
     keeper: Any
     matcher: Any
@@ -272,6 +273,7 @@ def deploy_system(
         deleverager=ape_contract(project.Deleverager, d.deleverager),
         lens=ape_contract(project.ClearingLens, d.lens),
         keeper_contract=ape_contract(project.Keeper, d.keeper),
+        timelock=ape_contract(project.Timelock, d.timelock),
         admin=admin,
         keeper=keeper,
         matcher=matcher,

@@ -51,7 +51,7 @@ def equity_scale_after(word: int, rate: int) -> int:
     return shifts << EQUITY_MANTISSA_BITS | mantissa
 
 
-# modules/timelock.vy: the longest governance delay (MAX_DELAY)
+# Timelock.vy: the longest governance delay (MAX_DELAY)
 MAX_TIMELOCK_DELAY = 30 * 86_400
 
 # Deleverager.vy: candidates per deleverage call and per clawback call, and

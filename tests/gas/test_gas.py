@@ -63,7 +63,7 @@ def gas_table(measured: dict, before: dict) -> str:
 # before on this worker. The order book's address is in the EIP-712 domain: it
 # moves the signatures, so the zero bytes of a fill's calldata, so its gas.
 DEPLOYER = 19
-ORDER_BOOK = "0xb09da8a5B236fE0295A345035287e80bb0008290"
+ORDER_BOOK = "0x5095d3313C76E8d29163e40a0223A5816a8037D8"
 
 
 @pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)

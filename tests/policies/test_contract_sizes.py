@@ -15,6 +15,7 @@ def sizes():
     contracts = {
         "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "OrderBook": sim.book,
         "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token, "Keeper": sim.keeper_contract,
+        "Timelock": sim.timelock,
     }
     return {name: len(sim.engine.env.get_code(c.address)) for name, c in contracts.items()}
 

@@ -36,15 +36,15 @@ def test_open_interest__opposite_side_pays_exactly_its_share(populations, decima
         accounts = list(dict.fromkeys([*members, sim.mm.address, sim.liquidator, victim]))
         sizes = {a: sim.ch.positions(a, ETH)[0] for a in accounts}
         collateral_before = {a: sim.ch.collateral(a) for a in accounts}
-        index_before = sim.ch.markets(ETH).long_index if not long else sim.ch.markets(ETH).short_index
-        open_interest = sim.ch.markets(ETH).long_open_interest
+        index_before = sim.lens.markets(ETH).long_index if not long else sim.lens.markets(ETH).short_index
+        open_interest = sim.lens.markets(ETH).long_open_interest
 
         liq = sim.liquidate(victim, ETH)
         b, s = liq.model.bankruptcy, liq.socialized
         residual = b.residual
         assert residual == liq.bankrupt.residual > 0 and liq.bankrupt.insurance_paid == 3 * u
         # the liquidator took the victim's side over: open interest is unchanged
-        assert sim.ch.markets(ETH).long_open_interest == open_interest
+        assert sim.lens.markets(ETH).long_open_interest == open_interest
         per_contract = -(-residual * 10**36 // open_interest)
         assert s.loss_policy == POLICY_OPEN_INTEREST and s.booked == residual == b.booked
         assert s.basis == open_interest and s.rate == per_contract == b.rate
@@ -104,7 +104,7 @@ def test_open_interest__sole_counterparty_taking_over_pays_the_whole_residual(de
         before = sim.ch.health(sim.liquidator).equity
         liq = sim.liquidate(victim.address, ETH)
         b = liq.model.bankruptcy
-        assert sim.ch.markets(ETH).long_open_interest == 0
+        assert sim.lens.markets(ETH).long_open_interest == 0
         assert liq.recorded is None and sim.ch.bad_debt() == 0
         assert liq.socialized.basis == size and liq.socialized.booked == liq.bankrupt.residual == b.booked > 0
         (direct,) = [e for e in by_name(liq.events, "FundingSettled") if e.account == sim.liquidator]
@@ -154,7 +154,7 @@ def poison(sim, dust: int, gap_bps: int, long: bool):
     sim.move(SOL, -gap_bps if long else gap_bps)
     sim.liquidate(victim.address, SOL)
     assert sim.ch.positions(victim.address, ETH).size != 0
-    assert sim.ch.markets(ETH).long_open_interest == dust
+    assert sim.lens.markets(ETH).long_open_interest == dust
     return sim.liquidate(victim.address, ETH)
 
 
@@ -196,7 +196,7 @@ def test_open_interest__dust_open_interest_leaves_bad_debt_not_a_poisoned_index(
         assert (liq.socialized.booked if liq.socialized else 0) == expected_booked
         assert liq.recorded.residual == b.residual - expected_booked
         assert sim.ch.bad_debt() == sim.model.bad_debt == b.residual - expected_booked
-        assert abs(sim.ch.markets(ETH).short_index) <= mark * WAD
+        assert abs(sim.lens.markets(ETH).short_index) <= mark * WAD
         after_poison_everything_works(sim, long=True)
 
 
@@ -219,5 +219,5 @@ def test_open_interest__dust_and_huge_residuals_never_block(dust_books, decimals
         recorded = liq.recorded.residual if liq.recorded else 0
         assert booked == b.booked and booked + recorded == liq.bankrupt.residual == b.residual
         for side in ("long_index", "short_index"):
-            assert abs(getattr(sim.ch.markets(ETH), side)) <= MAX_INDEX
+            assert abs(getattr(sim.lens.markets(ETH), side)) <= MAX_INDEX
         after_poison_everything_works(sim, long)

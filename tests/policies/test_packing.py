@@ -37,7 +37,7 @@ def test_packing__the_largest_position_at_the_largest_price_round_trips():
         sim.trade(long, short, BIG, MAX_SIZE, MAX_PRICE)
         assert tuple(sim.ch.positions(long.address, BIG))[:2] == (MAX_SIZE, notional)
         assert tuple(sim.ch.positions(short.address, BIG))[:2] == (-MAX_SIZE, -notional)
-        assert sim.ch.markets(BIG).long_open_interest == MAX_SIZE
+        assert sim.lens.markets(BIG).long_open_interest == MAX_SIZE
         same_as_model(sim, long, short)
         # a third back at a lower price: cost basis released rounded up, both signs
         sim.set_mark(BIG, MAX_PRICE - 1)

@@ -118,7 +118,7 @@ def test_takeover__open_interest_shares_are_the_state_before(books, decimals):
     open interest before the liquidation, whoever takes the position over."""
     sim, a = books(decimals, POLICY_OPEN_INTEREST)
     with sim.active(), sim.anchor():
-        oi = sim.ch.markets(ETH).long_open_interest
+        oi = sim.lens.markets(ETH).long_open_interest
         assert oi == 6 * WAD
         paid, logs = charges(sim, a, [(a[S1], HUGE)])
         (social,) = by_name(logs, "LossSocialized")

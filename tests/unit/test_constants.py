@@ -43,7 +43,7 @@ def vyper():
     return {
         "constants": shared,
         "loss_equity": constants("modules/loss_equity.vy", {"c": C}),
-        "timelock": constants("modules/timelock.vy", {"c": C}),
+        "timelock": constants("Timelock.vy", {"c": C}),
         "Deleverager": constants("Deleverager.vy", {"c": C}),
         "ClearingLens": constants("ClearingLens.vy", {"c": C}),
         "Keeper": constants("Keeper.vy", {"c": C}),

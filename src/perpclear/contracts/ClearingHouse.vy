@@ -35,13 +35,14 @@ from .modules import bankruptcy
 from .modules import liquidation
 from .modules import valuation
 from .modules import funding
+from .modules import market_layout as layout
 from .modules import ownership
-from .modules import timelock
+from .modules import governed
 
 implements: IClearingHouse
 initializes: loss_equity
 initializes: ownership
-initializes: timelock[ownership := ownership]
+initializes: governed
 
 exports: (
     loss_equity.scale,
@@ -51,11 +52,7 @@ exports: (
     ownership.pending_owner,
     ownership.transfer_ownership,
     ownership.accept_ownership,
-    timelock.delay,
-    timelock.queued,
-    timelock.queue,
-    timelock.cancel,
-    timelock.set_timelock_delay,
+    governed.timelock,
 )
 
 
@@ -80,8 +77,14 @@ deleverager: public(address)
 # interest (bit OPEN_BIT + m): one read gives both, and market-wide loops
 # visit only markets with open interest.
 market_word: uint256
-market_params: public(HashMap[uint256, IClearingHouse.MarketParams])
-markets: public(HashMap[uint256, IClearingHouse.MarketState])
+# A market in words (modules/market_layout.vy): its parameters and its
+# state (open interest, last accrual, funding rate, flags), one word each,
+# read once per transaction; the insurance draw cap, and the funding index
+# of each side (True = long).
+params_word: HashMap[uint256, uint256]
+state_word: HashMap[uint256, uint256]
+max_insurance_draw: HashMap[uint256, uint256]
+funding_index: HashMap[uint256, HashMap[bool, int256]]
 
 stored_positions: HashMap[address, HashMap[uint256, StoredPosition]]
 # Widths of the packed base word. |size| <= MAX_SIZE = 10**30 < 2**103 (the
@@ -260,12 +263,14 @@ def __init__(
     _oracle: IPriceOracle,
     _insurance_vault: address,
     _fee_recipient: address,
+    _timelock: address,
 ):
     """
     @param _token Collateral token (no fee-on-transfer, no rebasing).
     @param _oracle Price oracle with one mark price per market id.
     @param _insurance_vault ERC-4626 vault that covers deficits (`cover`).
     @param _fee_recipient Receiver of the protocol share of fees.
+    @param _timelock The deployment's governance timelock (Timelock.vy).
     """
     assert _token.address != empty(address), "clearing: zero address"
     assert _oracle.address != empty(address), "clearing: zero address"
@@ -276,6 +281,7 @@ def __init__(
     insurance_vault = _insurance_vault
     self.fee_recipient = _fee_recipient
     ownership.__init__()
+    governed.__init__(_timelock)
     loss_equity.__init__()
 
 
@@ -301,7 +307,7 @@ def set_keeper(account: address, allowed: bool):
     """
     ownership._check_owner()
     if allowed:
-        timelock._check(keccak256(slice(msg.data, 0, 68)))
+        governed._check(keccak256(slice(msg.data, 0, 68)))
     assert account != empty(address), "clearing: zero address"
     self.is_keeper[account] = allowed
     log RoleSet(account=account, role="keeper", allowed=allowed)
@@ -313,7 +319,7 @@ def set_deleverager(deleverager: address):
     @notice Sets the contract that runs ADL (`adl_fill`); zero disables it.
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 36)))
+    governed._check(keccak256(slice(msg.data, 0, 36)))
     self.deleverager = deleverager
     log RoleSet(account=deleverager, role="adl", allowed=deleverager != empty(address))
 
@@ -324,7 +330,7 @@ def set_fee_recipient(recipient: address):
     @notice Sets the receiver of the protocol share of fees.
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 36)))
+    governed._check(keccak256(slice(msg.data, 0, 36)))
     assert recipient != empty(address), "clearing: zero address"
     self.fee_recipient = recipient
     log FeeRecipientSet(recipient=recipient)
@@ -345,9 +351,8 @@ def add_market(params: IClearingHouse.MarketParams, loss_policy: uint8) -> uint2
     self._check_policy(loss_policy)
     assert staticcall oracle.price(market) > 0  # reverts unless the oracle prices it
     self.market_word += 1
-    self.market_params[market] = params
-    self.markets[market].last_accrual = block.timestamp
-    self.markets[market].loss_policy = loss_policy
+    self._set_params(market, params)
+    self.state_word[market] = block.timestamp << layout.LAST_ACCRUAL | convert(loss_policy, uint256) << layout.LOSS_POLICY
     log MarketAdded(market=market, loss_policy=loss_policy)
     log MarketParamsSet(market=market, params=params)
     return market
@@ -359,10 +364,10 @@ def set_market_params(market: uint256, params: IClearingHouse.MarketParams):
     @notice Replaces a market's risk and fee parameters.
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 356)))
+    governed._check(keccak256(slice(msg.data, 0, 356)))
     self._check_market(market)
     self._check_params(params)
-    self.market_params[market] = params
+    self._set_params(market, params)
     log MarketParamsSet(market=market, params=params)
 
 
@@ -373,13 +378,13 @@ def set_loss_policy(market: uint256, loss_policy: uint8):
             Past events keep the policy they were logged with.
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 68)))
+    governed._check(keccak256(slice(msg.data, 0, 68)))
     self._check_market(market)
     self._check_policy(loss_policy)
     log LossPolicySet(
-        market=market, previous=self.markets[market].loss_policy, policy=loss_policy
+        market=market, previous=self._policy(market), policy=loss_policy
     )
-    self.markets[market].loss_policy = loss_policy
+    self._set_state(market, layout.LOSS_POLICY, layout.POLICY_BITS, convert(loss_policy, uint256))
 
 
 @external
@@ -389,7 +394,7 @@ def set_reduce_only(market: uint256, reduce_only: bool):
     """
     ownership._check_owner()
     self._check_market(market)
-    self.markets[market].reduce_only = reduce_only
+    self._set_state(market, layout.REDUCE_ONLY, 1, convert(reduce_only, uint256))
     log ReduceOnlySet(market=market, reduce_only=reduce_only)
 
 
@@ -463,14 +468,14 @@ def execute_fill(
     last: uint256 = 0
     fresh: bool = False
     last, fresh = staticcall oracle.mark(market)
-    open_interest: uint256 = self.markets[market].long_open_interest
+    open_interest: uint256 = self._state(market, layout.OPEN_INTEREST, layout.OI_BITS)
     delta: int256 = convert(size, int256)
     buyer_fee: uint256 = self._fill_side(buyer, market, delta, price, buyer_is_maker, buyer_reduce_only, fresh)
     seller_fee: uint256 = self._fill_side(seller, market, -delta, price, not buyer_is_maker, seller_reduce_only, fresh)
     # Only fills that raise open interest are capped: closing always works.
-    new_open_interest: uint256 = self.markets[market].long_open_interest
+    new_open_interest: uint256 = self._state(market, layout.OPEN_INTEREST, layout.OI_BITS)
     if new_open_interest > open_interest:
-        assert new_open_interest <= self.market_params[market].oi_cap, "clearing: open interest cap"
+        assert new_open_interest <= self._param(market, layout.OI_CAP, layout.CAP_BITS), "clearing: open interest cap"
     return buyer_fee, seller_fee
 
 
@@ -486,12 +491,12 @@ def set_funding_rate(market: uint256, rate: int256):
     """
     assert self.is_keeper[msg.sender], "clearing: not keeper"
     self._check_market(market)
-    assert abs(rate) <= convert(self.market_params[market].max_funding_rate, int256), "clearing: funding rate too high"
+    assert abs(rate) <= convert(self._param(market, layout.MAX_FUNDING_RATE, layout.RATE_BITS), int256), "clearing: funding rate too high"
     # A new rate never reaches back over a stale interval.
     assert self._accrue(market), "oracle: stale price"
-    self.markets[market].funding_rate = rate
+    self._set_state(market, layout.FUNDING_RATE, layout.FUNDING_RATE_BITS, convert(convert(rate, bytes32), uint256) & ((1 << layout.FUNDING_RATE_BITS) - 1))
     log FundingRateSet(
-        market=market, rate=rate, long_index=self.markets[market].long_index, short_index=self.markets[market].short_index
+        market=market, rate=rate, long_index=self.funding_index[market][True], short_index=self.funding_index[market][False]
     )
 
 
@@ -538,7 +543,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
     # ADL and PROFIT markets: a bankrupt position goes to the deleverager
     # first (fills or a clawback); only a keeper may take it over at the mark.
-    if health.equity < 0 and self.markets[market].loss_policy >= c.POLICY_ADL:
+    if health.equity < 0 and self._policy(market) >= c.POLICY_ADL:
         assert self.is_keeper[msg.sender], "clearing: bankrupt, keepers only"
 
     mark: uint256 = staticcall oracle.price(market)
@@ -550,9 +555,9 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
             health.initial,
             size,
             mark,
-            self.market_params[market].mmr_bps,
-            self.market_params[market].imr_bps,
-            self.market_params[market].penalty_bps,
+            self._param(market, layout.MMR, layout.BPS_BITS),
+            self._param(market, layout.IMR, layout.BPS_BITS),
+            self._param(market, layout.PENALTY, layout.BPS_BITS),
         ),
     )
     # Who pays a residual is fixed by the state before the bankrupt position
@@ -564,7 +569,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
         closing = min(amount, convert(abs(taker_size), uint256))
         if health.equity <= 0:
             assert amount == convert(abs(size), uint256), "clearing: bankrupt, take it whole"
-    open_interest: uint256 = self.markets[market].long_open_interest
+    open_interest: uint256 = self._state(market, layout.OPEN_INTEREST, layout.OI_BITS)
     delta: int256 = convert(amount, int256)
     if size > 0:
         delta = -delta
@@ -573,9 +578,9 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
 
     # Penalty on the notional taken over, never more than the equity left.
     notional: uint256 = amount * mark // c.WAD
-    penalty: uint256 = math._mul_div(notional, self.market_params[market].penalty_bps, c.BPS, True)
+    penalty: uint256 = math._mul_div(notional, self._param(market, layout.PENALTY, layout.BPS_BITS), c.BPS, True)
     penalty = convert(min(convert(penalty, int256), max(health.equity, 0)), uint256)
-    reward: uint256 = penalty * self.market_params[market].liquidator_share_bps // c.BPS
+    reward: uint256 = penalty * self._param(market, layout.LIQUIDATOR_SHARE, layout.BPS_BITS) // c.BPS
     insurance_reward: uint256 = penalty - reward
     self._credit(account, -convert(penalty, int256))
     self._credit(taker, convert(reward, int256))
@@ -625,7 +630,7 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     @return The bankruptcy price (ADL), 0 (PROFIT).
     """
     assert msg.sender == self.deleverager, "clearing: not deleverager"
-    policy: uint8 = self.markets[market].loss_policy
+    policy: uint8 = self._policy(market)
     assert policy >= c.POLICY_ADL, "clearing: not an ADL or PROFIT market"
     self._touch(bankrupt)
     self._touch(account)
@@ -723,6 +728,23 @@ def positions(account: address, market: uint256) -> IClearingHouse.Position:
 
 @external
 @view
+def market_words(market: uint256) -> (uint256, uint256, uint256, int256, int256):
+    """
+    @notice A market as stored: its parameters word, insurance draw cap,
+            state word and the long and short funding indexes. The lens's
+            `market_params` and `markets` unpack them (modules/market_layout.vy).
+    """
+    return (
+        self.params_word[market],
+        self.max_insurance_draw[market],
+        self.state_word[market],
+        self.funding_index[market][True],
+        self.funding_index[market][False],
+    )
+
+
+@external
+@view
 def market_count() -> uint256:
     """
     @notice The number of listed markets (ids 0 to market_count - 1).
@@ -779,6 +801,43 @@ def _check_params(p: IClearingHouse.MarketParams):
 
 
 @internal
+def _set_params(market: uint256, p: IClearingHouse.MarketParams):
+    self.params_word[market] = layout._pack_params(p)  # fields checked by _check_params
+    self.max_insurance_draw[market] = p.max_insurance_draw
+
+
+@internal
+@view
+def _param(market: uint256, at: uint256, bits: uint256) -> uint256:
+    return layout._field(self.params_word[market], at, bits)
+
+
+@internal
+@view
+def _state(market: uint256, at: uint256, bits: uint256) -> uint256:
+    return layout._field(self.state_word[market], at, bits)
+
+
+@internal
+def _set_state(market: uint256, at: uint256, bits: uint256, field: uint256):
+    # `field` fits `bits` (modules/market_layout.vy).
+    mask: uint256 = ((1 << bits) - 1) << at
+    self.state_word[market] = (self.state_word[market] & ~mask) | field << at
+
+
+@internal
+@view
+def _funding_rate(market: uint256) -> int256:
+    return layout._signed(self.state_word[market], layout.FUNDING_RATE, layout.FUNDING_RATE_BITS)
+
+
+@internal
+@view
+def _policy(market: uint256) -> uint8:
+    return convert(self._state(market, layout.LOSS_POLICY, layout.POLICY_BITS), uint8)
+
+
+@internal
 def _credit(account: address, amount: int256):
     # The account must be settled to the current EQUITY scale (see _settle_loss).
     self.collateral[account] += amount
@@ -819,7 +878,7 @@ def _base(account: address, market: uint256) -> (int256, int256):
 @internal
 @pure
 def _size_of(word: bytes32) -> int256:
-    return convert(convert(convert(word, uint256) << (256 - SIZE_BITS), bytes32), int256) >> (256 - SIZE_BITS)
+    return layout._signed(convert(word, uint256), 0, SIZE_BITS)
 
 
 @internal
@@ -845,9 +904,7 @@ def _size(account: address, market: uint256) -> int256:
 @internal
 @view
 def _side_index(market: uint256, long: bool) -> int256:
-    if long:
-        return self.markets[market].long_index
-    return self.markets[market].short_index
+    return self.funding_index[market][long]
 
 
 @internal
@@ -856,9 +913,9 @@ def _index_now(market: uint256, mark: uint256, long: bool) -> int256:
     # Field by field: copying the whole struct would read every slot.
     return funding._index_now(
         self._side_index(market, long),
-        self.markets[market].funding_rate,
+        self._funding_rate(market),
         mark,
-        block.timestamp - self.markets[market].last_accrual,
+        block.timestamp - self._state(market, layout.LAST_ACCRUAL, layout.TIME_BITS),
     )
 
 
@@ -869,26 +926,26 @@ def _accrue(market: uint256) -> bool:
          mark and a rate it does nothing and returns False: the interval is
          accrued later, at the next fresh mark.
     """
-    elapsed: uint256 = block.timestamp - self.markets[market].last_accrual
+    elapsed: uint256 = block.timestamp - self._state(market, layout.LAST_ACCRUAL, layout.TIME_BITS)
     if elapsed == 0:
         return True
-    rate: int256 = self.markets[market].funding_rate
+    rate: int256 = self._funding_rate(market)
     mark: uint256 = 0
     fresh: bool = True
     if rate != 0:
         mark, fresh = staticcall oracle.mark(market)
         if not fresh:
             return False
-    self.markets[market].last_accrual = block.timestamp
+    self._set_state(market, layout.LAST_ACCRUAL, layout.TIME_BITS, block.timestamp)
     if rate == 0:
         return True
     delta: int256 = rate * convert(mark * elapsed, int256)
-    self.markets[market].long_index += delta
-    self.markets[market].short_index += delta
+    self.funding_index[market][True] += delta
+    self.funding_index[market][False] += delta
     log FundingAccrued(
         market=market,
-        long_index=self.markets[market].long_index,
-        short_index=self.markets[market].short_index,
+        long_index=self.funding_index[market][True],
+        short_index=self.funding_index[market][False],
         rate=rate,
         price=mark,
         elapsed=elapsed,
@@ -972,7 +1029,7 @@ def _health(account: address, strict: bool) -> IClearingHouse.Health:
         if not fresh:
             assert not strict, "oracle: stale price"
             accrual_mark = 0  # funding over the stale interval accrues at the next fresh mark
-            mark = valuation._stale_mark(mark, size, self.market_params[m].imr_bps)
+            mark = valuation._stale_mark(mark, size, self._param(m, layout.IMR, layout.BPS_BITS))
         value: int256 = math._div_floor(size * convert(mark, int256), c.WAD_INT)
         result.equity += (
             value
@@ -981,9 +1038,9 @@ def _health(account: address, strict: bool) -> IClearingHouse.Health:
         )
         exposure: uint256 = convert(abs(size), uint256) * mark
         result.maintenance += math._mul_div(
-            exposure, self.market_params[m].mmr_bps, c.WAD * c.BPS, True
+            exposure, self._param(m, layout.MMR, layout.BPS_BITS), c.WAD * c.BPS, True
         )
-        result.initial += math._mul_div(exposure, self.market_params[m].imr_bps, c.WAD * c.BPS, True)
+        result.initial += math._mul_div(exposure, self._param(m, layout.IMR, layout.BPS_BITS), c.WAD * c.BPS, True)
     return result
 
 
@@ -1044,9 +1101,9 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
         self._credit(account, realized)
     if (old_size == 0) != (new_size == 0):
         self.account_word[account] ^= 1 << (OPEN_BIT + market)
-    oi: uint256 = self.markets[market].long_open_interest
+    oi: uint256 = self._state(market, layout.OPEN_INTEREST, layout.OI_BITS)
     new_oi: uint256 = oi + convert(max(new_size, 0), uint256) - convert(max(old_size, 0), uint256)
-    self.markets[market].long_open_interest = new_oi
+    self._set_state(market, layout.OPEN_INTEREST, layout.OI_BITS, new_oi)
     if (oi == 0) != (new_oi == 0):
         self.market_word ^= 1 << (OPEN_BIT + market)
     log PositionChanged(
@@ -1074,18 +1131,18 @@ def _fill_side(
     reduces: bool = old_size != 0 and (old_size > 0) != (delta > 0) and abs(delta) <= abs(old_size)
     if reduce_only:
         assert reduces, "clearing: not reducing"
-    if self.markets[market].reduce_only:
+    if self._state(market, layout.REDUCE_ONLY, 1) != 0:
         assert reduces, "clearing: market reduce-only"
     assert fresh or reduces, "clearing: stale mark, reduce only"
     self._apply_fill(account, market, delta, price, False)
 
-    fee_bps: uint256 = self.market_params[market].taker_fee_bps
+    fee_bps: uint256 = self._param(market, layout.TAKER_FEE, layout.BPS_BITS)
     if is_maker:
-        fee_bps = self.market_params[market].maker_fee_bps
+        fee_bps = self._param(market, layout.MAKER_FEE, layout.BPS_BITS)
     fee: uint256 = math._mul_div(convert(abs(delta), uint256) * price // c.WAD, fee_bps, c.BPS, True)
     if fee > 0:
         self._credit(account, -convert(fee, int256))
-        to_insurance: uint256 = fee * self.market_params[market].fee_insurance_share_bps // c.BPS
+        to_insurance: uint256 = fee * self._param(market, layout.FEE_INSURANCE_SHARE, layout.BPS_BITS) // c.BPS
         self.insurance_fees += to_insurance
         self.protocol_fees += fee - to_insurance
 
@@ -1117,7 +1174,7 @@ def _run_waterfall(
     """
     deficit: uint256 = convert(-self.collateral[account], uint256)
     request: uint256 = deficit
-    cap: uint256 = self.market_params[market].max_insurance_draw
+    cap: uint256 = self.max_insurance_draw[market]
     if cap > 0:
         request = min(request, cap)
     paid: uint256 = 0
@@ -1134,7 +1191,7 @@ def _run_waterfall(
     )
     if residual == 0:
         return
-    policy: uint8 = self.markets[market].loss_policy
+    policy: uint8 = self._policy(market)
     booked: uint256 = 0
     if policy == c.POLICY_EQUITY:
         booked = self._socialize_equity(account, market, residual)
@@ -1163,7 +1220,7 @@ def _shortfall(account: address, market: uint256) -> uint256:
     """
     equity: int256 = self._health(account, True).equity
     insurance: uint256 = staticcall IInsuranceVault(insurance_vault).idle_assets()
-    cap: uint256 = self.market_params[market].max_insurance_draw
+    cap: uint256 = self.max_insurance_draw[market]
     if cap > 0:
         insurance = min(insurance, cap)
     assert equity < -convert(insurance, int256), "clearing: not bankrupt"
@@ -1191,7 +1248,7 @@ def _equity_marks() -> (
             break
         if (active >> m) & 1 == 0:
             continue
-        open_interest: int256 = convert(self.markets[m].long_open_interest, int256)
+        open_interest: int256 = convert(self._state(m, layout.OPEN_INTEREST, layout.OI_BITS), int256)
         markets.append(m)
         mark: uint256 = 0
         fresh: bool = False
@@ -1289,9 +1346,9 @@ def _socialize_open_interest(
     move: int256 = convert(per_contract, int256)
     if was_long:
         # Shorts pay: their owed amount is size * (index - snapshot), size < 0.
-        self.markets[market].short_index = before - move
+        self.funding_index[market][False] = before - move
     else:
-        self.markets[market].long_index = before + move
+        self.funding_index[market][True] = before + move
     self.funding_pool -= convert(booked, int256)
     if closing > 0:
         owed: int256 = math._div_ceil(convert(closing * per_contract, int256), c.FUNDING_SCALE)

@@ -24,6 +24,7 @@ from .modules import constants as c
 from .modules import liquidation
 from .modules import math
 from .modules import funding
+from .modules import market_layout as layout
 from .modules import valuation
 from interfaces import IClearingHouse
 from interfaces import IDeleverager
@@ -59,6 +60,24 @@ oracle: public(immutable(IPriceOracle))
 def __init__(_clearing_house: IClearingHouse):
     clearing_house = _clearing_house
     oracle = IPriceOracle(staticcall _clearing_house.oracle())
+
+
+@external
+@view
+def market_params(market: uint256) -> IClearingHouse.MarketParams:
+    """
+    @notice The risk and fee parameters of `market` (zero: not listed).
+    """
+    return layout._read_params(clearing_house, market)
+
+
+@external
+@view
+def markets(market: uint256) -> IClearingHouse.MarketState:
+    """
+    @notice The funding, open interest and loss policy state of `market`.
+    """
+    return layout._read_state(clearing_house, market)
 
 
 @external
@@ -182,7 +201,7 @@ def max_liquidation_size(account: address, market: uint256) -> uint256:
     if size == 0 or not self._liquidatable(account):
         return 0
     health: IClearingHouse.Health = staticcall clearing_house.health(account)
-    params: IClearingHouse.MarketParams = staticcall clearing_house.market_params(market)
+    params: IClearingHouse.MarketParams = layout._read_params(clearing_house, market)
     return liquidation._max_size(
         health.equity,
         health.maintenance,
@@ -267,7 +286,7 @@ def _charges(account: address) -> Charges:
         accrual_mark: uint256 = mark
         if not fresh:
             accrual_mark = 0  # funding over the stale interval accrues at the next fresh mark
-            mark = valuation._stale_mark(mark, position.size, (staticcall clearing_house.market_params(m)).imr_bps)
+            mark = valuation._stale_mark(mark, position.size, layout._read_params(clearing_house, m).imr_bps)
         value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
         result.settled -= value - position.open_notional
         result.funding += funding._pending(clearing_house, position, m, accrual_mark)

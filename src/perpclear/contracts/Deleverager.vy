@@ -49,6 +49,7 @@ from .modules import bankruptcy
 from .modules import constants as c
 from .modules import math
 from .modules import funding
+from .modules import market_layout as layout
 from interfaces import IClearingHouse
 from interfaces import IInsuranceVault
 from interfaces import IPriceOracle
@@ -319,7 +320,7 @@ def _bankrupt(account: address, market: uint256, policy: uint8) -> (int256, int2
     assert staticcall clearing_house.is_keeper(msg.sender), "adl: not keeper"
     market_count: uint256 = staticcall clearing_house.market_count()
     assert market < market_count, "adl: unknown market"
-    assert (staticcall clearing_house.markets(market)).loss_policy == policy, "adl: wrong loss policy"
+    assert layout._read_state(clearing_house, market).loss_policy == policy, "adl: wrong loss policy"
     size: int256 = (staticcall clearing_house.positions(account, market)).size
     assert size != 0, "adl: no position"
     for m: uint256 in range(c.MAX_MARKETS):
@@ -330,7 +331,7 @@ def _bankrupt(account: address, market: uint256, policy: uint8) -> (int256, int2
     equity: int256 = (staticcall clearing_house.health(account)).equity
     assert equity < 0, "adl: not bankrupt"
     insurance: uint256 = staticcall insurance_vault.idle_assets()
-    cap: uint256 = (staticcall clearing_house.market_params(market)).max_insurance_draw
+    cap: uint256 = layout._read_params(clearing_house, market).max_insurance_draw
     if cap > 0:
         insurance = min(insurance, cap)
     deficit: uint256 = convert(-equity, uint256)

@@ -37,7 +37,7 @@ from interfaces import IPriceOracle
 from .modules import constants as c
 from .modules import erc20
 from .modules import ownership
-from .modules import timelock
+from .modules import governed
 
 implements: IERC20
 implements: IERC20Detailed
@@ -45,7 +45,7 @@ implements: IERC4626
 implements: IInsuranceVault
 initializes: erc20
 initializes: ownership
-initializes: timelock[ownership := ownership]
+initializes: governed
 
 exports: (
     erc20.name,
@@ -58,11 +58,7 @@ exports: (
     ownership.pending_owner,
     ownership.transfer_ownership,
     ownership.accept_ownership,
-    timelock.delay,
-    timelock.queued,
-    timelock.queue,
-    timelock.cancel,
-    timelock.set_timelock_delay,
+    governed.timelock,
 )
 
 
@@ -104,13 +100,14 @@ redeem_requests: public(HashMap[address, RedeemRequest])
 
 
 @deploy
-def __init__(asset_: address, name_: String[64], symbol_: String[32], cooldown_: uint256):
+def __init__(asset_: address, name_: String[64], symbol_: String[32], cooldown_: uint256, timelock_: address):
     """
     @notice Create the vault over `asset_`; the deployer becomes the owner.
     @param asset_ Collateral token (ERC-20 with `decimals()`).
     @param name_ Share token name.
     @param symbol_ Share token symbol.
     @param cooldown_ Exit cooldown in seconds, at most 30 days.
+    @param timelock_ The deployment's governance timelock (Timelock.vy).
     """
     assert asset_ != empty(address), "vault: zero address"
     assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
@@ -118,6 +115,7 @@ def __init__(asset_: address, name_: String[64], symbol_: String[32], cooldown_:
     decimals = staticcall IERC20Detailed(asset_).decimals() + DECIMALS_OFFSET
     erc20.__init__(name_, symbol_)
     ownership.__init__()
+    governed.__init__(timelock_)
     self.cooldown = cooldown_
     self.claim_window = DEFAULT_CLAIM_WINDOW
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
@@ -494,7 +492,7 @@ def set_cooldown(cooldown_: uint256):
     @param cooldown_ Seconds, at most 30 days.
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 36)))
+    governed._check(keccak256(slice(msg.data, 0, 36)))
     assert cooldown_ <= MAX_COOLDOWN, "vault: cooldown too long"
     self.cooldown = cooldown_
     log IInsuranceVault.CooldownSet(cooldown=cooldown_)
@@ -508,7 +506,7 @@ def set_claim_window(claim_window_: uint256):
     @param claim_window_ Seconds, one hour to 30 days.
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 36)))
+    governed._check(keccak256(slice(msg.data, 0, 36)))
     assert claim_window_ >= MIN_CLAIM_WINDOW and claim_window_ <= MAX_CLAIM_WINDOW, "vault: bad claim window"
     self.claim_window = claim_window_
     log IInsuranceVault.ClaimWindowSet(claim_window=claim_window_)

@@ -34,21 +34,17 @@ from interfaces import IClearingHouse
 from interfaces import IDeleverager
 from interfaces import IPriceOracle
 from .modules import ownership
-from .modules import timelock
+from .modules import governed
 
 initializes: ownership
-initializes: timelock[ownership := ownership]
+initializes: governed
 
 exports: (
     ownership.owner,
     ownership.pending_owner,
     ownership.transfer_ownership,
     ownership.accept_ownership,
-    timelock.delay,
-    timelock.queued,
-    timelock.queue,
-    timelock.cancel,
-    timelock.set_timelock_delay,
+    governed.timelock,
 )
 
 # Targets per `run`: one block's worth for a keeper, and a bounded loop.
@@ -96,11 +92,13 @@ operators: public(HashMap[address, bool])
 @deploy
 def __init__(_clearing_house: IClearingHouse):
     """
-    @notice The deployer becomes the owner. No operator yet; the oracle and
-            the collateral token are the clearing house's.
+    @notice The deployer becomes the owner. No operator yet; the oracle, the
+            collateral token and the governance timelock are the clearing
+            house's.
     """
     assert _clearing_house.address != empty(address), "keeper: zero address"
     ownership.__init__()
+    governed.__init__(staticcall _clearing_house.timelock())
     clearing_house = _clearing_house
     oracle = IPriceOracle(staticcall _clearing_house.oracle())
     token = IERC20(staticcall _clearing_house.token())
@@ -114,7 +112,7 @@ def set_operator(operator: address, allowed: bool):
     """
     ownership._check_owner()
     if allowed:
-        timelock._check(keccak256(slice(msg.data, 0, 68)))
+        governed._check(keccak256(slice(msg.data, 0, 68)))
     assert operator != empty(address), "keeper: zero address"
     self.operators[operator] = allowed
     log OperatorSet(operator=operator, allowed=allowed)

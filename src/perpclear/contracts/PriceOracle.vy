@@ -21,22 +21,18 @@
 
 from interfaces import IPriceOracle
 from .modules import ownership
-from .modules import timelock
+from .modules import governed
 
 implements: IPriceOracle
 initializes: ownership
-initializes: timelock[ownership := ownership]
+initializes: governed
 
 exports: (
     ownership.owner,
     ownership.pending_owner,
     ownership.transfer_ownership,
     ownership.accept_ownership,
-    timelock.delay,
-    timelock.queued,
-    timelock.queue,
-    timelock.cancel,
-    timelock.set_timelock_delay,
+    governed.timelock,
 )
 
 # 100% in basis points.
@@ -70,11 +66,13 @@ anchors: public(HashMap[uint256, Anchor])
 
 
 @deploy
-def __init__():
+def __init__(_timelock: address):
     """
     @notice The deployer becomes the owner. No keeper and no market yet.
+    @param _timelock The deployment's governance timelock (Timelock.vy).
     """
     ownership.__init__()
+    governed.__init__(_timelock)
 
 
 @external
@@ -86,7 +84,7 @@ def set_keeper(keeper: address, allowed: bool):
     """
     ownership._check_owner()
     if allowed:
-        timelock._check(keccak256(slice(msg.data, 0, 68)))
+        governed._check(keccak256(slice(msg.data, 0, 68)))
     assert keeper != empty(address), "oracle: zero address"
     self.keepers[keeper] = allowed
     log IPriceOracle.KeeperSet(keeper=keeper, allowed=allowed)
@@ -122,7 +120,7 @@ def set_max_age(market: uint256, max_age: uint256):
     @param max_age Staleness limit in seconds, > 0.
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 68)))
+    governed._check(keccak256(slice(msg.data, 0, 68)))
     entry: uint256 = self._entry_of(market)
     self._check_max_age(max_age)
     self.entries[market] = self._entry(entry & MAX_PRICE, (entry >> PRICE_BITS) & ((1 << TIME_BITS) - 1), max_age)
@@ -138,7 +136,7 @@ def set_max_move(market: uint256, max_move_bps: uint256):
     @param max_move_bps 100% = 10_000; 0 disables the check (crash scenarios).
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 68)))
+    governed._check(keccak256(slice(msg.data, 0, 68)))
     self._only_listed(market)
     assert max_move_bps <= BPS, "oracle: max move too large"
     self.max_move_bps[market] = max_move_bps
@@ -155,7 +153,7 @@ def set_move_window(market: uint256, seconds: uint256):
     @param seconds 1 (per block) to 86_400 (one day).
     """
     ownership._check_owner()
-    timelock._check(keccak256(slice(msg.data, 0, 68)))
+    governed._check(keccak256(slice(msg.data, 0, 68)))
     self._only_listed(market)
     assert seconds >= 1 and seconds <= MAX_MOVE_WINDOW, "oracle: bad move window"
     self.move_window[market] = seconds

@@ -28,6 +28,7 @@ SOURCES = {
     "Deleverager": "Deleverager.vy",
     "ClearingLens": "ClearingLens.vy",
     "Keeper": "Keeper.vy",
+    "Timelock": "Timelock.vy",
 }
 TX_GAS = 3_000_000
 BATCH = 500  # calls per JSON-RPC batch

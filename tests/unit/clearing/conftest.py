@@ -74,11 +74,11 @@ class Direct:
 @pytest.fixture
 def direct(system, project, admin, accounts):
     """A second clearing house over `system`'s token, oracle and vault, with the
-    same markets, whose order book is an account (accounts[15]) that calls
-    `execute_fill` directly. Not wired to the vault and not under the ledger
+    same markets and a lens of its own, whose order book is an account
+    (accounts[15]) that calls `execute_fill` directly. Not wired to the vault and not under the ledger
     guard: tests call `direct.system.conservation_errors()` themselves."""
     book = accounts[15]
-    ch = project.ClearingHouse.deploy(system.token, system.oracle, system.vault, admin, sender=admin)
+    ch = project.ClearingHouse.deploy(system.token, system.oracle, system.vault, admin, system.timelock, sender=admin)
     ch.set_order_book(book, sender=admin)
     for spec in system.markets:
         ch.add_market(spec.params.as_tuple(), spec.loss_policy, sender=admin)
@@ -89,8 +89,9 @@ def direct(system, project, admin, accounts):
         clearing_house=ch,
         order_book=book,
         deleverager=None,
-        lens=None,
+        lens=project.ClearingLens.deploy(ch, sender=admin),
         keeper_contract=None,
+        timelock=system.timelock,
         admin=admin,
         keeper=system.keeper,
         matcher=None,

@@ -65,9 +65,9 @@ def test_set_funding_rate__above_cap__reverts(system):
 def test_set_funding_rate__at_cap__accepted_both_signs(mirror):
     ch = mirror.ch
     mirror.set_funding_rate(ETH, MAX_RATE)
-    assert ch.markets(ETH).funding_rate == MAX_RATE
+    assert mirror.lens.markets(ETH).funding_rate == MAX_RATE
     mirror.set_funding_rate(SOL, -MAX_RATE)
-    assert ch.markets(SOL).funding_rate == -MAX_RATE
+    assert mirror.lens.markets(SOL).funding_rate == -MAX_RATE
     mirror.agree()
 
 
@@ -81,7 +81,7 @@ def test_set_funding_rate__emits_funding_rate_set(mirror):
     assert (events[0].long_index, events[0].short_index) == (0, 0)  # nothing accrued yet at a zero rate
     # A zero old rate moves last_accrual but logs no FundingAccrued.
     assert by_name(sent, "FundingAccrued") == []
-    assert ch.markets(ETH).last_accrual == mirror.now
+    assert mirror.lens.markets(ETH).last_accrual == mirror.now
     mirror.agree()
 
 
@@ -169,7 +169,7 @@ def test_settle_funding__positive_rate__longs_pay_shorts(opened, trader, counter
     assert ch.collateral(trader) == 10_000 * unit - fees_long - paid_log.amount
     assert ch.collateral(counterparty) == 10_000 * unit - fees_short - received_log.amount
     # Each position snapshots its own side's index; funding moved both alike.
-    state = ch.markets(ETH)
+    state = mirror.lens.markets(ETH)
     assert state.long_index == state.short_index == RATE * mark * (short_events.timestamp - start)
     one_block = short_events.timestamp - long_events.timestamp
     assert ch.positions(trader, ETH).funding_index == state.long_index - RATE * mark * one_block

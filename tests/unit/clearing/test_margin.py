@@ -40,12 +40,12 @@ def test_deposit__zero_or_too_large__reverts(system, traders):
     assert ch.collateral(trader) == 0
 
 
-def test_deposit__fee_on_transfer_token__reverts(project, admin, traders, oracle, decimals):
+def test_deposit__fee_on_transfer_token__reverts(project, admin, traders, oracle, timelock, decimals):
     # A clearing house over a token that burns 1% per transfer: 100 sent, 99 received.
     unit = 10**decimals
     fee_token = project.FeeOnTransferToken.deploy("Fee USD", "fUSD", decimals, sender=admin)
-    vault = project.InsuranceVault.deploy(fee_token, "perpclear insurance", "pcINS", 86_400, sender=admin)
-    ch = project.ClearingHouse.deploy(fee_token, oracle, vault, admin, sender=admin)
+    vault = project.InsuranceVault.deploy(fee_token, "perpclear insurance", "pcINS", 86_400, timelock, sender=admin)
+    ch = project.ClearingHouse.deploy(fee_token, oracle, vault, admin, timelock, sender=admin)
     trader = traders[0]
     fee_token.mint(trader, 100 * unit, sender=admin)
     fee_token.approve(ch, 100 * unit, sender=trader)

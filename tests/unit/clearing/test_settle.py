@@ -22,14 +22,15 @@ from perpclear.model import WAD
 MAX_SIZE = MAX_PRICE = 10**30
 
 
-def _assert_matches_model(ch, model, accounts, markets=(0, 1)):
+def _assert_matches_model(system, model, accounts, markets=(0, 1)):
+    ch = system.clearing_house
     for account in accounts:
         assert ch.collateral(account) == model.collateral.get(str(account), 0)
         for market in markets:
             on_chain, expected = ch.positions(account, market), model.position(str(account), market)
             assert (on_chain.size, on_chain.open_notional) == (expected.size, expected.open_notional)
     for market in markets:
-        assert ch.markets(market).long_open_interest == model.markets[market].long_open_interest
+        assert system.lens.markets(market).long_open_interest == model.markets[market].long_open_interest
     assert ch.total_collateral() == model.total_collateral
     assert ch.total_open_notional() == model.total_open_notional
     assert (ch.protocol_fees(), ch.insurance_fees()) == (model.protocol_fees, model.insurance_fees)
@@ -63,7 +64,7 @@ def test_settle__open_then_reduce__matches_model(system, traders, settle, model)
     ask = system.order(bob_short, 0, False, 2 * WAD, 2_001 * u)  # 2 offered, 1.5 filled
     tx = settle(bid, ask, 3 * WAD // 2, price)
     fees = model.trade(str(alice_long), str(bob_short), 0, 3 * WAD // 2, price, maker=str(alice_long))
-    _assert_matches_model(ch, model, (alice_long, bob_short))
+    _assert_matches_model(system, model, (alice_long, bob_short))
     assert 0 < fees[0] < fees[1]  # the buyer made, the seller took
 
     # The order book logs the fees the clearing house returned.
@@ -88,7 +89,7 @@ def test_settle__open_then_reduce__matches_model(system, traders, settle, model)
     bid = system.order(bob_short, 0, True, 2 * WAD // 5, price)
     tx = settle(ask, bid, 2 * WAD // 5, price)
     fees = model.trade(str(bob_short), str(alice_long), 0, 2 * WAD // 5, price, maker=str(alice_long))
-    _assert_matches_model(ch, model, (alice_long, bob_short))
+    _assert_matches_model(system, model, (alice_long, bob_short))
     assert 0 < fees[1] < fees[0]  # the seller made, the buyer took
     assert _filled_events(system, tx) == [
         (
@@ -130,7 +131,7 @@ def test_settle__position_flip__realises_model_pnl(system, traders, settle, mode
         flip_price,
     )
     fees = model.trade(str(other), str(flipper), 0, 3 * WAD, flip_price, maker=str(other))
-    _assert_matches_model(ch, model, (flipper, other))
+    _assert_matches_model(system, model, (flipper, other))
 
     assert ch.positions(flipper, 0).size == -(WAD - 7)
     assert ch.positions(other, 0).size == WAD - 7
@@ -159,7 +160,7 @@ def test_execute_fill__returns_the_model_fees(system, direct, traders, model):
         fees = model.trade(str(buyer), str(seller), 0, size, price, maker=str(maker))
         assert returned == tuple(fees)
         assert (fees[0] < fees[1]) == buyer_is_maker
-        _assert_matches_model(ch, model, (buyer, seller))
+        _assert_matches_model(direct.system, model, (buyer, seller))
     assert direct.system.conservation_errors() == []
 
 
@@ -272,14 +273,14 @@ def test_settle__open_interest_cap__reverts(system, admin, traders, settle, open
     ch.set_market_params(0, capped.as_tuple(), sender=admin)  # at most 1 ETH of longs
 
     open_position(trader, counterparty, 0, WAD, 2_000 * u)  # exactly at the cap
-    assert ch.markets(0).long_open_interest == WAD
+    assert system.lens.markets(0).long_open_interest == WAD
     with ape.reverts("clearing: open interest cap"):
         open_position(trader, counterparty, 0, 1, 2_000 * u)
     # selling back shrinks the long open interest; buying again fills it up to the cap
     open_position(trader, counterparty, 0, -WAD // 2, 2_000 * u)
-    assert ch.markets(0).long_open_interest == WAD // 2
+    assert system.lens.markets(0).long_open_interest == WAD // 2
     open_position(trader, counterparty, 0, WAD // 2, 2_000 * u)
-    assert ch.markets(0).long_open_interest == WAD
+    assert system.lens.markets(0).long_open_interest == WAD
 
 
 def test_settle__opening_below_initial_margin__reverts(system, traders, settle, model):
@@ -304,7 +305,7 @@ def test_settle__opening_below_initial_margin__reverts(system, traders, settle, 
     model.deposit(str(trader), 1)
     settle(bid, ask, WAD, 2_000 * u)
     model.trade(str(trader), str(counterparty), 0, WAD, 2_000 * u, maker=str(trader))
-    _assert_matches_model(ch, model, (trader, counterparty))
+    _assert_matches_model(system, model, (trader, counterparty))
     health = ch.health(trader)
     assert health.equity == health.initial == 200 * u
 
@@ -346,4 +347,4 @@ def test_settle__cap_lowered_below_open_interest__reducing_fill_still_allowed(sy
 
     # the long sells 0.5 back to the short: open interest falls 2 -> 1.5, still above the cap of 1
     open_position(trader, counterparty, 0, -WAD // 2, 2_000 * u)
-    assert ch.markets(0).long_open_interest == 3 * WAD // 2
+    assert system.lens.markets(0).long_open_interest == 3 * WAD // 2

@@ -115,9 +115,9 @@ def test_stale_mark__funding_waits_and_the_next_mark_prices_the_interval(opened,
     rate = 123_456_789
     start = mirror.set_funding_rate(ETH, rate).timestamp
     go_stale(mirror)
-    index = ch.markets(ETH).long_index
+    index = mirror.lens.markets(ETH).long_index
     mirror.settle(trader, by=keeper)  # no revert, nothing accrues
-    assert ch.markets(ETH).long_index == index and ch.markets(ETH).last_accrual == start
+    assert mirror.lens.markets(ETH).long_index == index and mirror.lens.markets(ETH).last_accrual == start
     assert mirror.lens.pending_funding(trader, ETH) == 0  # accrued so far: already settled
     with ape.reverts("oracle: stale price"):  # a new rate never reaches back over the gap
         ch.set_funding_rate(ETH, 2 * rate, sender=keeper)
@@ -125,7 +125,7 @@ def test_stale_mark__funding_waits_and_the_next_mark_prices_the_interval(opened,
 
     mirror.set_mark(ETH, 2_100 * u)
     mirror.settle(trader, by=keeper)
-    state = ch.markets(ETH)
+    state = mirror.lens.markets(ETH)
     elapsed = state.last_accrual - start
     assert elapsed > MAX_AGE and state.long_index == index + rate * 2_100 * u * elapsed  # the whole interval at 2,100
     mirror.agree(trader, counterparty)

@@ -132,7 +132,7 @@ def assert_residual_placed(mirror, sent, bankruptcy, policy, before, counterpart
     """The residual R went where ``policy`` puts it; then the counterparty settles."""
     ch, residual = mirror.ch, bankruptcy.residual
     assert residual > 0
-    state = ch.markets(ETH)
+    state = mirror.lens.markets(ETH)
     if policy == POLICY_ADL:
         (recorded,) = by_name(sent, "ResidualRecorded")
         assert (recorded.account, recorded.market, recorded.loss_policy) == (bankruptcy.account, ETH, POLICY_ADL)

@@ -116,7 +116,7 @@ def test_keeper__operators_are_granted_through_the_timelock_and_revoked_at_once(
         send(case, c, "set_operator", c.address, True)
     with pytest.raises(EngineError, match="keeper: zero address"):
         send(case, admin, "set_operator", "0x" + "00" * 20, True)
-    send(case, admin, "set_timelock_delay", 3_600)
+    send(case, admin, "set_delay", case.d.keeper, 3_600, contract=case.d.timelock)
     with pytest.raises(EngineError, match="timelock"):
         send(case, admin, "set_operator", c.address, True)
     (revoked,) = named(send(case, admin, "set_operator", case.roles.keeper.address, False), "OperatorSet")

@@ -12,9 +12,9 @@ def set_mark(oracle, keeper):
 
 
 @pytest.fixture(scope="module")
-def fresh_oracle(project, admin):
+def fresh_oracle(project, admin, timelock):
     """A PriceOracle with no keeper and no market."""
-    return project.PriceOracle.deploy(sender=admin)
+    return project.PriceOracle.deploy(timelock, sender=admin)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_deploy__zero_clearing_house__reverts(project, admin, system):
 
 
 def test_set_order_book__once_by_the_owner(project, admin, traders, system):
-    ch = project.ClearingHouse.deploy(system.token, system.oracle, system.vault, admin, sender=admin)
+    ch = project.ClearingHouse.deploy(system.token, system.oracle, system.vault, admin, system.timelock, sender=admin)
     book = project.OrderBook.deploy(ch, sender=admin)
     assert ch.order_book() == ZERO
 

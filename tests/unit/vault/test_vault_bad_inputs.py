@@ -41,9 +41,9 @@ def test_deposit__without_allowance__reverts_in_token(vault, token, admin, insur
         vault.deposit(10, insurer, sender=insurer)
 
 
-def test_deposit__fee_on_transfer_token__refused(project, admin, insurer, decimals):
+def test_deposit__fee_on_transfer_token__refused(project, admin, insurer, decimals, timelock):
     fee_token = project.FeeOnTransferToken.deploy("Fee", "FEE", decimals, sender=admin)
-    fee_vault = project.InsuranceVault.deploy(fee_token, "v", "v", 0, sender=admin)
+    fee_vault = project.InsuranceVault.deploy(fee_token, "v", "v", 0, timelock, sender=admin)
     fee_token.mint(insurer, 1_000, sender=admin)
     fee_token.approve(fee_vault, MAX, sender=insurer)
     with ape.reverts("vault: fee-on-transfer token"):

@@ -16,14 +16,19 @@ def decimals():
 MAX = 2**256 - 1
 
 
-def test_deploy__zero_asset__reverts(project, admin):
+def test_deploy__zero_asset__reverts(project, admin, timelock):
     with ape.reverts("vault: zero address"):
-        project.InsuranceVault.deploy(ZERO_ADDRESS, "v", "v", 0, sender=admin)
+        project.InsuranceVault.deploy(ZERO_ADDRESS, "v", "v", 0, timelock, sender=admin)
 
 
-def test_deploy__cooldown_too_long__reverts(project, token, admin):
+def test_deploy__zero_timelock__reverts(project, token, admin):
+    with ape.reverts("timelock: zero address"):
+        project.InsuranceVault.deploy(token, "v", "v", 0, ZERO_ADDRESS, sender=admin)
+
+
+def test_deploy__cooldown_too_long__reverts(project, token, admin, timelock):
     with ape.reverts("vault: cooldown too long"):
-        project.InsuranceVault.deploy(token, "v", "v", 30 * 86_400 + 1, sender=admin)
+        project.InsuranceVault.deploy(token, "v", "v", 30 * 86_400 + 1, timelock, sender=admin)
 
 
 def test_transfer__moves_shares_and_logs(vault, deposit, insurer, traders, unit):

@@ -14,6 +14,7 @@
 
 from . import constants as c
 from . import math
+from . import market_layout as layout
 from interfaces import IClearingHouse
 
 
@@ -37,7 +38,7 @@ def _pending(
 ) -> int256:
     if position.size == 0:
         return 0
-    state: IClearingHouse.MarketState = staticcall clearing_house.markets(market)
+    state: IClearingHouse.MarketState = layout._read_state(clearing_house, market)
     index: int256 = state.short_index
     if position.size > 0:
         index = state.long_index
