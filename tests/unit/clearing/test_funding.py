@@ -63,7 +63,6 @@ def test_set_funding_rate__above_cap__reverts(system):
 
 
 def test_set_funding_rate__at_cap__accepted_both_signs(mirror):
-    ch = mirror.ch
     mirror.set_funding_rate(ETH, MAX_RATE)
     assert mirror.lens.markets(ETH).funding_rate == MAX_RATE
     mirror.set_funding_rate(SOL, -MAX_RATE)
@@ -72,7 +71,6 @@ def test_set_funding_rate__at_cap__accepted_both_signs(mirror):
 
 
 def test_set_funding_rate__emits_funding_rate_set(mirror):
-    ch = mirror.ch
     sent = mirror.set_funding_rate(ETH, RATE)
     events = by_name(sent, "FundingRateSet")
     assert len(events) == 1

@@ -146,7 +146,7 @@ def test_settle__position_flip__realises_model_pnl(system, traders, settle, mode
 def test_execute_fill__returns_the_model_fees(system, direct, traders, model):
     """execute_fill's return value (what the order book logs) is the pair of fees
     the model charges, for either side as maker."""
-    ch, u = direct.ch, system.unit
+    u = system.unit
     buyer, seller = traders[:2]
     for account in (buyer, seller):
         direct.system.fund(account, 10_000 * u)
