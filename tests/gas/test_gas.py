@@ -25,6 +25,22 @@ TARGETS = {
     "liquidate (bankrupt: insurance draw + first EQUITY socialization)": 180_000,
     "liquidate (bankrupt: empty vault + another EQUITY socialization)": 180_000,
 }
+# Targets still missed, each with where its gas goes (docs/gas.md, "Targets").
+MISSED = {
+    "settle (both open)": "the first fill of the system writes its fee and open-notional words from zero "
+    "and, per side, a fresh position word and a fresh order word (22,100 each); the order book's own "
+    "execution (signatures 6,000, the two filled words) comes on top of the 21,000 base and the calldata",
+    "settle (both increase)": "measured in titanoboa, the order book's own execution is about 70k (two "
+    "fresh filled words 44,200, two signatures 6,000) on top of the 21,000 base and the calldata; the "
+    "clearing house's execute_fill about 135k: per side, cold reads of the account word, collateral, "
+    "position word and both index snapshots, writes of collateral and position; per fill, the market's "
+    "two words, the oracle entry, the fee word, the ledger aggregates and the EQUITY basis",
+    "liquidate (bankrupt: insurance draw + first EQUITY socialization)": "the EQUITY socialization "
+    "rewrites K, G and both side indexes of every active market, and the waterfall's round trip to the "
+    "vault and the token (cover, transfer, balance checks) costs about 25k",
+    "liquidate (bankrupt: empty vault + another EQUITY socialization)": "as the first: the socialization's "
+    "writes and the vault round trip",
+}
 UPDATE = os.environ.get("PERPCLEAR_UPDATE_GAS") == "1"
 ETH = 0
 # A fixed expiry keeps signatures, hence calldata, hence gas, identical on every run.
@@ -47,6 +63,9 @@ def gas_table(measured: dict, before: dict) -> str:
         change = f"{(gas - old) / old:+.1%}" if old else ""
         target = f"{TARGETS[name]:,}" if name in TARGETS else ""
         rows.append(f"| {name} | {f'{old:,}' if old else 'new'} | {gas:,} | {change} | {target} |")
+    targets = [f"- **{name}**: {measured[name]:,} against {target:,}: "
+               + (f"missed by {measured[name] - target:,}. Where it goes: {MISSED[name]}." if name in MISSED else "met.")
+               for name, target in TARGETS.items()]
     return (
         "# Gas table\n\nMeasured by `tests/gas/test_gas.py` on ape's embedded chain (6-decimal\n"
         "collateral, two listed markets, one position per account). Regenerate with\n"
@@ -54,7 +73,9 @@ def gas_table(measured: dict, before: dict) -> str:
         "\"Before\" is the table before the clearing house's storage and read work\n"
         "(`docs/gas-before.json`); targets are whole transactions.\n\n"
         "| operation | before | gas used (whole transaction) | change | target |\n"
-        "|---|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n"
+        "|---|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "## Targets\n\nEach is asserted by `test_gas__target`; a missed one is a strict xfail.\n\n"
+        + "\n".join(targets) + "\n"
     )
 
 
@@ -168,7 +189,33 @@ def test_gas__every_operation_matches_the_published_table(make_system, accounts,
     assert ch.bad_debt() == bad_debt and ch.positions(frank, ETH).size == 0
     measured["keeper clawback: 2 accounts charged + take-over (one transaction)"] = receipt.gas_used
 
+    # A mature system (fees, open notional, funding and EQUITY indexes all
+    # nonzero): two new accounts open against each other, close, and reopen.
+    # A new position writes three fresh words per side (size and notional, and
+    # its funding and EQUITY snapshots); a reopened one finds them nonzero.
+    oscar, peggy = accounts[16], accounts[17]
+    s.fund(oscar, 1_000 * u)
+    s.fund(peggy, 1_000 * u)
+    assert ch.protocol_fees() > 0 and ch.total_open_notional() != 0 and s.lens.markets(ETH).long_index != 0
+    next_second(chain)
+    measured["settle (both open: new accounts, mature system)"] = s.trade(
+        oscar, peggy, ETH, WAD, 1_650 * u, expiry=EXPIRY).gas_used
+    s.trade(peggy, oscar, ETH, WAD, 1_650 * u, expiry=EXPIRY)
+    next_second(chain)
+    measured["settle (both reopen: accounts that traded the market before)"] = s.trade(
+        oscar, peggy, ETH, WAD, 1_650 * u, expiry=EXPIRY).gas_used
+
     if UPDATE:
         GAS_JSON.write_text(json.dumps(measured, indent=2) + "\n")
         GAS_MD.write_text(gas_table(measured, json.loads(GAS_BEFORE.read_text())))
     assert measured == json.loads(GAS_JSON.read_text())
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_gas__target(name, request):
+    """Each target against the published figure (which the test above pins to
+    the unit). A missed target is a strict xfail naming where the gas goes."""
+    if name in MISSED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"missed: {MISSED[name]}"))
+    gas = json.loads(GAS_JSON.read_text())[name]
+    assert gas <= TARGETS[name], f"{name}: {gas:,} gas, target {TARGETS[name]:,}"

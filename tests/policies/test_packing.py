@@ -1,10 +1,14 @@
 """Packed storage at its boundaries: a position's size and open notional share
-one word (104 and 152 bits, two's complement). The widths follow from the
+one word (104 and 152 bits, two's complement); the fees owed to the protocol
+and to the insurance vault share one (128 bits each). The widths follow from the
 caps: |size| <= the open-interest cap <= MAX_SIZE = 10**30 and |open
 notional| <= MAX_SIZE * MAX_PRICE / WAD = 10**42. The largest position at the
 largest price, with 18-decimal collateral, long and short, must store, read
 back, reduce and close exactly as the model books it."""
 
+import pytest
+
+from perpclear.engine import EngineError
 from perpclear.model import WAD, MarketParams
 
 from harness import Mirror, key
@@ -48,4 +52,42 @@ def test_packing__the_largest_position_at_the_largest_price_round_trips():
         for trader in (long, short):
             assert tuple(sim.ch.positions(trader.address, BIG)) == (0, 0, 0, 0)
             assert sim.ch.open_markets(trader.address) == 0
+        same_as_model(sim, long, short)
+
+
+# 10 % fees each side, all owed to the protocol: a fill of s contracts at
+# MAX_PRICE owes 2 * s * 10**11 units of fees.
+FEES = MarketParams(imr_bps=2, mmr_bps=1, penalty_bps=0, maker_fee_bps=1_000, taker_fee_bps=1_000,
+                    fee_insurance_share_bps=0, oi_cap=MAX_SIZE)
+FEE_BOUND = 2**128  # fees owed, per recipient, stay below it (one word holds both)
+
+
+def test_packing__fees_owed_stop_below_2_128_until_swept():
+    """Both recipients' fees share one word, 128 bits each. Fees up to the bound
+    read back exactly and leave the other half untouched; a fill that would
+    cross it reverts with its reason and books nothing; once anyone sweeps,
+    the same fill goes through."""
+    sim = Mirror.in_process(18, extra_markets=((MAX_PRICE // 10**18, FEES),))
+    long, short = key(9_800_011), key(9_800_012)
+    with sim.active():
+        sim.set_mark(BIG, MAX_PRICE)
+        for trader in (long, short):
+            sim.mint(trader.address, 2 * INT128_MAX)
+            sim.deposit(trader.address, INT128_MAX)
+            sim.deposit(trader.address, INT128_MAX)
+        first = 15 * 10**26
+        sim.trade(long, short, BIG, first, MAX_PRICE)
+        assert sim.ch.protocol_fees() == 2 * first * 10**11 == sim.model.protocol_fees < FEE_BOUND
+        assert sim.ch.insurance_fees() == 0
+        second = 3 * 10**26  # 6e37 more: past 2**128 (3.4e38)
+        assert sim.ch.protocol_fees() + 2 * second * 10**11 >= FEE_BOUND
+        before = tuple(sim.ch.positions(long.address, BIG))
+        with pytest.raises(EngineError, match="clearing: fees overflow, sweep them"):
+            sim.trade(long, short, BIG, second, MAX_PRICE)
+        assert tuple(sim.ch.positions(long.address, BIG)) == before
+        sim.send(long, sim.d.clearing_house, "sweep_fees")
+        sim.model.sweep_fees()
+        assert (sim.ch.protocol_fees(), sim.ch.insurance_fees()) == (0, 0)
+        sim.trade(long, short, BIG, second, MAX_PRICE)
+        assert sim.ch.protocol_fees() == 2 * second * 10**11 == sim.model.protocol_fees
         same_as_model(sim, long, short)

@@ -99,8 +99,13 @@ collateral: public(HashMap[address, int256])
 total_collateral: public(int256)
 total_open_notional: public(int256)
 funding_pool: public(int256)  # funding paid in minus funding paid out so far
-protocol_fees: public(uint256)
-insurance_fees: public(uint256)
+# Fees owed, one word: the protocol's (low FEE_BITS) and the insurance
+# vault's (high). Each stays below 2**128 units (3.4e20 whole tokens of 18
+# decimals): a fill that would cross it reverts until `sweep_fees`, which
+# anyone may call, pays them out.
+fee_word: uint256
+FEE_BITS: constant(uint256) = 128
+FEE_MASK: constant(uint256) = (1 << FEE_BITS) - 1
 bad_debt: public(uint256)  # residuals no one has been charged for yet
 # Socialized losses booked but not yet settled into accounts' collateral
 # (negative: the rounding surplus collected beyond the residuals).
@@ -694,10 +699,10 @@ def sweep_fees():
     @notice Pays owed fees out: the protocol share to the fee recipient, the
             insurance share to the insurance vault. Anyone may call it.
     """
-    protocol_amount: uint256 = self.protocol_fees
-    insurance_amount: uint256 = self.insurance_fees
-    self.protocol_fees = 0
-    self.insurance_fees = 0
+    word: uint256 = self.fee_word
+    protocol_amount: uint256 = word & FEE_MASK
+    insurance_amount: uint256 = word >> FEE_BITS
+    self.fee_word = 0
     if protocol_amount > 0:
         self._transfer_out(self.fee_recipient, protocol_amount)
     if insurance_amount > 0:
@@ -741,6 +746,25 @@ def market_words(market: uint256) -> (uint256, uint256, uint256, int256, int256)
         self.funding_index[market][True],
         self.funding_index[market][False],
     )
+
+
+@external
+@view
+def protocol_fees() -> uint256:
+    """
+    @notice Fees owed to the fee recipient, not yet swept.
+    """
+    return self.fee_word & FEE_MASK
+
+
+@external
+@view
+def insurance_fees() -> uint256:
+    """
+    @notice Fees owed to the insurance vault (fee shares and withheld
+            negative EQUITY shares), not yet swept.
+    """
+    return self.fee_word >> FEE_BITS
 
 
 @external
@@ -843,6 +867,15 @@ def _credit(account: address, amount: int256):
     self.collateral[account] += amount
     self.total_collateral += amount
     loss_equity._add_basis(amount)
+
+
+@internal
+def _add_fees(protocol: uint256, insurance: uint256):
+    word: uint256 = self.fee_word
+    protocol_owed: uint256 = (word & FEE_MASK) + protocol
+    insurance_owed: uint256 = (word >> FEE_BITS) + insurance
+    assert protocol_owed <= FEE_MASK and insurance_owed <= FEE_MASK, "clearing: fees overflow, sweep them"
+    self.fee_word = protocol_owed | insurance_owed << FEE_BITS
 
 
 @internal
@@ -1143,8 +1176,7 @@ def _fill_side(
     if fee > 0:
         self._credit(account, -convert(fee, int256))
         to_insurance: uint256 = fee * self._param(market, layout.FEE_INSURANCE_SHARE, layout.BPS_BITS) // c.BPS
-        self.insurance_fees += to_insurance
-        self.protocol_fees += fee - to_insurance
+        self._add_fees(fee - to_insurance, to_insurance)
 
     health: IClearingHouse.Health = self._health(account, False)
     if reduces:
@@ -1200,8 +1232,8 @@ def _run_waterfall(
             account, market, residual, was_long, mark, open_interest, taker, closing
         )
     unplaced: uint256 = residual - booked
-    self.bad_debt += unplaced
     if unplaced > 0:
+        self.bad_debt += unplaced
         log ResidualRecorded(
             account=account,
             market=market,
@@ -1424,7 +1456,7 @@ def _settle_loss(account: address):
         # No account gains from a socialization: a negative share stays with
         # the system, as insurance fees, and the account's X drops by it in G.
         to_insurance = convert(-share, uint256)
-        self.insurance_fees += to_insurance
+        self._add_fees(0, to_insurance)
     self.loss_receivable -= share
     held: uint256 = word >> OPEN_BIT
     for m: uint256 in range(c.MAX_MARKETS):

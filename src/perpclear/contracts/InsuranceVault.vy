@@ -449,14 +449,15 @@ def cover(amount: uint256) -> uint256:
     @return Collateral paid.
     """
     assert msg.sender == self.clearing_house, "vault: not clearing house"
-    paid: uint256 = min(amount, self._idle_assets())
+    idle: uint256 = self._idle_assets()
+    paid: uint256 = min(amount, idle)
     if paid > 0:
         assert extcall IERC20(asset).transfer(msg.sender, paid, default_return_value=True), "vault: transfer failed"
     log IInsuranceVault.InsuranceDrawn(
         clearing_house=msg.sender,
         amount_requested=amount,
         amount_paid=paid,
-        assets_after=self._idle_assets(),
+        assets_after=idle - paid,  # the asset moves exactly (no fee-on-transfer: see deposit)
     )
     return paid
 

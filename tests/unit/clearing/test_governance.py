@@ -6,6 +6,7 @@ import ape
 import pytest
 
 from perpclear.model import WAD, MarketParams
+from perpclear.units import POLICY_PROFIT
 from perpclear.system import ORACLE_MAX_AGE, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -100,9 +101,20 @@ def test_add_market__bad_params__reverts(system, admin):
 
 
 def test_add_market__edge_params__accepted(system, admin):
+    """Every field at its largest accepted value reads back exactly from the
+    packed parameters word, and the state word's fields next to each other
+    keep their own values: the funding rate at the cap of either sign, the
+    reduce-only flag and the largest policy id."""
+    ch = system.clearing_house
     _list_in_oracle(system, 2, 100)
-    system.clearing_house.add_market(EDGE_PARAMS.as_tuple(), POLICY_EQUITY, sender=admin)
+    ch.add_market(EDGE_PARAMS.as_tuple(), POLICY_PROFIT, sender=admin)
     assert tuple(system.lens.market_params(2)) == EDGE_PARAMS.as_tuple()
+    for rate in (EDGE_PARAMS.max_funding_rate, -EDGE_PARAMS.max_funding_rate):
+        ch.set_funding_rate(2, rate, sender=system.keeper)
+        ch.set_reduce_only(2, rate > 0, sender=admin)
+        state = system.lens.markets(2)
+        assert (state.funding_rate, state.reduce_only, state.loss_policy) == (rate, rate > 0, POLICY_PROFIT)
+        assert state.long_open_interest == 0 and state.last_accrual > 0
 
 
 def test_add_market__unknown_policy__reverts(system, admin):
