@@ -13,11 +13,15 @@ carry over between calls: the absolute figures come from calls preceded by
    the shared snapshots: a boa snapshot does not survive a journal lock),
    four in a row: EQUITY as first and as next socialization of the system,
    then OPEN_INTEREST twice. Same gas within 1 % for each.
-2. Absolute: EQUITY must be within the 250_000 target.
+2. Absolute: the bankrupt liquidation's targets are whole transactions on
+   the embedded chain (tests/gas/test_gas.py, docs/gas.md); here, the
+   figures in titanoboa are printed.
 3. Lazy settlement: identical probe accounts (one position in each market)
-   are settled after 0, 1, 2, 10 and 100 socializations they have not seen.
+   are settled after 0, 1, 2, 10 and 100 socializations they have not seen,
+   and again after one more (their snapshots no longer zero): one step,
+   within the 25_000 target.
 4. ADL: one deleverage call closing 1, 2, 10 and 20 counterparties; the
-   marginal gas per counterparty is within the 90_000 target.
+   marginal gas per counterparty is linear, within the 50_000 target.
 5. PROFIT: one clawback charging 1, 2, 10 and 20 accounts, then the keeper's
    take-over: the marginal gas per account charged, and the take-over's.
 """
@@ -34,8 +38,7 @@ VICTIM = 9_300_001
 # profile (.ci/run); 100 in make test, where populating 1,000 on titanoboa
 # alone takes over a minute.
 SIZES = {"quick": (10, 100), "ci": (10, 100, 1_000)}
-EQUITY_TARGET = 250_000
-LAZY_TARGET = 15_000
+LAZY_TARGET = 25_000  # one settlement step, an account in two markets, whatever is pending
 
 
 def bankrupt_liquidation(sim, policy, victim_key):
@@ -77,28 +80,16 @@ def liquidation_gas(fuzz_profile):
     return measured
 
 
-# EQUITY (first) is printed, not asserted: it measured 401,811 / 401,785 / 384,711. The 17,100 less
-# at 1_000 accounts is one SSTORE (22,100 - 5,000) to a clearing-house aggregate slot (slot 13) that
-# holds 0 before the liquidation in the 10- and 100-account histories and 7 in the 1_000-account one:
-# a history-dependent zero-to-nonzero write, not work that grows with the accounts (the storage
-# traces are otherwise identical, and every later socialization costs the same to the unit).
+# EQUITY (first) is printed, not asserted: a fresh system's first socialization writes its side
+# indexes, scale and receivable from zero, and the 1_000-account history differs there by one
+# aggregate slot (zero in the 10- and 100-account histories): a history-dependent zero-to-nonzero
+# write, not work that grows with the accounts (every later socialization costs the same to the unit).
 @pytest.mark.parametrize("shape", SHAPES[1:], ids=lambda s: f"{s[0]}-{s[1]}")
 def test_gas__bankrupt_liquidation_is_independent_of_the_number_of_accounts(liquidation_gas, shape):
     by_n = liquidation_gas[shape]
     figures = ", ".join(f"{n} accounts: {g:,}" for n, g in by_n.items())
     spread = max(by_n.values()) / min(by_n.values()) - 1
     assert spread <= 0.01, f"{shape} liquidation gas varies by {spread:.2%} with the population: {figures}"
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (gas target of issue 3): a bankrupt liquidation with insurance draw and EQUITY socialization "
-    "costs 351,765 gas as the first socialization of a fresh system (side indexes, scale and "
-    "receivable set from zero) and 263,352 for the next one (10 other accounts, clean transactions), "
-    "above the 250,000 target."))
-def test_gas__bankrupt_liquidation_with_equity_within_target(liquidation_gas):
-    figures = {w: liquidation_gas[("EQUITY", w)] for w in ("first", "next")}
-    assert max(max(v.values()) for v in figures.values()) <= EQUITY_TARGET, (
-        f"above the {EQUITY_TARGET:,} target: {figures}")
 
 
 def test_gas__lazy_settlement_is_one_step_whatever_is_pending():
@@ -115,7 +106,7 @@ def test_gas__lazy_settlement_is_one_step_whatever_is_pending():
             sim.open(probe, SOL, -10 * WAD)
             probes.append(probe.address)
         victims = []
-        for i in range(100):
+        for i in range(max(pendings) + 1):  # one more for the steady-state step
             trader = key(9_400_000 + i)
             sim.fund(trader.address, 4 * u, check=False)
             sim.open(trader, SOL, 4 * u * 4 * WAD // sim.model.markets[SOL].price, check=False)
@@ -135,34 +126,44 @@ def test_gas__lazy_settlement_is_one_step_whatever_is_pending():
             measured[pending] = tx_gas(sim.computation, calldata)
             assert (len(by_name(logs, "LossSettled")) == 1) == (pending > 0)
             assert abs(charge - model_charge) <= 1
+        # Steady state: one more socialization, and the probe settled after one
+        # pending settles again (its EQUITY snapshots are no longer zero).
+        liq = sim.liquidate(victims[done], SOL)
+        assert liq.socialized is not None and liq.socialized.booked > 0
+        calldata = sim.ch.settle_funding.prepare_calldata(probes[1])
+        sim.new_transaction()
+        charge, model_charge, logs = sim.settle(probes[1])
+        steady = tx_gas(sim.computation, calldata)
+        assert len(by_name(logs, "LossSettled")) == 1 and abs(charge - model_charge) <= 1
     base = measured[0]
     marginal = {k: g - base for k, g in measured.items() if k}
     per_pending = {k: m / k for k, m in marginal.items()}
     figures = ", ".join(f"{k} pending: {g:,} (+{g - base:,})" for k, g in measured.items())
     print(f"\n[gas] settle_funding of an account in two markets: {figures}")
     print("[gas] marginal per pending socialization: " + ", ".join(f"{k}: {v:,.0f}" for k, v in per_pending.items()))
+    print(f"[gas] the step again, snapshots nonzero (steady state): {steady:,} (+{steady - base:,})")
     # one step: settling 100 pending socializations costs what settling one costs
     assert max(marginal.values()) - min(marginal.values()) <= 0.01 * measured[1], figures
-    LAZY.update(measured)
+    LAZY.update(measured, steady=steady)
 
 
 LAZY = {}
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "BUG (gas target of issue 3): the one settlement step costs 81,667 gas (clean transaction, an "
-    "account in two markets, first charge: EQUITY snapshots set from zero), i.e. 40,834 per pending "
-    "socialization at 2 pending, above the 15,000 target until 6 are pending."))
-def test_gas__lazy_settlement_within_target_per_pending_socialization():
+    "missed: the one settlement step costs 82,227 gas over a plain settle_funding the first time "
+    "(clean transaction, an account in two markets, EQUITY snapshots written from zero: 2 x 22,100) "
+    "and 47,990 in steady state: the account's collateral, word and two snapshots, the two side "
+    "indexes read, and the ledger's total collateral, receivable and G written, with the LossSettled log."))
+def test_gas__lazy_settlement_step_within_target():
     if not LAZY:
         test_gas__lazy_settlement_is_one_step_whatever_is_pending()
     base = LAZY[0]
-    for k, g in LAZY.items():
-        if k >= 2:
-            assert (g - base) / k <= LAZY_TARGET, f"{(g - base) / k:,.0f} gas per pending at {k} pending: {LAZY}"
+    steps = {k: g - base for k, g in LAZY.items() if k != 0}
+    assert max(steps.values()) <= LAZY_TARGET, f"settlement step above {LAZY_TARGET:,}: {steps}"
 
 
-ADL_TARGET = 90_000  # per counterparty closed
+ADL_TARGET = 50_000  # per counterparty closed (ADL) or account charged (PROFIT)
 
 
 def gapped(policy: int, k: int, base: int):
@@ -202,11 +203,11 @@ def test_gas__adl_per_counterparty_closed():
     slopes = {"2 to 10": (measured[10] - measured[2]) / 8, "10 to 20": (measured[20] - measured[10]) / 10}
     print("\n[gas] deleverage closing k counterparties: " + ", ".join(f"{k}: {g:,}" for k, g in measured.items()))
     print("[gas] per counterparty: " + ", ".join(f"{k}: {v:,.0f}" for k, v in slopes.items()))
-    # Linear in the counterparties closed, each within the target; the first
-    # also pays the call's fixed part (checks, the bankrupt account's
-    # settlement, the waterfall when it closes).
-    assert max(slopes.values()) <= ADL_TARGET, slopes
-    assert max(slopes.values()) - min(slopes.values()) <= 0.02 * ADL_TARGET, slopes
+    # Linear in the counterparties closed (within 2 %); the first also pays
+    # the call's fixed part (checks, the bankrupt account's settlement, the
+    # waterfall when it closes).
+    assert max(slopes.values()) - min(slopes.values()) <= 0.02 * max(slopes.values()), slopes
+    SLOPES["ADL"] = slopes
 
 
 def clawback_gas(k: int) -> tuple[int, int]:
@@ -238,11 +239,32 @@ def test_gas__profit_per_account_charged():
     print("\n[gas] clawback charging k accounts (clawback + take-over): "
           + ", ".join(f"{k}: {c:,} + {t:,}" for k, (c, t) in measured.items()))
     print("[gas] per account charged: " + ", ".join(f"{k}: {v:,.0f}" for k, v in slopes.items()))
-    # Linear in the accounts charged (within 2 %), each within the ADL target;
-    # the take-over costs the same whatever the number of payers.
-    assert max(slopes.values()) <= ADL_TARGET, slopes
+    # Linear in the accounts charged (within 2 %); the take-over costs the
+    # same whatever the number of payers.
     assert max(slopes.values()) - min(slopes.values()) <= 0.02 * max(slopes.values()), slopes
     assert len({t for _, t in measured.values()}) == 1, measured
+    SLOPES["PROFIT"] = slopes
+
+
+SLOPES = {}
+PER_ACCOUNT_MISSED = (
+    "missed: each counterparty closed costs about 70k: the deleverager reads its position and "
+    "cross-margin health (two calls), and the clearing house's adl_fill settles it (EQUITY share, "
+    "accrual, funding), moves both positions (two position words, open interest, two logs) and "
+    "computes its health again")
+
+
+@pytest.mark.parametrize("policy", [
+    pytest.param("ADL", marks=pytest.mark.xfail(strict=True, reason=PER_ACCOUNT_MISSED)),
+    pytest.param("PROFIT", marks=pytest.mark.xfail(strict=True, reason=(
+        "missed: each account charged costs about 52k: its position and health read by the "
+        "deleverager, then the clearing house's adl_fill settles it, rewrites its position word and "
+        "checks its health"))),
+])
+def test_gas__per_account_within_target(policy):
+    if policy not in SLOPES:
+        {"ADL": test_gas__adl_per_counterparty_closed, "PROFIT": test_gas__profit_per_account_charged}[policy]()
+    assert max(SLOPES[policy].values()) <= ADL_TARGET, SLOPES[policy]
 
 
 def per_account_gas(idle_markets: int) -> dict:

@@ -148,6 +148,7 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
     assert len(candidates) > 0, "adl: no candidates"
 
     mark: uint256 = staticcall oracle.price(market)
+    state: IClearingHouse.MarketState = layout._read_state(clearing_house, market)
     remaining: uint256 = convert(abs(size), uint256)
     gap: uint256 = bankruptcy._gap(residual, size, mark)
     price: uint256 = bankruptcy._price(residual, size, mark)
@@ -161,7 +162,7 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
         if candidate == account or position.size == 0 or (position.size > 0) == (size > 0):
             reason = SKIP_SIDE
         else:
-            rank, room = self._rank(candidate, market, position, mark)
+            rank, room = self._rank(candidate, position, mark, state)
             amount: uint256 = min(remaining, convert(abs(position.size), uint256))
             if rank == 0:
                 reason = SKIP_PROFIT
@@ -213,6 +214,7 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
     size, equity, insurance, residual = self._bankrupt(account, market, c.POLICY_PROFIT)
     assert len(candidates) > 0, "adl: no candidates"
     mark: uint256 = staticcall oracle.price(market)
+    state: IClearingHouse.MarketState = layout._read_state(clearing_house, market)
 
     payers: DynArray[address, MAX_PAYERS] = []
     profits: DynArray[uint256, MAX_PAYERS] = []
@@ -228,7 +230,7 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
         else:
             previous = convert(candidate, uint256)
             profit: int256 = min(
-                self._pnl(market, position, mark),
+                self._pnl(position, mark, state),
                 (staticcall clearing_house.health(candidate)).equity,
             )
             if profit <= 0:
@@ -273,13 +275,15 @@ def rank(account: address, market: uint256) -> uint256:
         return 0
     rank: uint256 = 0
     room: int256 = 0
-    rank, room = self._rank(account, market, position, staticcall oracle.price(market))
+    rank, room = self._rank(account, position, staticcall oracle.price(market), layout._read_state(clearing_house, market))
     return rank
 
 
 @internal
 @view
-def _rank(account: address, market: uint256, position: IClearingHouse.Position, mark: uint256) -> (uint256, int256):
+def _rank(
+    account: address, position: IClearingHouse.Position, mark: uint256, state: IClearingHouse.MarketState
+) -> (uint256, int256):
     """
     @dev rank = PnL% * leverage = (pnl / |open notional|) * (|value| / equity),
          pnl = value - open notional - pending funding, value = size * mark,
@@ -287,7 +291,7 @@ def _rank(account: address, market: uint256, position: IClearingHouse.Position, 
          equity <= 0, at least 1 otherwise. Also returns the equity.
     """
     equity: int256 = (staticcall clearing_house.health(account)).equity
-    pnl: int256 = self._pnl(market, position, mark)
+    pnl: int256 = self._pnl(position, mark, state)
     value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
     if pnl <= 0 or equity <= 0:
         return 0, equity
@@ -299,13 +303,13 @@ def _rank(account: address, market: uint256, position: IClearingHouse.Position, 
 
 @internal
 @view
-def _pnl(market: uint256, position: IClearingHouse.Position, mark: uint256) -> int256:
+def _pnl(position: IClearingHouse.Position, mark: uint256, state: IClearingHouse.MarketState) -> int256:
     """
     @dev Unrealised PnL at `mark`, pending funding included, as the clearing
          house books it: floor(size * mark / WAD) - open notional - funding owed.
     """
     value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
-    return value - position.open_notional - funding._pending(clearing_house, position, market, mark)
+    return value - position.open_notional - funding._pending_in(state, position, mark)
 
 
 @internal

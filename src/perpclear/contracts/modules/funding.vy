@@ -7,9 +7,10 @@
         the index it last settled at, times its size, rounded up (a payer
         pays the extra unit, a receiver receives one less). A stale mark
         accrues nothing until the next fresh one. The clearing house books
-        it; the lens and the deleverager read it from outside with `_pending`,
-        given the position as `positions(account, market)` returns it and
-        the mark they already read (0 when stale).
+        it; the lens and the deleverager read it from outside with `_pending`
+        (or `_pending_in`, given the market's state), given the position as
+        `positions(account, market)` returns it and the mark they already
+        read (0 when stale).
 """
 
 from . import constants as c
@@ -38,7 +39,18 @@ def _pending(
 ) -> int256:
     if position.size == 0:
         return 0
-    state: IClearingHouse.MarketState = layout._read_state(clearing_house, market)
+    return self._pending_in(layout._read_state(clearing_house, market), position, mark)
+
+
+@internal
+@view
+def _pending_in(state: IClearingHouse.MarketState, position: IClearingHouse.Position, mark: uint256) -> int256:
+    """
+    @dev The same, given the market's state (a caller reading many positions
+         of one market reads it once).
+    """
+    if position.size == 0:
+        return 0
     index: int256 = state.short_index
     if position.size > 0:
         index = state.long_index
