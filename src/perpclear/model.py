@@ -23,6 +23,7 @@ from fractions import Fraction
 
 from perpclear.units import (
     BPS,
+    FEE_BOUND,
     FUNDING_SCALE,
     MAX_INDEX,
     MAX_RATE,
@@ -339,7 +340,7 @@ class ClearingModel:
         self.loss_receivable -= share
         del self.loss_pending[account]
         if share < 0:
-            self.insurance_fees -= share
+            self._add_fees(0, -share)
             self.loss_withheld[account] = self.loss_withheld.get(account, 0) - share
             return 0
         self.collateral[account] -= share
@@ -450,8 +451,7 @@ class ClearingModel:
             fee = ceil(Fraction(floor(Fraction(size * price, WAD)) * bps, BPS))
             self._credit(account, -fee)
             to_insurance = fee * params.fee_insurance_share_bps // BPS
-            self.insurance_fees += to_insurance
-            self.protocol_fees += fee - to_insurance
+            self._add_fees(fee - to_insurance, to_insurance)
             fees.append(fee)
             h = self.health(account)
             if reduces and h.equity < 0:
@@ -462,6 +462,14 @@ class ClearingModel:
         if m.long_open_interest > open_interest and m.long_open_interest > m.params.oi_cap:
             raise ModelError("clearing: open interest cap")
         return fees[0], fees[1]
+
+    def _add_fees(self, protocol: int, insurance: int) -> None:
+        """Fees owed to each recipient stay below 2**128 units (the clearing
+        house keeps both in one word) until swept."""
+        if self.protocol_fees + protocol >= FEE_BOUND or self.insurance_fees + insurance >= FEE_BOUND:
+            raise ModelError("clearing: fees overflow, sweep them")
+        self.protocol_fees += protocol
+        self.insurance_fees += insurance
 
     def sweep_fees(self) -> None:
         self.vault_assets += self.insurance_fees

@@ -54,6 +54,9 @@ def equity_scale_after(word: int, rate: int) -> int:
 # Timelock.vy: the longest governance delay (MAX_DELAY)
 MAX_TIMELOCK_DELAY = 30 * 86_400
 
+# ClearingHouse.vy: fees owed to each recipient stay below it (FEE_BITS = 128)
+FEE_BOUND = 2**128
+
 # Deleverager.vy: candidates per deleverage call and per clawback call, and
 # the codes of CandidateSkipped.reason
 MAX_CANDIDATES = 50

@@ -6,10 +6,13 @@ notional| <= MAX_SIZE * MAX_PRICE / WAD = 10**42. The largest position at the
 largest price, with 18-decimal collateral, long and short, must store, read
 back, reduce and close exactly as the model books it."""
 
+import copy
+
 import pytest
 
 from perpclear.engine import EngineError
-from perpclear.model import WAD, MarketParams
+from perpclear.model import WAD, MarketParams, ModelError
+from perpclear.units import FEE_BOUND
 
 from harness import Mirror, key
 
@@ -59,7 +62,6 @@ def test_packing__the_largest_position_at_the_largest_price_round_trips():
 # MAX_PRICE owes 2 * s * 10**11 units of fees.
 FEES = MarketParams(imr_bps=2, mmr_bps=1, penalty_bps=0, maker_fee_bps=1_000, taker_fee_bps=1_000,
                     fee_insurance_share_bps=0, oi_cap=MAX_SIZE)
-FEE_BOUND = 2**128  # fees owed, per recipient, stay below it (one word holds both)
 
 
 def test_packing__fees_owed_stop_below_2_128_until_swept():
@@ -84,6 +86,8 @@ def test_packing__fees_owed_stop_below_2_128_until_swept():
         before = tuple(sim.ch.positions(long.address, BIG))
         with pytest.raises(EngineError, match="clearing: fees overflow, sweep them"):
             sim.trade(long, short, BIG, second, MAX_PRICE)
+        with pytest.raises(ModelError, match="clearing: fees overflow, sweep them"):
+            copy.deepcopy(sim.model).trade(long.address, short.address, BIG, second, MAX_PRICE, long.address)
         assert tuple(sim.ch.positions(long.address, BIG)) == before
         sim.send(long, sim.d.clearing_house, "sweep_fees")
         sim.model.sweep_fees()

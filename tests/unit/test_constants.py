@@ -44,6 +44,7 @@ def vyper():
         "constants": shared,
         "loss_equity": constants("modules/loss_equity.vy", {"c": C}),
         "timelock": constants("Timelock.vy", {"c": C}),
+        "ClearingHouse": constants("ClearingHouse.vy", {"c": C}),
         "Deleverager": constants("Deleverager.vy", {"c": C}),
         "ClearingLens": constants("ClearingLens.vy", {"c": C}),
         "Keeper": constants("Keeper.vy", {"c": C}),
@@ -61,6 +62,7 @@ def test_constants__python_copies_equal_the_contracts(vyper):
     assert units.EQUITY_RESCALE == equity["RESCALE"]
     assert units.EQUITY_MANTISSA_BITS == equity["MANTISSA_BITS"]
     assert units.MAX_TIMELOCK_DELAY == vyper["timelock"]["MAX_DELAY"]
+    assert units.FEE_BOUND == 2 ** vyper["ClearingHouse"]["FEE_BITS"]
     adl = vyper["Deleverager"]
     assert units.MAX_CANDIDATES == adl["MAX_CANDIDATES"] and units.MAX_PAYERS == adl["MAX_PAYERS"]
     assert units.ADL_SKIP == {adl[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY", "ORDER")}
