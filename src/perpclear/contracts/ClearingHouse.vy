@@ -499,7 +499,7 @@ def set_funding_rate(market: uint256, rate: int256):
     assert abs(rate) <= convert(self._param(market, layout.MAX_FUNDING_RATE, layout.RATE_BITS), int256), "clearing: funding rate too high"
     # A new rate never reaches back over a stale interval.
     assert self._accrue(market), "oracle: stale price"
-    self._set_state(market, layout.FUNDING_RATE, layout.FUNDING_RATE_BITS, convert(convert(rate, bytes32), uint256) & ((1 << layout.FUNDING_RATE_BITS) - 1))
+    self._set_state(market, layout.FUNDING_RATE, layout.FUNDING_RATE_BITS, layout._unsigned(rate, layout.FUNDING_RATE_BITS))
     log FundingRateSet(
         market=market, rate=rate, long_index=self.funding_index[market][True], short_index=self.funding_index[market][False]
     )

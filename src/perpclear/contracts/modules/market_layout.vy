@@ -9,8 +9,9 @@
         `ClearingHouse._check_params`): the seven basis-point fields
         (<= 10_000 < 2**14 each), max_funding_rate (<= WAD / 3_600 < 2**49)
         and oi_cap (<= MAX_SIZE = 10**30 < 2**100): 247 bits.
-        State word: the long open interest (104 bits: it never exceeds the
-        largest oi_cap ever set, since only fills under the cap raise it),
+        State word: the long open interest (104 bits: a fill that raises it
+        is capped by oi_cap <= MAX_SIZE, checked once both sides are booked,
+        so even mid-fill it stays below 2 * MAX_SIZE < 2**101),
         the last accrual time (48 bits), the funding rate (56 bits, two's
         complement; |rate| <= max_funding_rate < 2**49), the reduce-only
         flag and the loss policy (8 bits).
@@ -57,6 +58,13 @@ def _field(word: uint256, at: uint256, bits: uint256) -> uint256:
 def _signed(word: uint256, at: uint256, bits: uint256) -> int256:
     # The two's complement field of `bits` bits at bit `at`, sign-extended.
     return convert(convert(word << (256 - at - bits), bytes32), int256) >> (256 - bits)
+
+
+@internal
+@pure
+def _unsigned(field: int256, bits: uint256) -> uint256:
+    # `field` in two's complement over `bits` bits (it must fit them).
+    return convert(convert(field, bytes32), uint256) & ((1 << bits) - 1)
 
 
 @internal
