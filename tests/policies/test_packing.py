@@ -31,15 +31,24 @@ def same_as_model(sim, *traders):
     sim.check_accounts([t.address for t in traders])
 
 
-def test_packing__the_largest_position_at_the_largest_price_round_trips():
-    sim = Mirror.in_process(18, extra_markets=((MAX_PRICE // 10**18, WIDE),))
-    long, short = key(9_800_001), key(9_800_002)
+def at_the_largest_price(params: MarketParams, first_key: int):
+    """An 18-decimal system with market BIG (``params``) marked at MAX_PRICE, and
+    two traders holding two of the largest deposits each: (sim, long, short).
+    Use inside ``sim.active()``."""
+    sim = Mirror.in_process(18, extra_markets=((MAX_PRICE // 10**18, params),))
+    long, short = key(first_key), key(first_key + 1)
     with sim.active():
         sim.set_mark(BIG, MAX_PRICE)
         for trader in (long, short):
             sim.mint(trader.address, 2 * INT128_MAX)
             sim.deposit(trader.address, INT128_MAX)
             sim.deposit(trader.address, INT128_MAX)
+    return sim, long, short
+
+
+def test_packing__the_largest_position_at_the_largest_price_round_trips():
+    sim, long, short = at_the_largest_price(WIDE, 9_800_001)
+    with sim.active():
         notional = MAX_SIZE * MAX_PRICE // WAD
         sim.trade(long, short, BIG, MAX_SIZE, MAX_PRICE)
         assert tuple(sim.ch.positions(long.address, BIG))[:2] == (MAX_SIZE, notional)
@@ -69,14 +78,8 @@ def test_packing__fees_owed_stop_below_2_128_until_swept():
     read back exactly and leave the other half untouched; a fill that would
     cross it reverts with its reason and books nothing; once anyone sweeps,
     the same fill goes through."""
-    sim = Mirror.in_process(18, extra_markets=((MAX_PRICE // 10**18, FEES),))
-    long, short = key(9_800_011), key(9_800_012)
+    sim, long, short = at_the_largest_price(FEES, 9_800_011)
     with sim.active():
-        sim.set_mark(BIG, MAX_PRICE)
-        for trader in (long, short):
-            sim.mint(trader.address, 2 * INT128_MAX)
-            sim.deposit(trader.address, INT128_MAX)
-            sim.deposit(trader.address, INT128_MAX)
         first = 15 * 10**26
         sim.trade(long, short, BIG, first, MAX_PRICE)
         assert sim.ch.protocol_fees() == 2 * first * 10**11 == sim.model.protocol_fees < FEE_BOUND
