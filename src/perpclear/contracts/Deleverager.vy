@@ -144,11 +144,11 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
     equity: int256 = 0
     insurance: uint256 = 0
     residual: uint256 = 0
-    size, equity, insurance, residual = self._bankrupt(account, market, c.POLICY_ADL)
+    state: IClearingHouse.MarketState = empty(IClearingHouse.MarketState)
+    size, equity, insurance, residual, state = self._bankrupt(account, market, c.POLICY_ADL)
     assert len(candidates) > 0, "adl: no candidates"
 
     mark: uint256 = staticcall oracle.price(market)
-    state: IClearingHouse.MarketState = layout._read_state(clearing_house, market)
     remaining: uint256 = convert(abs(size), uint256)
     gap: uint256 = bankruptcy._gap(residual, size, mark)
     price: uint256 = bankruptcy._price(residual, size, mark)
@@ -211,10 +211,10 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
     equity: int256 = 0
     insurance: uint256 = 0
     residual: uint256 = 0
-    size, equity, insurance, residual = self._bankrupt(account, market, c.POLICY_PROFIT)
+    state: IClearingHouse.MarketState = empty(IClearingHouse.MarketState)
+    size, equity, insurance, residual, state = self._bankrupt(account, market, c.POLICY_PROFIT)
     assert len(candidates) > 0, "adl: no candidates"
     mark: uint256 = staticcall oracle.price(market)
-    state: IClearingHouse.MarketState = layout._read_state(clearing_house, market)
 
     payers: DynArray[address, MAX_PAYERS] = []
     profits: DynArray[uint256, MAX_PAYERS] = []
@@ -314,17 +314,22 @@ def _pnl(position: IClearingHouse.Position, mark: uint256, state: IClearingHouse
 
 @internal
 @view
-def _bankrupt(account: address, market: uint256, policy: uint8) -> (int256, int256, uint256, uint256):
+def _bankrupt(
+    account: address, market: uint256, policy: uint8
+) -> (int256, int256, uint256, uint256, IClearingHouse.MarketState):
     """
     @dev Checks that `account` is bankrupt beyond the insurance vault with
          its last position in `market`, a market of `policy`.
     @return Its size there, its equity e < 0, the insurance I the vault can
-         pay it and the residual R = -e - I > 0.
+         pay it, the residual R = -e - I > 0 and the market's state (its
+         words are read once per call).
     """
     assert staticcall clearing_house.is_keeper(msg.sender), "adl: not keeper"
     market_count: uint256 = staticcall clearing_house.market_count()
     assert market < market_count, "adl: unknown market"
-    assert layout._read_state(clearing_house, market).loss_policy == policy, "adl: wrong loss policy"
+    words: (uint256, uint256, uint256, int256, int256) = staticcall clearing_house.market_words(market)
+    state: IClearingHouse.MarketState = layout._state(words[2], words[3], words[4])
+    assert state.loss_policy == policy, "adl: wrong loss policy"
     size: int256 = (staticcall clearing_house.positions(account, market)).size
     assert size != 0, "adl: no position"
     for m: uint256 in range(c.MAX_MARKETS):
@@ -335,9 +340,9 @@ def _bankrupt(account: address, market: uint256, policy: uint8) -> (int256, int2
     equity: int256 = (staticcall clearing_house.health(account)).equity
     assert equity < 0, "adl: not bankrupt"
     insurance: uint256 = staticcall insurance_vault.idle_assets()
-    cap: uint256 = layout._read_params(clearing_house, market).max_insurance_draw
+    cap: uint256 = words[1]  # the market's insurance draw cap
     if cap > 0:
         insurance = min(insurance, cap)
     deficit: uint256 = convert(-equity, uint256)
     assert deficit > insurance, "adl: insurance covers, liquidate"
-    return size, equity, insurance, deficit - insurance
+    return size, equity, insurance, deficit - insurance, state

@@ -137,7 +137,7 @@ def set_max_move(market: uint256, max_move_bps: uint256):
     """
     ownership._check_owner()
     governed._check(keccak256(slice(msg.data, 0, 68)))
-    self._only_listed(market)
+    self._entry_of(market)  # reverts unless listed
     assert max_move_bps <= BPS, "oracle: max move too large"
     self.max_move_bps[market] = max_move_bps
     self.anchors[market] = empty(Anchor)  # the next update opens a window
@@ -154,7 +154,7 @@ def set_move_window(market: uint256, seconds: uint256):
     """
     ownership._check_owner()
     governed._check(keccak256(slice(msg.data, 0, 68)))
-    self._only_listed(market)
+    self._entry_of(market)  # reverts unless listed
     assert seconds >= 1 and seconds <= MAX_MOVE_WINDOW, "oracle: bad move window"
     self.move_window[market] = seconds
     self.anchors[market] = empty(Anchor)  # the next update opens a window
@@ -287,12 +287,6 @@ def _set_price(market: uint256, price: uint256):
         assert delta * BPS <= anchor.price * max_move, "oracle: move too large"
     self.entries[market] = self._entry(price, block.timestamp, entry >> (PRICE_BITS + TIME_BITS))
     log IPriceOracle.PriceUpdated(market=market, price=price, previous=previous, keeper=msg.sender)
-
-
-@view
-@internal
-def _only_listed(market: uint256):
-    assert self.entries[market] != 0, "oracle: unknown market"
 
 
 @view
