@@ -15,7 +15,7 @@ from perpclear.deployment import Deployment
 from perpclear.engine import Event
 from perpclear.units import EQUITY_SCALE, KEEPER_MAX_TARGETS, LENS_MAX_ACCOUNTS
 
-# Accounts per PROFIT clawback the keeper passes: about 52k gas each, so 500
+# Accounts per PROFIT clawback the keeper passes: about 45k gas each, so 500
 # fit a 30M-gas block with the clawback's fixed part and the take-over.
 PAYERS_PER_BLOCK = 500
 

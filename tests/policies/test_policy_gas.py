@@ -248,18 +248,16 @@ def test_gas__profit_per_account_charged():
 
 SLOPES = {}
 PER_ACCOUNT_MISSED = (
-    "missed: each counterparty closed costs about 70k: the deleverager reads its position and "
-    "cross-margin health (two calls), and the clearing house's adl_fill settles it (EQUITY share, "
-    "accrual, funding), moves both positions (two position words, open interest, two logs) and "
-    "computes its health again")
+    "missed: each counterparty closed costs about 58k: the deleverager reads its position and "
+    "cross-margin health (two calls: the position's three words, the account's word and collateral, "
+    "cold), and the clearing house's adl_fill settles it, moves both positions (the counterparty's "
+    "position word, collateral and open-markets bit written, open interest, two logs) and checks "
+    "its health again")
 
 
 @pytest.mark.parametrize("policy", [
     pytest.param("ADL", marks=pytest.mark.xfail(strict=True, reason=PER_ACCOUNT_MISSED)),
-    pytest.param("PROFIT", marks=pytest.mark.xfail(strict=True, reason=(
-        "missed: each account charged costs about 52k: its position and health read by the "
-        "deleverager, then the clearing house's adl_fill settles it, rewrites its position word and "
-        "checks its health"))),
+    "PROFIT",
 ])
 def test_gas__per_account_within_target(policy):
     if policy not in SLOPES:

@@ -228,7 +228,8 @@ def test_profit__bad_calls__revert_with_reason(crash):
 
 def test_profit__a_rogue_deleverager_is_bounded_by_the_clearing_house(crash):
     """The clearing house checks every charge itself: never from a flat account,
-    never more than the payer's PnL in the market, never beyond A's shortfall."""
+    never more than the payer's PnL in the market, never beyond A's shortfall R (taken at
+    the first charge of a transaction, computed again in the next)."""
     sim, a, b, c, d = crash
     u = sim.u
     with sim.active():
@@ -242,8 +243,13 @@ def test_profit__a_rogue_deleverager_is_bounded_by_the_clearing_house(crash):
             with boa.reverts("clearing: bad clawback"):
                 sim.ch.adl_fill(a.address, b.address, ETH, 400 * u + 1)  # beyond R
             sim.ch.adl_fill(a.address, b.address, ETH, 400 * u)  # exactly R: allowed
+            # R is taken at the first charge of a transaction (these calls share one:
+            # titanoboa keeps transient storage until told): nothing of it is left.
+            with boa.reverts("clearing: bad clawback"):
+                sim.ch.adl_fill(a.address, c.address, ETH, 1)
+            boa.env.evm.vm.state.clear_transient_storage()  # the next transaction
             with boa.reverts("clearing: not bankrupt"):
-                sim.ch.adl_fill(a.address, c.address, ETH, 1)  # nothing left to place
+                sim.ch.adl_fill(a.address, c.address, ETH, 1)  # R computed again: nothing to place
 
 
 @pytest.mark.parametrize("decimals,n", [(6, 2), (6, 10), (6, 100), pytest.param(6, 1000, marks=pytest.mark.ci_scale),
