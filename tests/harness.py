@@ -154,7 +154,6 @@ class Mirror:
         self.admin, self.keeper, self.matcher, self.insurer = (
             r.address for r in (roles.admin, roles.keeper, roles.matcher, self.insurer_key))
         self.keys = {k.address: k for k in [*roles.all(), self.mm, self.liq_key, self.insurer_key]}
-        self.nonce = 0
         self.model = ClearingModel(now=self.now)
         for market, listing in enumerate(listings):
             state = self.view(d.lens, "markets", market)
@@ -262,13 +261,13 @@ class Mirror:
     def anchor(self):
         """Runs the body on a snapshot of chain and model, both restored after."""
         model = copy.deepcopy(self.model)
-        saved = self.nonce, dict(self.charged), self.equity_socializations
+        saved = self.d.nonce, dict(self.charged), self.equity_socializations
         with self.active(), self.engine.snapshot():
             try:
                 yield self
             finally:
                 self.model = model
-                self.nonce, self.charged, self.equity_socializations = saved
+                self.d.nonce, self.charged, self.equity_socializations = saved
 
     def new_transaction(self):
         """titanoboa: makes the next call price storage like the first call of a transaction.
@@ -358,9 +357,8 @@ class Mirror:
     def trade(self, buyer: Any, seller: Any, market: int, size: int, price: int, maker: str = "buyer",
               check: bool = True) -> list:
         """A signed fill of ``size`` at ``price`` (``maker``: whose order rests in the book)."""
-        self.nonce += 1
-        events = self._send(self.d.order_pair(self.signer(buyer), self.signer(seller), market, size, price, self.nonce,
-                                              maker))
+        events = self._send(self.d.order_pair(self.signer(buyer), self.signer(seller), market, size, price,
+                                              self.d.next_nonce(), maker))
         self.model.trade(addr(buyer), addr(seller), market, size, price, addr(buyer) if maker == "buyer" else addr(seller))
         if check:
             self.check()

@@ -82,7 +82,6 @@ class Case:
         self.d: Deployment = deploy(self.engine, self.scenario, self.roles)
         self.accounts: dict[str, LocalAccount] = {}
         self.events: list[Event] = []
-        self._nonce = 0
 
     # ------------------------------------------------------------ helpers
 
@@ -132,10 +131,9 @@ class Case:
 
     def trade(self, buyer: str, seller: str, market: str | int, size: float | str, price: float | str) -> list[Event]:
         """``buyer`` buys ``size`` contracts from ``seller`` at ``price`` (two signed orders, the buyer's the maker)."""
-        self._nonce += 1
         size_base = exact_units(size, WAD)
         return self._send(self.d.order_pair(self.account(buyer), self.account(seller), self.market(market), size_base,
-                                            self.units(price), self._nonce))
+                                            self.units(price), self.d.next_nonce()))
 
     def mark(self, market: str | int, price: float | str) -> list[Event]:
         """The keeper pushes a new mark (through the keeper contract, liquidating nothing)."""

@@ -13,6 +13,7 @@ a system deployed earlier (``ape run deploy`` writes its manifest).
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,13 +111,18 @@ class Deployment:
     timelock: str  # the governance timelock (Timelock.vy) of the clearing house, oracle, vault and keeper
     decimals: int
     market_count: int
+    # The last order nonce this deployment signed with (`next_nonce`). A nonce
+    # names one order of its trader on chain: a fresh deployment counts from 0,
+    # one attached from a manifest from the current time in nanoseconds, so a
+    # later session never reuses a nonce of an earlier one.
     nonce: int = 0
 
     @classmethod
     def attach(cls, engine: Engine, manifest: dict, roles: Roles) -> "Deployment":
         """The deployment a manifest records (``ape run deploy``), driven by ``roles``."""
         addresses = {k: engine.attach(CONTRACT_NAMES[k], c["address"]) for k, c in manifest["contracts"].items()}
-        return cls(engine, roles, **addresses, decimals=manifest["decimals"], market_count=len(manifest["markets"]))
+        return cls(engine, roles, **addresses, decimals=manifest["decimals"], market_count=len(manifest["markets"]),
+                   nonce=time.time_ns())
 
     def addresses(self) -> dict[str, str]:
         return {role: getattr(self, role) for role in CONTRACT_NAMES}
@@ -152,13 +158,18 @@ class Deployment:
             orders.reverse()
         return self.tx(self.roles.matcher, self.order_book, "settle", *orders[0], *orders[1], size, price)
 
+    def next_nonce(self) -> int:
+        """A nonce no order signed through this deployment has used."""
+        self.nonce += 1
+        return self.nonce
+
     def open_tx(self, trader: LocalAccount, market: int, size: int, price: int) -> Tx:
         """A signed fill of ``size`` (> 0 long, < 0 short) for ``trader`` against the market maker."""
-        self.nonce += 1
         mm = self.roles.market_maker
+        nonce = self.next_nonce()
         if size > 0:
-            return self.order_pair(trader, mm, market, size, price, self.nonce)
-        return self.order_pair(mm, trader, market, -size, price, self.nonce)
+            return self.order_pair(trader, mm, market, size, price, nonce)
+        return self.order_pair(mm, trader, market, -size, price, nonce)
 
     def open(self, trader: LocalAccount, market: int, size: int, price: int) -> list[Event]:
         """Opens (or changes) ``trader``'s position by ``size`` at ``price``; returns the events."""

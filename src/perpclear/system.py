@@ -11,7 +11,6 @@ identity.
 from __future__ import annotations
 
 import functools
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +75,6 @@ class System:
     markets: tuple[MarketSpec, ...]
     chain_id: int
     accounts: set[str] = field(default_factory=set)
-    _nonces: Any = field(default_factory=lambda: itertools.count(1))
     # Optional: a contract with `read((address,bytes)[]) -> bytes[]` that makes
     # many static calls in one (the tests' ViewBatch), so that the checks
     # below cost one `eth_call` instead of dozens.
@@ -123,7 +121,7 @@ class System:
             size=size,
             limit_price=limit_price,
             expiry=expiry,
-            nonce=kw.pop("nonce", None) or next(self._nonces),
+            nonce=kw.pop("nonce", None) or self.deployment.next_nonce(),
             reduce_only=kw.pop("reduce_only", False),
             max_fee_bps=kw.pop("max_fee_bps", MAX_FEE_BPS),
         )

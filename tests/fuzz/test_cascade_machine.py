@@ -124,8 +124,7 @@ class SystemMachine(RuleBasedStateMachine):
         free = max(min(self.view("health", a.address)[0] - self.view("health", a.address)[2] for a in (b, s)), self.u)
         imr = 1_000 if market == 0 else 2_000
         size = max(free * 10_000 // imr * use_pct // 100 * WAD // self.marks[market], 1)
-        self.d.nonce += 1
-        self.attempt("trade", self.d.order_pair(b, s, market, size, self.marks[market], self.d.nonce))
+        self.attempt("trade", self.d.order_pair(b, s, market, size, self.marks[market], self.d.next_nonce()))
 
     @rule(market=st.integers(0, 1), move_bps=MOVES)
     def move_price(self, market, move_bps):

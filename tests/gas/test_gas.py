@@ -27,14 +27,9 @@ TARGETS = {
 }
 # Targets still missed, each with where its gas goes (docs/gas.md, "Targets").
 MISSED = {
-    "settle (both open)": "the first fill of the system writes its fee and open-notional words from zero "
-    "and, per side, a fresh position word and a fresh order word (22,100 each); the order book's own "
-    "execution (signatures 6,000, the two filled words) comes on top of the 21,000 base and the calldata",
-    "settle (both increase)": "measured in titanoboa, the order book's own execution is about 70k (two "
-    "fresh filled words 44,200, two signatures 6,000) on top of the 21,000 base and the calldata; the "
-    "clearing house's execute_fill about 135k: per side, cold reads of the account word, collateral, "
-    "position word and both index snapshots, writes of collateral and position; per fill, the market's "
-    "two words, the oracle entry, the fee word, the ledger aggregates and the EQUITY basis",
+    "settle (both open)": "the first fill of the system writes its fee word from zero and, per side, a "
+    "fresh position word and the trader's first nonce word (22,100 each: a trader's next 127 orders share "
+    "it); the order book's own execution (signatures 6,000) comes on top of the 21,000 base and the calldata",
     "liquidate (bankrupt: insurance draw + first EQUITY socialization)": "the EQUITY socialization "
     "rewrites K, G and both side indexes of every active market, and the waterfall's round trip to the "
     "vault and the token (cover, transfer, balance checks) costs about 25k",

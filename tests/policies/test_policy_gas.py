@@ -23,7 +23,11 @@ carry over between calls: the absolute figures come from calls preceded by
 4. ADL: one deleverage call closing 1, 2, 10 and 20 counterparties; the
    marginal gas per counterparty is linear, within the 50_000 target.
 5. PROFIT: one clawback charging 1, 2, 10 and 20 accounts, then the keeper's
-   take-over: the marginal gas per account charged, and the take-over's.
+   take-over: the marginal gas per account charged (the same target), and
+   the take-over's.
+6. Listed but unused markets: every per-account operation, a deleverage and
+   a clawback cost the same with 8 markets listed as with 2 (2 traded).
+(Targets 3 and 4 are missed: strict xfails, each with where the gas goes.)
 """
 
 import pytest
@@ -166,10 +170,11 @@ def test_gas__lazy_settlement_step_within_target():
 ADL_TARGET = 50_000  # per counterparty closed (ADL) or account charged (PROFIT)
 
 
-def gapped(policy: int, k: int, base: int):
+def gapped(policy: int, k: int, base: int, idle_markets: int = 0):
     """A long of 4 ETH on 1,000 bought from k equal shorts at 2,000 gaps to 1,650
-    (no vault): (the system, the long, the shorts), keys from ``base``."""
-    sim = Mirror.in_process(6, policies=(policy, policy))
+    (no vault): (the system, the long, the shorts), keys from ``base``; the
+    system lists ``idle_markets`` more markets that no one trades."""
+    sim = Mirror.in_process(6, policies=(policy, policy), extra_markets=((100, MarketParams()),) * idle_markets)
     u = sim.u
     with sim.active():
         victim = key(base)
@@ -184,9 +189,9 @@ def gapped(policy: int, k: int, base: int):
     return sim, victim, shorts
 
 
-def deleverage_gas(k: int) -> int:
+def deleverage_gas(k: int, idle_markets: int = 0) -> int:
     """One deleverage call closes the gapped long against all k shorts: its whole-transaction gas."""
-    sim, victim, shorts = gapped(POLICY_ADL, k, 9_000_000)
+    sim, victim, shorts = gapped(POLICY_ADL, k, 9_000_000, idle_markets)
     with sim.active():
         calldata = sim.adl.deleverage.prepare_calldata(victim.address, ETH, shorts)
         sim.new_transaction()
@@ -210,10 +215,10 @@ def test_gas__adl_per_counterparty_closed():
     SLOPES["ADL"] = slopes
 
 
-def clawback_gas(k: int) -> tuple[int, int]:
+def clawback_gas(k: int, idle_markets: int = 0) -> tuple[int, int]:
     """One clawback call charges the gapped long's residual to all k shorts, then
     the keeper takes the position over. Returns the whole-transaction gas of both."""
-    sim, victim, shorts = gapped(POLICY_PROFIT, k, 9_100_000)
+    sim, victim, shorts = gapped(POLICY_PROFIT, k, 9_100_000, idle_markets)
     u = sim.u
     with sim.active():
         shorts.sort(key=lambda a: int(a, 16))
@@ -306,5 +311,17 @@ def test_gas__listed_but_unused_markets_cost_nothing():
     two, eight = per_account_gas(0), per_account_gas(6)
     for name in two:
         print(f"\n[gas] {name}: 2 markets listed {two[name]:,}, 8 listed {eight[name]:,}", end="")
+    print()
+    assert {n: (two[n], eight[n]) for n in two if abs(eight[n] - two[n]) > 0.02 * two[n]} == {}
+
+
+def test_gas__deleverager_ignores_listed_but_unused_markets():
+    """The deleverager's checks read the bankrupt account's open markets (one
+    word), not a position per listed market: with 8 markets listed instead of 2,
+    a deleverage, a clawback and the take-over after it cost the same."""
+    two = {"deleverage": deleverage_gas(2), **dict(zip(("clawback", "take-over"), clawback_gas(2)))}
+    eight = {"deleverage": deleverage_gas(2, 6), **dict(zip(("clawback", "take-over"), clawback_gas(2, 6)))}
+    for name in two:
+        print(f"\n[gas] {name} (2 counterparties): 2 markets listed {two[name]:,}, 8 listed {eight[name]:,}", end="")
     print()
     assert {n: (two[n], eight[n]) for n in two if abs(eight[n] - two[n]) > 0.02 * two[n]} == {}

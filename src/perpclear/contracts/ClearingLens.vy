@@ -167,13 +167,16 @@ def account_states(accounts: DynArray[address, MAX_ACCOUNTS]) -> DynArray[Accoun
             position size in every market: what a keeper scanning for
             liquidations reads, in one call.
     """
-    n: uint256 = staticcall clearing_house.market_count()
     result: DynArray[AccountState, MAX_ACCOUNTS] = []
     for account: address in accounts:
         h: IClearingHouse.Health = staticcall clearing_house.health(account)
         sizes: int256[c.MAX_MARKETS] = empty(int256[c.MAX_MARKETS])
-        for m: uint256 in range(n, bound=c.MAX_MARKETS):
-            sizes[m] = (staticcall clearing_house.positions(account, m)).size
+        held: uint256 = staticcall clearing_house.open_markets(account)
+        for m: uint256 in range(c.MAX_MARKETS):
+            if held >> m == 0:
+                break
+            if (held >> m) & 1 != 0:
+                sizes[m] = (staticcall clearing_house.positions(account, m)).size
         result.append(AccountState(equity=h.equity, maintenance=h.maintenance, sizes=sizes))
     return result
 
@@ -249,11 +252,11 @@ def adl_indicator(
 @internal
 @view
 def _liquidatable(account: address) -> bool:
-    market_count: uint256 = staticcall clearing_house.market_count()
+    held: uint256 = staticcall clearing_house.open_markets(account)
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= market_count:
+        if held >> m == 0:
             break
-        if (staticcall clearing_house.positions(account, m)).size != 0 and not staticcall oracle.is_fresh(m):
+        if (held >> m) & 1 != 0 and not staticcall oracle.is_fresh(m):
             return False
     health: IClearingHouse.Health = staticcall clearing_house.health(account)
     # Every position adds to the maintenance margin (rounded up, at least 1).
@@ -273,13 +276,13 @@ def _charges(account: address) -> Charges:
         initial=health.initial,
         max_withdraw=0,
     )
-    market_count: uint256 = staticcall clearing_house.market_count()
+    held: uint256 = staticcall clearing_house.open_markets(account)
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= market_count:
+        if held >> m == 0:
             break
-        position: IClearingHouse.Position = staticcall clearing_house.positions(account, m)
-        if position.size == 0:
+        if (held >> m) & 1 == 0:
             continue
+        position: IClearingHouse.Position = staticcall clearing_house.positions(account, m)
         mark: uint256 = 0
         fresh: bool = False
         mark, fresh = staticcall oracle.mark(m)

@@ -602,12 +602,12 @@ def _check_backstop_fresh():
     if ch == empty(address) or not self.backstop_active:
         return
     oracle: IPriceOracle = IPriceOracle(staticcall IClearingHouse(ch).oracle())
-    markets: uint256 = staticcall IClearingHouse(ch).market_count()
+    held: uint256 = staticcall IClearingHouse(ch).open_markets(self)  # bit m: a position in market m
     for m: uint256 in range(c.MAX_MARKETS):
-        if m >= markets:
+        if held >> m == 0:
             break
-        size: int256 = (staticcall IClearingHouse(ch).positions(self, m)).size
-        assert size == 0 or staticcall oracle.is_fresh(m), "vault: backstop mark stale, deposits wait"
+        if (held >> m) & 1 != 0:
+            assert staticcall oracle.is_fresh(m), "vault: backstop mark stale, deposits wait"
 
 
 @view

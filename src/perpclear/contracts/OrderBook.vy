@@ -6,8 +6,10 @@
 @notice Checks EIP-712 orders signed by traders and matched off chain, and
         hands each fill to the clearing house, which books positions, fees and
         margin. Replay protection: the signing domain binds this contract and
-        the chain id; every order digest carries its filled size; orders can be
-        cancelled one by one or below a nonce.
+        the chain id; a nonce names one order of its trader, whose state
+        (open, partly filled with its amount, filled whole, cancelled) never
+        lets it fill beyond its size; orders can be cancelled one by one or
+        below a nonce (modules/orders.vy).
         (A contract of its own because the clearing house alone is close to the
         24,576-byte limit of EIP-170.)
 @custom:kill Revoke every matcher with `set_matcher(m, False)`: no fill can be

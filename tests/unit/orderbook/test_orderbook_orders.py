@@ -4,9 +4,16 @@ Unfunded traders on purpose: an order that passes every order check stops at
 "clearing: below initial margin" (the positive control).
 """
 
-import ape
+import dataclasses
 
+import ape
+import pytest
+
+from perpclear.deployment import Deployment
+from perpclear.engine import EngineError
 from perpclear.model import WAD
+
+from harness import ETH, Mirror, key
 
 
 def test_settle__expired_order__reverts(system, traders, settle, chain):
@@ -43,10 +50,10 @@ def test_cancel_order__voids_the_order(system, traders, settle):
     for outsider in (seller, system.matcher, system.admin):
         with ape.reverts("orders: not trader"):
             ob.cancel_order(bid[0].as_tuple(), sender=outsider)
-    assert not ob.cancelled(bid_hash)
+    assert not ob.cancelled(bid[0].as_tuple())
 
     tx = ob.cancel_order(bid[0].as_tuple(), sender=buyer)
-    assert ob.cancelled(bid_hash)
+    assert ob.cancelled(bid[0].as_tuple())
     assert [(e.trader, e.order_hash) for e in tx.decode_logs(ob.OrderCancelled)] == [(buyer.address, bid_hash)]
     with ape.reverts("orders: cancelled"):
         settle(bid, ask, WAD, 2_000 * u)
@@ -68,7 +75,7 @@ def test_cancel_order__partly_filled_order_stops(system, traders, settle):
     ob.cancel_order(bid[0].as_tuple(), sender=buyer)
     with ape.reverts("orders: cancelled"):
         settle(bid, system.order(seller, 0, False, WAD, 2_000 * u), WAD, 2_000 * u)
-    assert ob.filled(ob.order_hash(bid[0].as_tuple())) == WAD  # what was filled stays filled
+    assert ob.filled(bid[0].as_tuple()) == WAD  # what was filled stays filled
     assert system.clearing_house.positions(buyer, 0).size == WAD
 
 
@@ -111,3 +118,93 @@ def test_cancel_orders_below__voids_lower_nonces(system, traders, settle):
     assert ob.min_nonce(seller) == 0  # per trader
     ob.cancel_orders_below(101, sender=buyer)
     assert ob.min_nonce(buyer) == 101
+
+
+def test_nonce__names_one_order__another_order_with_it_shares_its_state(system, traders, settle):
+    """A nonce is an order's id for its trader: a second order signed with the
+    same nonce is filled and cancelled with the first."""
+    ob, u = system.order_book, system.unit
+    buyer, seller = traders[:2]
+    for account in (buyer, seller):
+        system.fund(account, 10_000 * u)
+    bid = system.order(buyer, 0, True, WAD, 2_000 * u, nonce=7_000)
+    twin = system.order(buyer, 0, True, WAD, 1_999 * u, nonce=7_000)  # another price, the same nonce
+    settle(bid, system.order(seller, 0, False, WAD, 2_000 * u), WAD, 2_000 * u)
+    assert (ob.filled(bid[0].as_tuple()), ob.filled(twin[0].as_tuple())) == (WAD, WAD)
+    with ape.reverts("orders: overfilled"):
+        settle(twin, system.order(seller, 0, False, WAD, 1_999 * u), WAD, 1_999 * u)
+    # cancelling an order filled whole leaves it filled: nothing is left to void
+    ob.cancel_order(bid[0].as_tuple(), sender=buyer)
+    assert ob.filled(bid[0].as_tuple()) == WAD and not ob.cancelled(bid[0].as_tuple())
+    assert system.clearing_house.positions(buyer, 0).size == WAD
+
+    half = system.order(buyer, 0, True, 2 * WAD, 2_000 * u, nonce=7_001)
+    other = system.order(buyer, 0, True, 2 * WAD, 2_000 * u, nonce=7_001)
+    settle(half, system.order(seller, 0, False, WAD, 2_000 * u), WAD, 2_000 * u)
+    ob.cancel_order(other[0].as_tuple(), sender=buyer)
+    assert ob.cancelled(half[0].as_tuple()) and ob.filled(half[0].as_tuple()) == WAD
+    with ape.reverts("orders: cancelled"):
+        settle(half, system.order(seller, 0, False, WAD, 2_000 * u), WAD, 2_000 * u)
+
+
+def test_nonce__neighbours_in_one_word_and_across_words_are_independent(system, traders, settle):
+    """A trader's nonces share a word 128 at a time (two bits each): filling one
+    whole, partly or cancelling it never changes another, at either edge of a
+    word and at the largest nonce."""
+    ob, u = system.order_book, system.unit
+    buyer, seller = traders[:2]
+    for account in (buyer, seller):
+        system.fund(account, 100_000 * u)
+
+    def ask(size):
+        return system.order(seller, 0, False, size, 2_000 * u)
+
+    part = system.order(buyer, 0, True, 3 * WAD, 2_000 * u, nonce=127)  # the top of word 0
+    whole = system.order(buyer, 0, True, WAD, 2_000 * u, nonce=128)  # the bottom of word 1
+    void = system.order(buyer, 0, True, WAD, 2_000 * u, nonce=126)
+    last = system.order(buyer, 0, True, WAD, 2_000 * u, nonce=2**256 - 1)
+    settle(part, ask(WAD), WAD, 2_000 * u)
+    settle(whole, ask(WAD), WAD, 2_000 * u)
+    ob.cancel_order(void[0].as_tuple(), sender=buyer)
+    settle(last, ask(WAD), WAD, 2_000 * u)
+    assert [ob.filled(o[0].as_tuple()) for o in (part, whole, void, last)] == [WAD, WAD, 0, WAD]
+    assert [ob.cancelled(o[0].as_tuple()) for o in (part, whole, void, last)] == [False, False, True, False]
+
+    # the partly filled order fills on, to its size and not a wei more
+    settle(part, ask(WAD), WAD, 2_000 * u)
+    with ape.reverts("orders: overfilled"):
+        settle(part, ask(2 * WAD), WAD + 1, 2_000 * u)
+    settle(part, ask(WAD), WAD, 2_000 * u)
+    assert ob.filled(part[0].as_tuple()) == 3 * WAD
+    with ape.reverts("orders: overfilled"):
+        settle(part, ask(WAD), 1, 2_000 * u)
+    with ape.reverts("orders: cancelled"):
+        settle(void, ask(WAD), WAD, 2_000 * u)
+    assert system.clearing_house.positions(buyer, 0).size == 5 * WAD
+
+
+def test_attach__a_later_session_never_reuses_a_nonce():
+    """A session attached to a deployment (a script run on its manifest) signs
+    with nonces no earlier session used, so the orders of accounts that every
+    session trades (the market maker's) keep filling; counting from zero
+    again would replay the first session's nonces and be refused."""
+    sim = Mirror.in_process(6)
+    u = sim.u
+    with sim.active():
+        d = sim.d
+        buyer, seller = key(9_700_001), key(9_700_002)
+        for account in (buyer, seller):
+            sim.fund(account.address, 10_000 * u)
+
+        def trade(session):
+            return session.engine.send([session.order_pair(buyer, seller, ETH, WAD, 2_000 * u, session.next_nonce())])
+
+        first = d.nonce + 1
+        trade(d)
+        manifest = {"contracts": {k: {"address": a} for k, a in d.addresses().items()},
+                    "decimals": d.decimals, "markets": [{}] * d.market_count}
+        later = Deployment.attach(d.engine, manifest, d.roles)
+        assert later.nonce > first
+        trade(later)
+        with pytest.raises(EngineError, match="orders: overfilled"):
+            trade(dataclasses.replace(later, nonce=first - 1))

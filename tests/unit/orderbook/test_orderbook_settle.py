@@ -139,16 +139,15 @@ def test_settle__partial_fills_of_one_maker_order(system, traders, settle):
 
     # The maker offers 3 ETH at 1995; two takers lift 1 and then 2.
     ask = system.order(maker, 0, False, 3 * WAD, 1_995 * u)
-    ask_hash = ob.order_hash(ask[0].as_tuple())
     bid_1 = system.order(first, 0, True, WAD, 2_000 * u)
     settle(ask, bid_1, WAD, 1_995 * u)
-    assert ob.filled(ask_hash) == WAD
-    assert ob.filled(ob.order_hash(bid_1[0].as_tuple())) == WAD
+    assert ob.filled(ask[0].as_tuple()) == WAD
+    assert ob.filled(bid_1[0].as_tuple()) == WAD
 
     bid_2 = system.order(second, 0, True, 5 * WAD, 2_000 * u)
     settle(ask, bid_2, 2 * WAD, 1_995 * u)
-    assert ob.filled(ask_hash) == 3 * WAD
-    assert ob.filled(ob.order_hash(bid_2[0].as_tuple())) == 2 * WAD  # 3 of its 5 remain
+    assert ob.filled(ask[0].as_tuple()) == 3 * WAD
+    assert ob.filled(bid_2[0].as_tuple()) == 2 * WAD  # 3 of its 5 remain
     assert ch.positions(maker, 0).size == -3 * WAD
     assert (ch.positions(first, 0).size, ch.positions(second, 0).size) == (WAD, 2 * WAD)
 
@@ -160,7 +159,7 @@ def test_settle__partial_fills_of_one_maker_order(system, traders, settle):
     with ape.reverts("orders: overfilled"):
         settle(other_ask, bid_2, 3 * WAD + 1, 1_995 * u)
     settle(other_ask, bid_2, 3 * WAD, 1_995 * u)
-    assert ob.filled(ob.order_hash(bid_2[0].as_tuple())) == 5 * WAD
+    assert ob.filled(bid_2[0].as_tuple()) == 5 * WAD
 
 
 def test_settle__replayed_orders__overfilled(system, traders, settle):
@@ -176,8 +175,8 @@ def test_settle__replayed_orders__overfilled(system, traders, settle):
         settle(bid, ask, WAD, 2_000 * u)  # the same pair again
     with ape.reverts("orders: overfilled"):
         settle(ask, bid, 1, 2_000 * u)  # the bid is done, even for one wei, as taker too
-    assert ob.filled(ob.order_hash(bid[0].as_tuple())) == WAD
-    assert ob.filled(ob.order_hash(ask[0].as_tuple())) == WAD
+    assert ob.filled(bid[0].as_tuple()) == WAD
+    assert ob.filled(ask[0].as_tuple()) == WAD
     assert ch.positions(buyer, 0).size == WAD
 
 
@@ -190,13 +189,13 @@ def test_settle__failed_fill_books_nothing(system, traders, settle):
     ask = system.order(seller, 0, False, WAD, 2_000 * u)
     with ape.reverts("clearing: below initial margin"):
         settle(bid, ask, WAD, 2_000 * u)
-    assert ob.filled(ob.order_hash(bid[0].as_tuple())) == 0
-    assert ob.filled(ob.order_hash(ask[0].as_tuple())) == 0
+    assert ob.filled(bid[0].as_tuple()) == 0
+    assert ob.filled(ask[0].as_tuple()) == 0
 
     for account in (buyer, seller):
         system.fund(account, 10_000 * u)
     settle(bid, ask, WAD, 2_000 * u)
-    assert ob.filled(ob.order_hash(bid[0].as_tuple())) == WAD
+    assert ob.filled(bid[0].as_tuple()) == WAD
     assert system.clearing_house.positions(buyer, 0).size == WAD
 
 

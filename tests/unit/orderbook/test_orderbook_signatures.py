@@ -175,12 +175,12 @@ def test_settle__forged_signatures__reverts(system, traders, settle, sign_with, 
     nobody = replace(bid, trader="0x" + "00" * 20)
     with ape.reverts("orders: signer is not the trader"):
         settle((nobody, bytes(32) + (1).to_bytes(32, "big") + bytes([27])), ask, WAD, 2_000 * u)
-    assert ob.filled(ob.order_hash(bid.as_tuple())) == 0
+    assert ob.filled(bid.as_tuple()) == 0
 
     # the genuine signature settles
     settle((bid, bid_sig), ask, WAD, 2_000 * u)
     assert ch.positions(buyer, 0).size == WAD
-    assert ob.filled(ob.order_hash(bid.as_tuple())) == WAD
+    assert ob.filled(bid.as_tuple()) == WAD
 
 
 def test_settle__contract_trader_signs_through_eip1271(system, traders, settle, wallet_container, admin):

@@ -5,7 +5,7 @@
 @notice Test double of the clearing house, compiled from the vault tests only
         (not a project contract): margin accounts with settable equity, the
         deposit/withdraw/health surface the vault uses as backstop liquidator
-        (and `oracle`/`market_count`, read before deposits),
+        (and `oracle`/`open_markets`, read before deposits),
         and `draw()` that calls `vault.cover()` and records what was paid.
 @custom:kill Test double; nothing to stop.
 """
@@ -28,9 +28,9 @@ vault: public(address)
 equity: public(HashMap[address, int256])
 last_paid: public(uint256)
 # What the vault reads before a deposit to see whether its backstop trades a
-# stale market: no markets listed here, so never.
+# stale market: no positions here, so never.
 oracle: public(address)
-market_count: public(uint256)
+open_markets: public(HashMap[address, uint256])
 
 
 @deploy

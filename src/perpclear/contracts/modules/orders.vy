@@ -4,9 +4,13 @@
 @license MIT
 @notice EIP-712 orders signed by traders off chain and filled on chain by an
         authorised matcher. Replay protection: the domain binds chain id and
-        contract address; each order hash carries its own filled amount, can be
-        cancelled one by one, and every order below a trader's minimum nonce is
-        void. A contract trader signs through EIP-1271.
+        contract address; a nonce names one order of its trader (a second
+        order signed with the same nonce shares its state), whose state is
+        two bits: open, partly filled (the amount filled is then stored),
+        filled whole, or cancelled; every order below a trader's minimum nonce
+        is void. A trader's nonces share a word 128 at a time, so an order
+        filled whole by one fill writes no storage of its own. A contract
+        trader signs through EIP-1271.
         The domain is discoverable (EIP-5267 `eip712Domain()`): name
         "perpclear", version "1", the chain id and this contract. The type:
             Order(address trader,uint256 market,bool is_buy,uint256 size,
@@ -57,10 +61,15 @@ struct Order:
     max_fee_bps: uint256
 
 
-# Per order digest, one word: the base amount filled so far, and CANCELLED
-# set when the trader cancelled the order (one storage read per fill).
-fill_state: HashMap[bytes32, uint256]
-CANCELLED: constant(uint256) = 1 << 255
+# Per trader, the state of each nonce: two bits at 2 * (nonce % 128) of word
+# nonce // 128.
+nonce_words: HashMap[address, HashMap[uint256, uint256]]
+OPEN: constant(uint256) = 0
+PARTLY_FILLED: constant(uint256) = 1  # the amount filled is in `partly_filled`
+FILLED: constant(uint256) = 2
+CANCELLED: constant(uint256) = 3
+# Base amount filled of an order partly filled (set while it is, cleared when it fills whole).
+partly_filled: HashMap[address, HashMap[uint256, uint256]]
 # Every order of a trader with a lower nonce is void.
 min_nonce: public(HashMap[address, uint256])
 
@@ -150,40 +159,75 @@ def _check_signature(signer: address, digest: bytes32, signature: Bytes[65]):
 
 
 @internal
+@view
+def _state(trader: address, nonce: uint256) -> (uint256, uint256, uint256):
+    """
+    @dev The word holding the nonce's state, the state's bit offset in it and the state.
+    """
+    word: uint256 = self.nonce_words[trader][nonce >> 7]
+    offset: uint256 = (nonce & 127) << 1
+    return word, offset, (word >> offset) & 3
+
+
+@internal
 def _fill(order: Order, signature: Bytes[65], amount: uint256) -> bytes32:
     """
-    @dev Checks an order and books `amount` of base against it.
+    @dev Checks an order and books `amount` (> 0) of base against it.
     @return The order's EIP-712 digest.
     """
     assert order.expiry >= block.timestamp, "orders: expired"
     assert order.nonce >= self.min_nonce[order.trader], "orders: nonce cancelled"
+    word: uint256 = 0
+    offset: uint256 = 0
+    state: uint256 = 0
+    word, offset, state = self._state(order.trader, order.nonce)
+    assert state != CANCELLED, "orders: cancelled"
     digest: bytes32 = self._order_digest(order)
-    state: uint256 = self.fill_state[digest]
-    assert state & CANCELLED == 0, "orders: cancelled"
     self._check_signature(order.trader, digest, signature)
-    total: uint256 = state + amount
-    # Below CANCELLED too: no order fills that far (sizes are at most 1e30 per fill).
-    assert total <= order.size and total < CANCELLED, "orders: overfilled"
-    self.fill_state[digest] = total
+    before: uint256 = 0
+    if state == FILLED:
+        before = order.size
+    elif state == PARTLY_FILLED:
+        before = min(self.partly_filled[order.trader][order.nonce], order.size)
+    assert amount <= order.size - before, "orders: overfilled"
+    after: uint256 = FILLED
+    if before + amount < order.size:
+        after = PARTLY_FILLED
+        self.partly_filled[order.trader][order.nonce] = before + amount
+    elif state == PARTLY_FILLED:
+        self.partly_filled[order.trader][order.nonce] = 0
+    if after != state:
+        self.nonce_words[order.trader][order.nonce >> 7] = word ^ ((state ^ after) << offset)
     return digest
 
 
 @external
 @view
-def filled(order_hash: bytes32) -> uint256:
+def filled(order: Order) -> uint256:
     """
-    @notice Base amount filled so far of the order with this EIP-712 digest.
+    @notice Base amount filled so far of `order` (of its trader's order with
+            its nonce).
     """
-    return self.fill_state[order_hash] & (CANCELLED - 1)
+    word: uint256 = 0
+    offset: uint256 = 0
+    state: uint256 = 0
+    word, offset, state = self._state(order.trader, order.nonce)
+    if state == FILLED:
+        return order.size
+    return self.partly_filled[order.trader][order.nonce]
 
 
 @external
 @view
-def cancelled(order_hash: bytes32) -> bool:
+def cancelled(order: Order) -> bool:
     """
-    @notice Whether the trader cancelled the order with this EIP-712 digest.
+    @notice Whether the trader cancelled `order` (its order with this nonce).
     """
-    return self.fill_state[order_hash] & CANCELLED != 0
+    word: uint256 = 0
+    offset: uint256 = 0
+    state: uint256 = 0
+    word, offset, state = self._state(order.trader, order.nonce)
+    return state == CANCELLED
 
 
 @internal
@@ -199,10 +243,17 @@ def _fee_cap(size: uint256, price: uint256, max_fee_bps: uint256) -> uint256:
 
 @internal
 def _cancel(order: Order):
+    """
+    @dev Voids the order's nonce; one filled whole stays filled (nothing is left to void).
+    """
     assert order.trader == msg.sender, "orders: not trader"
-    digest: bytes32 = self._order_digest(order)
-    self.fill_state[digest] |= CANCELLED
-    log OrderCancelled(trader=msg.sender, order_hash=digest)
+    word: uint256 = 0
+    offset: uint256 = 0
+    state: uint256 = 0
+    word, offset, state = self._state(order.trader, order.nonce)
+    if state != FILLED:
+        self.nonce_words[order.trader][order.nonce >> 7] = word | (CANCELLED << offset)
+    log OrderCancelled(trader=msg.sender, order_hash=self._order_digest(order))
 
 
 @internal
