@@ -87,12 +87,18 @@ max_insurance_draw: HashMap[uint256, uint256]
 funding_index: HashMap[uint256, HashMap[bool, int256]]
 
 stored_positions: HashMap[address, HashMap[uint256, StoredPosition]]
-# Widths of the packed base word. |size| <= MAX_SIZE = 10**30 < 2**103 (the
-# open-interest cap bounds every position) and |open notional| <= MAX_SIZE *
-# MAX_PRICE / WAD = 10**42 < 2**151: two's complement in 104 and 152 bits.
+# The packed base word of a position: bit 0 set once the position was ever
+# written (a closed position keeps it, so opening it again writes a non-zero
+# word: 2,900 gas, not 20,000), then the size and the open notional in two's
+# complement, in 104 bits from bit 1 and 151 bits from bit 105.
+# |size| <= MAX_SIZE = 10**30 < 2**103 (the open-interest cap bounds every
+# position) and |open notional| <= MAX_SIZE * MAX_PRICE / WAD = 10**42 < 2**150.
+USED: constant(uint256) = 1
+SIZE_AT: constant(uint256) = 1
 SIZE_BITS: constant(uint256) = 104
+NOTIONAL_AT: constant(uint256) = SIZE_AT + SIZE_BITS
 SIZE_LIMIT: constant(int256) = 2**103
-NOTIONAL_LIMIT: constant(int256) = 2**151
+NOTIONAL_LIMIT: constant(int256) = 2**150
 collateral: public(HashMap[address, int256])
 
 # Aggregates of the ledger identity (see the contract docstring).
@@ -923,7 +929,7 @@ def _has_position(account: address) -> bool:
 def _pack(size: int256, open_notional: int256) -> uint256:
     assert abs(size) < SIZE_LIMIT and abs(open_notional) < NOTIONAL_LIMIT, "clearing: position out of range"
     low: uint256 = convert(convert(size, bytes32), uint256) & convert(2 * SIZE_LIMIT - 1, uint256)
-    return low | (convert(convert(open_notional, bytes32), uint256) << SIZE_BITS)
+    return USED | low << SIZE_AT | convert(convert(open_notional, bytes32), uint256) << NOTIONAL_AT
 
 
 @internal
@@ -934,13 +940,13 @@ def _base(account: address, market: uint256) -> (int256, int256):
          (an arithmetic right shift restores each sign).
     """
     word: bytes32 = convert(self.stored_positions[account][market].base, bytes32)
-    return self._size_of(word), convert(word, int256) >> SIZE_BITS
+    return self._size_of(word), convert(word, int256) >> NOTIONAL_AT
 
 
 @internal
 @pure
 def _size_of(word: bytes32) -> int256:
-    return layout._signed(convert(word, uint256), 0, SIZE_BITS)
+    return layout._signed(convert(word, uint256), SIZE_AT, SIZE_BITS)
 
 
 @internal
