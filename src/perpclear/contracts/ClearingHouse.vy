@@ -905,6 +905,14 @@ def _credit(account: address, amount: int256):
 
 
 @internal
+def _credit_in_fill(account: address, amount: int256):
+    # `_credit` within a fill: the aggregates move at `_book`.
+    self.collateral[account] += amount
+    self.fill_totals.collateral += amount
+    self.fill_totals.basis += amount
+
+
+@internal
 def _add_fees(protocol: uint256, insurance: uint256):
     word: uint256 = self.fee_word
     protocol_owed: uint256 = (word & FEE_MASK) + protocol
@@ -1156,7 +1164,7 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
         base=self._pack(new_size, open_notional), funding_index=funding_index, equity_index=equity_index
     )
     if realized != 0:
-        self.collateral[account] += realized
+        self._credit_in_fill(account, realized)
     if (old_size == 0) != (new_size == 0):
         self.account_word[account] ^= 1 << (OPEN_BIT + market)
     oi: uint256 = self._state(market, layout.OPEN_INTEREST, layout.OI_BITS)
@@ -1171,10 +1179,9 @@ def _apply_fill(account: address, market: uint256, delta: int256, price: uint256
         open_notional=open_notional,
         realized_pnl=realized,
     )
-    # X moves by the realised PnL - delta(open notional) + delta(size * (f + a)) / WAD**2.
-    self.fill_totals.collateral += realized
+    # X moves by the realised PnL (credited above) - delta(open notional) + delta(size * (f + a)) / WAD**2.
     self.fill_totals.open_notional += open_notional - position.open_notional
-    self.fill_totals.basis += realized + math._div_floor(
+    self.fill_totals.basis += math._div_floor(
         new_size * (funding_index + equity_index) - old_size * (position.funding_index + position.equity_index),
         c.FUNDING_SCALE,
     ) - (open_notional - position.open_notional)
@@ -1221,9 +1228,7 @@ def _fill_side(
         fee_bps = self._param(market, layout.MAKER_FEE, layout.BPS_BITS)
     fee: uint256 = math._mul_div(convert(abs(delta), uint256) * price // c.WAD, fee_bps, c.BPS, True)
     if fee > 0:
-        self.collateral[account] -= convert(fee, int256)
-        self.fill_totals.collateral -= convert(fee, int256)
-        self.fill_totals.basis -= convert(fee, int256)
+        self._credit_in_fill(account, -convert(fee, int256))
         to_insurance: uint256 = fee * self._param(market, layout.FEE_INSURANCE_SHARE, layout.BPS_BITS) // c.BPS
         self._add_fees(fee - to_insurance, to_insurance)
 
