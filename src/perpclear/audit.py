@@ -13,7 +13,8 @@ computes, and each guarantee of the brief becomes one verdict row:
 - ``waterfall``: each bankruptcy's deficit, insurance draw and residual equal the model's;
 - ``atomic``: each residual is socialized or recorded in the bankruptcy's own
   transaction (no separate resolve step to run ahead of);
-- ``socialization``: each ``LossSocialized`` is the model's (booked amount, basis
+- ``socialization``: the policy's placement is the model's: the same charges
+  in the same order, and each ``LossSocialized`` is the model's (booked amount, basis
   within a few units of the exact D, rate and index move consistent with its
   own basis to the unit);
 - ``adl``: each ``deleverage`` call: the bankrupt account's equity, the
@@ -108,7 +109,7 @@ class _Replay:
         self.settled = 0
         self.residual_recorded = 0
         self.floors = 0  # operations that floor into the EQUITY basis H (position changes)
-        self.keepers: set[str] = set()  # RoleSet "keeper": they alone take bankrupt ADL and PROFIT positions
+        self.keepers: set[str] = set()  # the clearing house's KeeperSet: they alone take bankrupt ADL and PROFIT positions
 
     # one transaction at a time: its records in log order
     def tx(self, recs: list[Record]) -> None:
@@ -257,8 +258,8 @@ class _Replay:
         try:
             if r.name == "PriceUpdated":
                 m.set_price(e.market, e.price)
-            elif r.name == "RoleSet" and e.role == "keeper":
-                (self.keepers.add if e.allowed else self.keepers.discard)(e.account)
+            elif r.name == "KeeperSet" and e.address == self.a["clearing_house"]:
+                (self.keepers.add if e.allowed else self.keepers.discard)(e.keeper)
             elif r.name == "LossPolicySet":
                 m.markets[e.market].loss_policy = e.policy
             elif r.name == "Deposit" and e.address == self.a["vault"]:
@@ -318,14 +319,19 @@ class _Replay:
         v.check("waterfall", all(abs(x - y) <= 1 for x, y in zip(got, want)), f"{bankrupt.where()}: (deficit, insurance, residual) {got} != model {want}")
         if be.residual == 0:
             return
-        social = next((x for x in after if x.name == "LossSocialized" and x.event.account == e.account), None)
+        # A policy's placement is booked as up to two charges, each a LossSocialized (side, then equity).
+        socials = [x for x in after if x.name == "LossSocialized" and x.event.account == e.account]
         recorded = next((x for x in after if x.name == "ResidualRecorded" and x.event.account == e.account), None)
-        placed = (social.event.booked if social else 0) + (recorded.event.residual if recorded else 0)
-        placing = social or recorded or bankrupt
+        placed = sum(x.event.booked for x in socials) + (recorded.event.residual if recorded else 0)
+        placing = (socials or [recorded or bankrupt])[-1]
         v.check("atomic", placed == be.residual,
                 f"{placing.where()}: places {placed} in the transaction of the bankruptcy, whose residual is {be.residual}")
-        if social is not None:
-            self._socialization(social, b)
+        charges, model = [x.event.loss_policy for x in socials], [p.loss_policy for p in b.parts]
+        if charges != model:
+            v.check("socialization", False, f"{placing.where()}: charges by policy {charges} != model {model}")
+            return
+        for social, part in zip(socials, b.parts):
+            self._socialization(social, part)
 
     def _socialization(self, r: Record, b: Any) -> None:
         v, e = self.v, r.event

@@ -24,7 +24,7 @@ from perpclear.engine import Engine, EngineError, Event, Tx, abi_decode
 from perpclear.model import MarketParams
 from perpclear.orders import Order, sign_order
 from perpclear.scenario import Scenario, to_units
-from perpclear.units import MAX_SIZE
+from perpclear.units import MAX_SIZE, POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_PROFIT
 
 HUGE = MAX_SIZE  # "the whole position": the contract clamps a liquidation request
 EXPIRY = 2**40  # orders in a cascade do not expire
@@ -287,6 +287,13 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
     ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, timelock, sender=admin)
     book = engine.deploy("OrderBook", ch, sender=admin)
     adl = engine.deploy("Deleverager", ch, sender=admin)
+    # One contract per loss policy id (ILossPolicy); the deleverager is ADL's and PROFIT's.
+    policies = {
+        POLICY_EQUITY: engine.deploy("EquityPolicy", sender=admin),
+        POLICY_OPEN_INTEREST: engine.deploy("OpenInterestPolicy", sender=admin),
+        POLICY_ADL: adl,
+        POLICY_PROFIT: adl,
+    }
     lens = engine.deploy("ClearingLens", ch, sender=admin)
     keeper = engine.deploy("Keeper", ch, sender=admin)
     d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, timelock, decimals, len(listings))
@@ -303,7 +310,7 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
         # The liquidator is the protocol's own bot: in ADL markets only keepers
         # may deleverage, or take a bankrupt position over at the mark.
         *(d.tx(admin, ch, "set_keeper", k, True) for k in dict.fromkeys([r.keeper.address, r.liquidator.address])),
-        d.tx(admin, ch, "set_deleverager", adl),
+        *(d.tx(admin, ch, "set_loss_policy_contract", policy, contract) for policy, contract in policies.items()),
     ]
     for i, m in enumerate(listings):
         txs.append(d.tx(admin, oracle, "add_market", i, oracle_max_age, max_move_bps, m.price))

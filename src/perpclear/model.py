@@ -122,16 +122,76 @@ class Liquidation:
 
 
 @dataclass(frozen=True)
+class Residual:
+    """What a loss policy's ``place`` is asked (interfaces/ILossPolicy.vyi)."""
+
+    account: str
+    market: int
+    amount: int  # R
+    was_long: bool
+    mark: int  # 0 when the waterfall runs after ADL fills
+    open_interest: int  # before the liquidation fill
+
+
+# How each policy id places a residual: (by_side, by_equity), what its
+# contract's ``place`` answers. ADL and PROFIT place theirs before the
+# take-over and answer (0, 0). A fifth policy's contract needs its rule here
+# for the model and the audit (docs/loss-policies.md, "Adding a policy").
+PLACEMENTS = {
+    POLICY_EQUITY: lambda r: (0, r.amount),
+    POLICY_OPEN_INTEREST: lambda r: (r.amount, 0),
+    POLICY_ADL: lambda r: (0, 0),
+    POLICY_PROFIT: lambda r: (0, 0),
+}
+
+
+@dataclass(frozen=True)
+class Socialization:
+    """One charge of a placement, as its ``LossSocialized`` event: by equity
+    (``loss_policy`` EQUITY) or on the opposite side (OPEN_INTEREST)."""
+
+    loss_policy: int
+    amount: int  # what the placement asked of this charge
+    booked: int  # what it placed; amount - booked is bad debt
+    basis: Fraction  # EQUITY: D; OPEN_INTEREST: open interest
+    rate: Fraction  # EQUITY: r; OPEN_INTEREST: loss per contract (index units)
+    charges: dict = field(default_factory=dict)  # EQUITY: account -> exact charge r * e
+
+
+@dataclass(frozen=True)
 class Bankruptcy:
     account: str
     market: int
     deficit: int
     insurance_paid: int
     residual: int
-    booked: int = 0  # placed by the loss policy; residual - booked is bad debt
-    basis: Fraction = Fraction(0)  # EQUITY: D; OPEN_INTEREST: open interest
-    rate: Fraction = Fraction(0)  # EQUITY: r; OPEN_INTEREST: loss per contract (index units)
-    charges: dict = field(default_factory=dict)  # EQUITY: account -> exact charge r * e
+    parts: tuple = ()  # the Socializations booked, in the clearing house's order (side, then equity)
+
+    @property
+    def booked(self) -> int:
+        """Placed by the loss policy; residual - booked is bad debt."""
+        return sum(p.booked for p in self.parts)
+
+    def _part(self, loss_policy: int) -> Socialization | None:
+        return next((p for p in self.parts if p.loss_policy == loss_policy), None)
+
+    @property
+    def charges(self) -> dict:
+        """The equity charge's exact charges r * e per account (empty: none)."""
+        part = self._part(POLICY_EQUITY)
+        return part.charges if part else {}
+
+    @property
+    def basis(self) -> Fraction:
+        """D of the equity charge, else the open interest of the side charge."""
+        part = self._part(POLICY_EQUITY) or self._part(POLICY_OPEN_INTEREST)
+        return part.basis if part else Fraction(0)
+
+    @property
+    def rate(self) -> Fraction:
+        """r of the equity charge, else the side charge's loss per contract."""
+        part = self._part(POLICY_EQUITY) or self._part(POLICY_OPEN_INTEREST)
+        return part.rate if part else Fraction(0)
 
 
 @dataclass(frozen=True)
@@ -208,6 +268,8 @@ class ClearingModel:
     # the pending charges, so exact rationals double in size with every
     # socialization (a few dozen make the model crawl).
     precision: int | None = 10**60
+    # Each policy id's placement (PLACEMENTS); a test may add a fifth.
+    placements: dict = field(default_factory=lambda: dict(PLACEMENTS))
 
     # ------------------------------------------------------------ set-up
 
@@ -530,7 +592,7 @@ class ClearingModel:
         self.vault_assets += penalty - reward
         bankruptcy = None
         if self.collateral[account] < 0 and not self.has_position(account):
-            bankruptcy = self.run_waterfall(account, market, size > 0, open_interest, liquidator, closing)
+            bankruptcy = self.run_waterfall(account, market, size > 0, mark, open_interest, liquidator, closing)
         return Liquidation(-delta, mark, penalty, reward, penalty - reward, bankruptcy)
 
     # ------------------------------------------------------------ ADL
@@ -666,15 +728,16 @@ class ClearingModel:
         if self.has_position(bankrupt) or left == 0:
             return None
         if left < 0:
-            return self.run_waterfall(bankrupt, market, was_long)
+            return self.run_waterfall(bankrupt, market, was_long, 0)
         self._credit(bankrupt, -left)  # the fills' rounding surplus goes to the vault
         self.token_balance -= left
         self.vault_assets += left
         return None
 
-    def run_waterfall(self, account: str, market: int, was_long: bool, open_interest: int = 0,
+    def run_waterfall(self, account: str, market: int, was_long: bool, mark: int, open_interest: int = 0,
                       taker: str | None = None, closing: int = 0) -> Bankruptcy:
-        """Vault, then the market's policy. ``open_interest``: the market's before the
+        """Vault, then the market's policy (its ``placements`` rule). ``mark``: the
+        liquidation's (0 after ADL fills); ``open_interest``: the market's before the
         liquidation fill; ``closing``: what ``taker`` closed of the charged side."""
         deficit = -self.collateral[account]
         cap = self.markets[market].params.max_insurance_draw
@@ -684,26 +747,31 @@ class ClearingModel:
         self.token_balance += paid
         residual = deficit - paid
         self.collateral[account] = 0
-        result = Bankruptcy(account, market, deficit, paid, residual)
+        parts = []
         if residual:
-            policy = self.markets[market].loss_policy
-            if policy == POLICY_EQUITY:
-                result = self.socialize_equity(result)
-            elif policy == POLICY_OPEN_INTEREST:
-                result = self.socialize_open_interest(result, was_long, open_interest, taker, closing)
-            self.bad_debt += residual - result.booked
+            place = self.placements.get(self.markets[market].loss_policy)
+            by_side, by_equity = place(Residual(account, market, residual, was_long, mark, open_interest)) if place else (0, 0)
+            if by_side > residual or by_equity > residual - by_side:
+                by_side = by_equity = 0  # the clearing house places nothing on an answer beyond R
+            if by_side:
+                parts.append(self.socialize_open_interest(market, by_side, was_long, open_interest, taker, closing))
+            if by_equity:
+                parts.append(self.socialize_equity(by_equity))
+            parts = [p for p in parts if p is not None]
+        result = Bankruptcy(account, market, deficit, paid, residual, tuple(parts))
+        self.bad_debt += residual - result.booked
         return result
 
-    def socialize_equity(self, b: Bankruptcy) -> Bankruptcy:
-        """Every account's equity shrinks by r = (R + 1) / D, D = sum of all equity."""
+    def socialize_equity(self, amount: int) -> Socialization | None:
+        """Every account's equity shrinks by r = (amount + 1) / D, D = sum of all equity."""
         equities = {a: self.exact_equity(a) for a in self.accounts()}
         total = sum(equities.values(), Fraction(0))
         if total <= 0:
-            return b
-        rate = min(Fraction(b.residual + 1) / total, MAX_RATE)
-        booked = b.residual
+            return None
+        rate = min(Fraction(amount + 1) / total, MAX_RATE)
+        booked = amount
         covered = floor(rate * total)
-        if covered <= b.residual:
+        if covered <= amount:
             booked = max(covered, 1) - 1
         charges = {}
         for a, e in equities.items():
@@ -717,22 +785,22 @@ class ClearingModel:
             for a, v in self.loss_pending.items():
                 self.loss_pending[a] = Fraction(round(v * p), p)
             self.equity_scale = Fraction(round(self.equity_scale * p), p)
-        return Bankruptcy(b.account, b.market, b.deficit, b.insurance_paid, b.residual, booked, total, rate, charges)
+        return Socialization(POLICY_EQUITY, amount, booked, total, rate, charges)
 
-    def socialize_open_interest(self, b: Bankruptcy, was_long: bool, open_interest: int,
-                                taker: str | None, closing: int) -> Bankruptcy:
+    def socialize_open_interest(self, market: int, amount: int, was_long: bool, open_interest: int,
+                                taker: str | None, closing: int) -> Socialization | None:
         """The side opposite the bankrupt position, as it stood before the liquidation,
-        pays ceil(R * WAD**2 / OI) per contract, at most the mark and within MAX_INDEX;
+        pays ceil(amount * WAD**2 / OI) per contract, at most the mark and within MAX_INDEX;
         the taker pays now for what it closed of that side."""
-        m = self.markets[b.market]
+        m = self.markets[market]
         if open_interest == 0:
-            return b
+            return None
         before = m.index(not was_long)
         room = MAX_INDEX + before if was_long else MAX_INDEX - before
-        per_contract = min(ceil(Fraction(b.residual * FUNDING_SCALE, open_interest)), m.price * WAD, max(room, 0))
-        booked = min(b.residual, per_contract * open_interest // FUNDING_SCALE)
+        per_contract = min(ceil(Fraction(amount * FUNDING_SCALE, open_interest)), m.price * WAD, max(room, 0))
+        booked = min(amount, per_contract * open_interest // FUNDING_SCALE)
         if booked == 0:
-            return b
+            return None
         if was_long:
             m.short_index -= per_contract
         else:
@@ -742,10 +810,7 @@ class ClearingModel:
             owed = ceil(Fraction(closing * per_contract, FUNDING_SCALE))
             self._credit(taker, -owed)
             self.funding_pool += owed
-        return Bankruptcy(
-            b.account, b.market, b.deficit, b.insurance_paid, b.residual, booked,
-            Fraction(open_interest), Fraction(per_contract),
-        )
+        return Socialization(POLICY_OPEN_INTEREST, amount, booked, Fraction(open_interest), Fraction(per_contract))
 
     def accounts(self) -> set[str]:
         """Every account that holds collateral or a position."""

@@ -39,10 +39,11 @@ MISSED = {
     "each): the position word, its funding and EQUITY snapshots (non-zero in a mature system) and the "
     "trader's first nonce word; each is written once in an account's life in a market",
     "liquidate (bankrupt: insurance draw + first EQUITY socialization)": "the EQUITY socialization "
-    "rewrites K, G and both side indexes of every active market, and the waterfall's round trip to the "
-    "vault and the token (cover, transfer, balance checks) costs about 25k",
+    "rewrites K, G and both side indexes of every active market, the waterfall's round trip to the "
+    "vault and the token (cover, transfer, balance checks) costs about 25k, and asking the market's "
+    "policy contract how to place the residual (a static call to a cold account) about 5.6k",
     "liquidate (bankrupt: empty vault + another EQUITY socialization)": "as the first: the socialization's "
-    "writes and the vault round trip",
+    "writes, the vault round trip and the policy's answer",
 }
 UPDATE = os.environ.get("PERPCLEAR_UPDATE_GAS") == "1"
 ETH = 0

@@ -178,7 +178,7 @@ def test_adl_fill__a_compromised_deleverager_books_only_the_bankruptcy_price(cra
     with sim.active():
         evil = key(66).address
         with boa.env.prank(sim.admin):
-            sim.ch.set_deleverager(evil)
+            sim.ch.set_loss_policy_contract(POLICY_ADL, evil)
         sim.fund(key(67).address, 10_000 * sim.u)  # a bystander with money and no position
         with boa.env.prank(evil), boa.reverts("clearing: not bankrupt"):
             sim.ch.adl_fill(d.address, b.address, 0, WAD // 4)  # D is healthy
@@ -314,7 +314,7 @@ def test_deleverage__bad_calls__revert_with_reason(crash):
         with boa.env.prank(b.address), boa.reverts("clearing: not deleverager"):
             ch.adl_fill(a.address, b.address, 0, WAD)
         with boa.env.prank(b.address), boa.reverts("ownership: not owner"):
-            ch.set_deleverager(b.address)
+            ch.set_loss_policy_contract(POLICY_ADL, b.address)
 
 
 def test_deleverage__insurance_covers__refused():

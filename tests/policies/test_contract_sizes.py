@@ -5,6 +5,7 @@ check or policy has somewhere to go. Printed per contract by ``-s``."""
 import pytest
 
 from harness import Mirror
+from perpclear.units import POLICY_EQUITY, POLICY_OPEN_INTEREST
 
 EIP170 = 24_576
 SPARE = 1_024
@@ -17,7 +18,10 @@ def sizes():
         "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token, "Keeper": sim.keeper_contract,
         "Timelock": sim.timelock,
     }
-    return {name: len(sim.engine.env.get_code(c.address)) for name, c in contracts.items()}
+    addresses = {name: c.address for name, c in contracts.items()}
+    addresses |= {"EquityPolicy": sim.ch.loss_policies(POLICY_EQUITY),
+                  "OpenInterestPolicy": sim.ch.loss_policies(POLICY_OPEN_INTEREST)}
+    return {name: len(sim.engine.env.get_code(address)) for name, address in addresses.items()}
 
 
 @pytest.fixture(scope="module")

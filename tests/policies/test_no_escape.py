@@ -55,9 +55,8 @@ def book():
 def withdrawable(sim, account):
     """The most ``withdraw`` accepts: collateral and initial margin both bind."""
     health = sim.ch.health(account)
-    collateral = sim.ch.collateral(account) if sim.ch.loss_snapshot(account) == sim.ch.scale() else None
     headroom = health.equity - health.initial
-    return headroom if collateral is None else min(collateral, headroom)
+    return min(sim.lens.settled_collateral(account), headroom)
 
 
 def refused(sim, account, amount):

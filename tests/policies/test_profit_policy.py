@@ -153,7 +153,7 @@ def test_profit__a_second_clawback_finds_the_profit_already_taken(crash):
         assert result.charged == {} and result.skipped == [(c.address, 2)]  # PROFIT: none left
         assert sim.ch.health(c.address).equity == 3_000 * u  # paid 800, once
         evil = key(66).address
-        sim.send(sim.admin, sim.d.clearing_house, "set_deleverager", evil)
+        sim.send(sim.admin, sim.d.clearing_house, "set_loss_policy_contract", POLICY_PROFIT, evil)
         with boa.env.prank(evil), boa.reverts("clearing: bad clawback"):
             sim.ch.adl_fill(a.address, c.address, ETH, 1)
 
@@ -234,7 +234,7 @@ def test_profit__a_rogue_deleverager_is_bounded_by_the_clearing_house(crash):
     u = sim.u
     with sim.active():
         evil = key(66).address
-        sim.send(sim.admin, sim.d.clearing_house, "set_deleverager", evil)
+        sim.send(sim.admin, sim.d.clearing_house, "set_loss_policy_contract", POLICY_PROFIT, evil)
         with boa.env.prank(evil):
             with boa.reverts("clearing: bad clawback"):
                 sim.ch.adl_fill(a.address, d.address, ETH, 1)  # D has no position

@@ -24,7 +24,7 @@ def gated_calls(system, traders):
     return [
         (ch, "set_market_params", (0, params.as_tuple()), lambda: system.lens.market_params(0).imr_bps == 2_000),
         (ch, "set_loss_policy", (0, 2), lambda: system.lens.markets(0).loss_policy == 2),
-        (ch, "set_deleverager", (traders[3],), lambda: ch.deleverager() == traders[3].address),
+        (ch, "set_loss_policy_contract", (3, traders[3]), lambda: ch.loss_policies(3) == traders[3].address),
         (ch, "set_fee_recipient", (traders[3],), lambda: ch.fee_recipient() == traders[3].address),
         (ch, "set_keeper", (traders[3], True), lambda: ch.is_keeper(traders[3])),
         (oracle, "set_max_move", (0, 1_000), lambda: oracle.max_move_bps(0) == 1_000),

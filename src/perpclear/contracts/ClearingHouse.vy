@@ -26,6 +26,7 @@
 from ethereum.ercs import IERC20
 from interfaces import IClearingHouse
 from interfaces import IInsuranceVault
+from interfaces import ILossPolicy
 from interfaces import IPriceOracle
 
 from .modules import constants as c
@@ -70,8 +71,15 @@ fee_recipient: public(address)
 # The one contract allowed to book fills (OrderBook.vy checks the signed orders).
 order_book: public(address)
 is_keeper: public(HashMap[address, bool])
-# The one contract allowed to close positions at a bankruptcy price (ADL).
-deleverager: public(address)
+# The contract of each loss policy id (interfaces/ILossPolicy.vyi): it
+# places its markets' residuals at the waterfall, and for the keeper-fed
+# policies (ADL, PROFIT) it is the one caller of `adl_fill`.
+loss_policies: public(HashMap[uint8, address])
+# Gas a policy's `place` gets: a static call that computes a split. No
+# caller can starve it to turn a residual into bad debt: a call given less
+# (EIP-150 passes on 63/64 of what is left) leaves this contract at most
+# POLICY_GAS / 64 = 781 gas, less than recording the bad debt costs.
+POLICY_GAS: constant(uint256) = 50_000
 
 # The number of listed markets (low bits) and the set of markets with open
 # interest (bit OPEN_BIT + m): one read gives both, and market-wide loops
@@ -177,14 +185,18 @@ event LossPolicySet:
     policy: uint8
 
 
+event LossPolicyContractSet:
+    loss_policy: indexed(uint8)
+    policy: address
+
+
 event ReduceOnlySet:
     market: indexed(uint256)
     reduce_only: bool
 
 
-event RoleSet:
-    account: indexed(address)
-    role: String[8]
+event KeeperSet:
+    keeper: indexed(address)
     allowed: bool
 
 
@@ -341,18 +353,19 @@ def set_keeper(account: address, allowed: bool):
         governed._check(keccak256(slice(msg.data, 0, 68)))
     assert account != empty(address), "clearing: zero address"
     self.is_keeper[account] = allowed
-    log RoleSet(account=account, role="keeper", allowed=allowed)
+    log KeeperSet(keeper=account, allowed=allowed)
 
 
 @external
-def set_deleverager(deleverager: address):
+def set_loss_policy_contract(loss_policy: uint8, policy: address):
     """
-    @notice Sets the contract that runs ADL (`adl_fill`); zero disables it.
+    @notice Registers the contract of a loss policy id (ILossPolicy); zero
+            unregisters it (its markets' residuals then stay bad debt).
     """
     ownership._check_owner()
-    governed._check(keccak256(slice(msg.data, 0, 36)))
-    self.deleverager = deleverager
-    log RoleSet(account=deleverager, role="adl", allowed=deleverager != empty(address))
+    governed._check(keccak256(slice(msg.data, 0, 68)))
+    self.loss_policies[loss_policy] = policy
+    log LossPolicyContractSet(loss_policy=loss_policy, policy=policy)
 
 
 @external
@@ -372,7 +385,7 @@ def add_market(params: IClearingHouse.MarketParams, loss_policy: uint8) -> uint2
     """
     @notice Opens the next market id; the oracle must already price it.
     @param params Risk and fee parameters (see `IClearingHouse.MarketParams`).
-    @param loss_policy POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_ADL or POLICY_PROFIT.
+    @param loss_policy A policy id with a registered contract (`loss_policies`).
     @return The new market id.
     """
     ownership._check_owner()
@@ -382,10 +395,9 @@ def add_market(params: IClearingHouse.MarketParams, loss_policy: uint8) -> uint2
     self._check_policy(loss_policy)
     assert staticcall oracle.price(market) > 0  # reverts unless the oracle prices it
     self.market_word += 1
-    self._set_params(market, params)
     self.state_word[market] = block.timestamp << layout.LAST_ACCRUAL | convert(loss_policy, uint256) << layout.LOSS_POLICY
     log MarketAdded(market=market, loss_policy=loss_policy)
-    log MarketParamsSet(market=market, params=params)
+    self._set_params(market, params)
     return market
 
 
@@ -399,7 +411,6 @@ def set_market_params(market: uint256, params: IClearingHouse.MarketParams):
     self._check_market(market)
     self._check_params(params)
     self._set_params(market, params)
-    log MarketParamsSet(market=market, params=params)
 
 
 @external
@@ -439,8 +450,7 @@ def deposit(amount: uint256):
     @notice Adds `amount` of collateral to the caller's margin account.
     @dev The received amount is measured, so fee-on-transfer tokens revert.
     """
-    assert amount > 0, "clearing: zero amount"
-    assert amount <= convert(max_value(int128), uint256), "clearing: amount too large"
+    self._check_amount(amount)
     before: uint256 = staticcall token.balanceOf(self)
     assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "clearing: transfer failed"
     received: uint256 = staticcall token.balanceOf(self) - before
@@ -457,8 +467,7 @@ def withdraw(amount: uint256):
     @notice Withdraws settled collateral; the account must stay above its
             initial margin at the current marks.
     """
-    assert amount > 0, "clearing: zero amount"
-    assert amount <= convert(max_value(int128), uint256), "clearing: amount too large"
+    self._check_amount(amount)
     self._touch(msg.sender)
     value: int256 = convert(amount, int256)
     assert self.collateral[msg.sender] >= value, "clearing: amount exceeds collateral"
@@ -575,7 +584,7 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
     assert health.equity < convert(health.maintenance, int256), "clearing: not liquidatable"
     # ADL and PROFIT markets: a bankrupt position goes to the deleverager
     # first (fills or a clawback); only a keeper may take it over at the mark.
-    if health.equity < 0 and self._policy(market) >= c.POLICY_ADL:
+    if health.equity < 0 and self._keeper_fed(self._policy(market)):
         assert self.is_keeper[msg.sender], "clearing: bankrupt, keepers only"
 
     mark: uint256 = staticcall oracle.price(market)
@@ -663,9 +672,9 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
             charges never lift it above what the insurance vault covers).
     @return The bankruptcy price (ADL), 0 (PROFIT).
     """
-    assert msg.sender == self.deleverager, "clearing: not deleverager"
     policy: uint8 = self._policy(market)
-    assert policy >= c.POLICY_ADL, "clearing: not an ADL or PROFIT market"
+    assert self._keeper_fed(policy), "clearing: not an ADL or PROFIT market"
+    assert msg.sender == self.loss_policies[policy], "clearing: not deleverager"
     self._touch(bankrupt)
     self._touch(account)
     size: int256 = self._size(bankrupt, market)
@@ -836,15 +845,22 @@ def open_markets(account: address) -> uint256:
 
 
 @internal
+@pure
+def _check_amount(amount: uint256):
+    assert amount > 0, "clearing: zero amount"
+    assert amount <= convert(max_value(int128), uint256), "clearing: amount too large"
+
+
+@internal
 @view
 def _check_market(market: uint256):
     assert market < self.market_word & LOW_BITS, "clearing: unknown market"
 
 
 @internal
-@pure
+@view
 def _check_policy(loss_policy: uint8):
-    assert loss_policy >= c.POLICY_EQUITY and loss_policy <= c.POLICY_PROFIT, "clearing: unknown policy"
+    assert self.loss_policies[loss_policy] != empty(address), "clearing: unknown policy"
 
 
 @internal
@@ -863,6 +879,7 @@ def _check_params(p: IClearingHouse.MarketParams):
 def _set_params(market: uint256, p: IClearingHouse.MarketParams):
     self.params_word[market] = layout._pack_params(p)  # fields checked by _check_params
     self.max_insurance_draw[market] = p.max_insurance_draw
+    log MarketParamsSet(market=market, params=p)
 
 
 @internal
@@ -888,6 +905,12 @@ def _set_state(market: uint256, at: uint256, bits: uint256, field: uint256):
 @view
 def _funding_rate(market: uint256) -> int256:
     return layout._signed(self.state_word[market], layout.FUNDING_RATE, layout.FUNDING_RATE_BITS)
+
+
+@internal
+@pure
+def _keeper_fed(loss_policy: uint8) -> bool:
+    return loss_policy == c.POLICY_ADL or loss_policy == c.POLICY_PROFIT
 
 
 @internal
@@ -1278,13 +1301,37 @@ def _run_waterfall(
     if residual == 0:
         return
     policy: uint8 = self._policy(market)
+    # The market's policy says how to place R (interfaces/ILossPolicy.vyi). A
+    # static call with bounded gas: an answer that reverts, is malformed or
+    # places more than R places nothing, and the liquidation goes on.
+    by_side: uint256 = 0
+    by_equity: uint256 = 0
+    ok: bool = False
+    answer: Bytes[64] = b""
+    ok, answer = raw_call(
+        self.loss_policies[policy],
+        abi_encode(
+            account, market, residual, was_long, mark, open_interest,
+            method_id=method_id("place(address,uint256,uint256,bool,uint256,uint256)"),
+        ),
+        max_outsize=64,
+        gas=POLICY_GAS,
+        is_static_call=True,
+        revert_on_failure=False,
+    )
+    if ok and len(answer) == 64:
+        by_side = extract32(answer, 0, output_type=uint256)
+        by_equity = extract32(answer, 32, output_type=uint256)
+        if by_side > residual or by_equity > residual - by_side:
+            by_side = 0
+            by_equity = 0
     booked: uint256 = 0
-    if policy == c.POLICY_EQUITY:
-        booked = self._socialize_equity(account, market, residual)
-    elif policy == c.POLICY_OPEN_INTEREST:
+    if by_side > 0:
         booked = self._socialize_open_interest(
-            account, market, residual, was_long, mark, open_interest, taker, closing
+            account, market, by_side, was_long, mark, open_interest, taker, closing
         )
+    if by_equity > 0:
+        booked += self._socialize_equity(account, market, by_equity)
     unplaced: uint256 = residual - booked
     if unplaced > 0:
         self.bad_debt += unplaced

@@ -232,7 +232,7 @@ def adl_indicator(
     size: int256 = (staticcall clearing_house.positions(account, market)).size
     if size == 0:
         return 0, 0, False
-    deleverager: IDeleverager = IDeleverager(staticcall clearing_house.deleverager())
+    deleverager: IDeleverager = IDeleverager(staticcall clearing_house.loss_policies(c.POLICY_ADL))
     rank: uint256 = staticcall deleverager.rank(account, market)
     if rank == 0:
         return 0, 0, False

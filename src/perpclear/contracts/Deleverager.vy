@@ -41,8 +41,11 @@
         Candidates are passed in ascending address order (no one counted
         twice); the clearing house takes each charge out of the payer's
         profit (its cost basis rises by it) and checks its bounds.
-        (A contract of its own because the clearing house is close to the
-        24,576-byte limit of EIP-170.)
+        Registered with the clearing house as the contract of both policy
+        ids, ADL and PROFIT (`set_loss_policy_contract`), it is the one
+        caller of `adl_fill` in their markets. Both place a residual before
+        the take-over, so at the waterfall `place` answers (0, 0): what the
+        keepers could not place stays bad debt (interfaces/ILossPolicy.vyi).
 """
 
 from .modules import bankruptcy
@@ -52,7 +55,10 @@ from .modules import funding
 from .modules import market_layout as layout
 from interfaces import IClearingHouse
 from interfaces import IInsuranceVault
+from interfaces import ILossPolicy
 from interfaces import IPriceOracle
+
+implements: ILossPolicy
 
 
 # Candidates per call: bounds the loop (about 90k gas each).
@@ -123,8 +129,9 @@ event ClawbackRun:
 @deploy
 def __init__(_clearing_house: IClearingHouse):
     """
-    @param _clearing_house The clearing house; its owner must then call
-           `set_deleverager(this)`.
+    @param _clearing_house The clearing house; its owner must then register
+           this contract for POLICY_ADL and POLICY_PROFIT
+           (`set_loss_policy_contract`).
     """
     clearing_house = _clearing_house
     oracle = IPriceOracle(staticcall _clearing_house.oracle())
@@ -259,6 +266,19 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
         profit=total, charged=charged, mark=mark,
     )
     return charged
+
+
+@view
+@external
+def place(
+    account: address, market: uint256, residual: uint256, was_long: bool, mark: uint256, open_interest: uint256
+) -> ILossPolicy.Placement:
+    """
+    @notice ILossPolicy: ADL and PROFIT place a residual before the take-over
+            (`deleverage`, `clawback`); at the waterfall nothing is left to
+            place, so what the keepers could not place stays bad debt.
+    """
+    return empty(ILossPolicy.Placement)
 
 
 @external

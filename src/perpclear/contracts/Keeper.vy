@@ -33,6 +33,7 @@ from ethereum.ercs import IERC20
 from interfaces import IClearingHouse
 from interfaces import IDeleverager
 from interfaces import IPriceOracle
+from .modules import constants as c
 from .modules import ownership
 from .modules import governed
 
@@ -176,7 +177,7 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
     @return What the accounts in profit were charged.
     """
     assert self.operators[msg.sender], "keeper: not operator"
-    charged: uint256 = extcall IDeleverager(staticcall clearing_house.deleverager()).clawback(account, market, candidates)
+    charged: uint256 = extcall IDeleverager(staticcall clearing_house.loss_policies(c.POLICY_PROFIT)).clawback(account, market, candidates)
     extcall clearing_house.liquidate(account, market, WHOLE, False)
     return charged
 

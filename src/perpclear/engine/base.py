@@ -26,6 +26,8 @@ SOURCES = {
     "ClearingHouse": "ClearingHouse.vy",
     "OrderBook": "OrderBook.vy",
     "Deleverager": "Deleverager.vy",
+    "EquityPolicy": "EquityPolicy.vy",
+    "OpenInterestPolicy": "OpenInterestPolicy.vy",
     "ClearingLens": "ClearingLens.vy",
     "Keeper": "Keeper.vy",
     "Timelock": "Timelock.vy",

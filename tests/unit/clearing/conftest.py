@@ -80,6 +80,8 @@ def direct(system, project, admin, accounts):
     book = accounts[15]
     ch = project.ClearingHouse.deploy(system.token, system.oracle, system.vault, admin, system.timelock, sender=admin)
     ch.set_order_book(book, sender=admin)
+    for policy in {spec.loss_policy for spec in system.markets}:
+        ch.set_loss_policy_contract(policy, system.clearing_house.loss_policies(policy), sender=admin)
     for spec in system.markets:
         ch.add_market(spec.params.as_tuple(), spec.loss_policy, sender=admin)
     handle = System(

@@ -238,11 +238,8 @@ def test_set_role__grant_and_revoke(system, admin, traders, role):
     assert getter(traders[0])
     tx2 = setter(traders[0], False, sender=admin)
     assert not getter(traders[0])
-    logs = [*tx.decode_logs(ch.RoleSet), *tx2.decode_logs(ch.RoleSet)]
-    assert [(e.account, e.role, e.allowed) for e in logs] == [
-        (traders[0].address, role, True),
-        (traders[0].address, role, False),
-    ]
+    logs = [*tx.decode_logs(ch.KeeperSet), *tx2.decode_logs(ch.KeeperSet)]
+    assert [(e.keeper, e.allowed) for e in logs] == [(traders[0].address, True), (traders[0].address, False)]
 
 
 def test_set_fee_recipient__sets_and_logs(system, admin, traders):
