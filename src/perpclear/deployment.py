@@ -248,6 +248,14 @@ class Deployment:
             e.send([self.tx(a, self.clearing_house, "deposit", amt) for a, amt in part], decode=False)
 
 
+# The contract of each loss policy id that places residuals at the waterfall
+# (interfaces/ILossPolicy.vyi; a name in perpclear.engine.SOURCES, no
+# constructor arguments): the deployment deploys and registers each. ADL and
+# PROFIT are the deleverager's. A fifth policy adds its id here
+# (docs/loss-policies.md, "Adding a policy").
+POLICY_CONTRACTS = {POLICY_EQUITY: "EquityPolicy", POLICY_OPEN_INTEREST: "OpenInterestPolicy"}
+
+
 @dataclass(frozen=True)
 class Listing:
     """A market to list: its opening mark (collateral units per contract), its
@@ -270,7 +278,8 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
                    max_move_bps: int = 0, move_window: int = 0, vault_cooldown: int = VAULT_COOLDOWN) -> Deployment:
     """The one deployment of perpclear, on any engine: the collateral mock
     (``decimals``), oracle, insurance vault, clearing house, order book,
-    deleverager, lens and keeper contract, wired to ``roles``, with
+    deleverager, a contract for every other loss policy id
+    (``POLICY_CONTRACTS``), lens and keeper contract, wired to ``roles``, with
     ``listings`` listed; then, if ``timelock_delay`` > 0, that governance delay
     on the clearing house, the oracle, the vault and the keeper contract
     (docs/trust.md). ``fund_gas=False``: the admin pays its own gas (a team's
@@ -287,13 +296,8 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
     ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, timelock, sender=admin)
     book = engine.deploy("OrderBook", ch, sender=admin)
     adl = engine.deploy("Deleverager", ch, sender=admin)
-    # One contract per loss policy id (ILossPolicy); the deleverager is ADL's and PROFIT's.
-    policies = {
-        POLICY_EQUITY: engine.deploy("EquityPolicy", sender=admin),
-        POLICY_OPEN_INTEREST: engine.deploy("OpenInterestPolicy", sender=admin),
-        POLICY_ADL: adl,
-        POLICY_PROFIT: adl,
-    }
+    policies = {policy: engine.deploy(name, sender=admin) for policy, name in POLICY_CONTRACTS.items()}
+    policies |= {POLICY_ADL: adl, POLICY_PROFIT: adl}
     lens = engine.deploy("ClearingLens", ch, sender=admin)
     keeper = engine.deploy("Keeper", ch, sender=admin)
     d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, timelock, decimals, len(listings))
