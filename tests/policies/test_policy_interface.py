@@ -16,13 +16,16 @@ from pathlib import Path
 
 import boa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from perpclear import model as model_module
 from perpclear.audit import run_audit
 from perpclear.engine import Artifact
 from perpclear.model import WAD
-from perpclear.units import POLICY_EQUITY, POLICY_OPEN_INTEREST
+from perpclear.units import POLICY_ADL, POLICY_EQUITY, POLICY_OPEN_INTEREST, POLICY_PROFIT
 
+from budget import by_profile
 from harness import ETH, HUGE, Mirror, by_name, key
 
 CONTRACTS = Path(__file__).with_name("contracts")
@@ -98,6 +101,47 @@ def test_a_fifth_policy__no_change_to_the_clearing_house__exact_and_audited(deci
         assert verdict.ok and verdict.checked["socialization"] >= 1, verdict.rows()
 
 
+SHARES = st.sampled_from([0, 1, 2_500, 5_000, 9_999, 10_000, 10_001, 20_000]) | st.integers(0, 12_000)
+
+
+@pytest.fixture(scope="module", params=[6, 18], ids=["dec6", "dec18"])
+def shared(request):
+    """A crash in a market whose policy answers fixed shares of R (set per example)."""
+    sim = Mirror.in_process(request.param)
+    with sim.active():
+        contract = deploy_policy(sim, "ShareOfResidualPolicy")
+        register(sim, ROGUE, contract)
+        victim = crash(sim, ROGUE)
+    return sim, contract, victim
+
+
+@settings(max_examples=by_profile(25, 100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(side_bps=SHARES, equity_bps=SHARES)
+def test_any_placement_is_booked_as_the_model_books_it(shared, side_bps, equity_bps):
+    """Whatever shares of R a policy asks of the two charges (each alone, both,
+    all of R, more than R), the chain books what the exact model books, and
+    what is not placed is bad debt: R = side + equity + bad debt, exactly."""
+    sim, contract, victim = shared
+    with sim.anchor():
+        sim.send(sim.admin, contract, "set_shares", side_bps, equity_bps)
+        sim.model.placements[ROGUE] = lambda r: (r.amount * side_bps // BPS, r.amount * equity_bps // BPS)
+        bad_debt = sim.ch.bad_debt()
+        liq = sim.liquidate(victim, ETH)  # chain against model after the step
+        residual = liq.bankrupt.residual
+        side, equity = residual * side_bps // BPS, residual * equity_bps // BPS
+        if side + equity > residual:
+            side = equity = 0
+        socials = by_name(liq.events, "LossSocialized")
+        asked = [(POLICY_OPEN_INTEREST, side)] * (side > 0) + [(POLICY_EQUITY, equity)] * (equity > 0)
+        assert [(s.loss_policy, s.residual) for s in socials] == asked
+        booked = sum(s.booked for s in socials)
+        assert booked == liq.model.bankruptcy.booked
+        assert booked + sim.ch.bad_debt() - bad_debt == residual
+        for account in [t.address for t in OTHERS] + [sim.mm.address]:
+            chain, model, _ = sim.settle(account)
+            assert abs(chain - model) <= 1, account
+
+
 BAD_ANSWERS = {"more than R": 0, "parts that overflow": 1, "a revert": 2, "out of gas": 3, "no code": None}
 
 
@@ -167,4 +211,12 @@ def test_registry__owner_only__an_unregistered_id_is_refused():
         assert sim.lens.markets(ETH).loss_policy == FIFTH
         # The shipped ids are registered by the deployment.
         assert sim.ch.loss_policies(POLICY_EQUITY) != sim.ch.loss_policies(POLICY_OPEN_INTEREST)
-        assert sim.ch.loss_policies(3) == sim.ch.loss_policies(4) == sim.d.deleverager
+        assert sim.ch.loss_policies(POLICY_ADL) == sim.ch.loss_policies(POLICY_PROFIT) == sim.d.deleverager
+        # adl_fill answers only the contract registered for the market's own policy.
+        evil = key(9_500_098).address
+        register(sim, POLICY_ADL, evil)
+        sim.set_loss_policy(ETH, POLICY_PROFIT)
+        with boa.env.prank(evil), boa.reverts("clearing: not deleverager"):
+            sim.ch.adl_fill(sim.liquidator, sim.mm.address, ETH, 1)
+        with boa.env.prank(sim.d.deleverager), boa.reverts("clearing: not bankrupt"):
+            sim.ch.adl_fill(sim.liquidator, sim.mm.address, ETH, 1)  # past the gate, refused on the merits
