@@ -130,7 +130,7 @@ class Mirror:
     ``Mirror.in_process(decimals, ...)`` (a fresh system on titanoboa or
     revm). Accounts are given as ape accounts, eth-account keys or addresses
     (an address alone signs nothing: in process only). ``ch``, ``lens``,
-    ``token``, ``oracle``, ``vault``, ``book``, ``adl`` and ``keeper_contract``
+    ``token``, ``oracle``, ``vault``, ``book``, ``adl``, ``profit`` and ``keeper_contract``
     are the engine's own handles, for a test's direct calls: ape contracts on
     a ``System``, titanoboa contracts on titanoboa.
     """
@@ -177,7 +177,7 @@ class Mirror:
         its chain; ``insurer``: the ape account that funds the vault."""
         listings = [Listing(m.price * system.unit, m.params, m.loss_policy) for m in system.markets]
         native = {"ch": system.clearing_house, "lens": system.lens, "token": system.token, "oracle": system.oracle,
-                  "vault": system.vault, "book": system.order_book, "adl": system.deleverager,
+                  "vault": system.vault, "book": system.order_book, "adl": system.deleverager, "profit": system.profit_policy,
                   "keeper_contract": system.keeper_contract, "timelock": system.timelock}
         key = Account.from_key(insurer.private_key) if insurer is not None else None
         return cls(system.deployment, listings, native, insurer=key, system=system)
@@ -200,7 +200,7 @@ class Mirror:
         backend = IN_PROCESS[engine]()
         d = deploy_markets(backend, decimals, listings, Roles())
         names = {"token": d.token, "oracle": d.oracle, "vault": d.vault, "ch": d.clearing_house, "book": d.order_book,
-                 "adl": d.deleverager, "lens": d.lens, "keeper_contract": d.keeper, "timelock": d.timelock}
+                 "adl": d.deleverager, "profit": d.profit_policy, "lens": d.lens, "keeper_contract": d.keeper, "timelock": d.timelock}
         native = {n: backend.contracts[a] for n, a in names.items()} if engine == "boa" else {}
         mirror = cls(d, listings, native, liquidator=key(7_000_002), market_maker=key(7_000_001))
         with mirror.active():
@@ -432,12 +432,12 @@ class Mirror:
         return events, result, computation
 
     def clawback(self, account: Any, market: int, candidates: list[str] | None = None) -> tuple[list, Any]:
-        """Deleverager.clawback by the keeper (PROFIT), mirrored in the model;
+        """ProfitPolicy.clawback by the keeper (PROFIT), mirrored in the model;
         ``candidates`` default to what a keeper passes (``in_profit``).
         Returns (events, the model's Clawback)."""
         if candidates is None:
             candidates = self.in_profit(market, but=account)
-        events = self.send(self.keeper, self.d.deleverager, "clawback", addr(account), market, list(candidates))
+        events = self.send(self.keeper, self.d.profit_policy, "clawback", addr(account), market, list(candidates))
         result = self.model.clawback(addr(account), market, list(candidates))
         self.check()
         return events, result

@@ -1,7 +1,7 @@
 """One system deployed on one engine: its keys, its contracts and the calls to drive it.
 
 ``deploy(engine, scenario)`` deploys and wires the token, oracle, insurance
-vault, clearing house, order book, deleverager, lens and keeper for a scenario
+vault, clearing house, order book, loss policy contracts, lens and keeper for a scenario
 and returns a ``Deployment``: the addresses, the ``Roles`` that operate them
 and helpers that build, sign and send the usual transactions (fund, open, set
 marks, liquidate, deleverage) and read the views. Marks and liquidations go
@@ -84,7 +84,7 @@ def trader_key(seed: int, index: int) -> LocalAccount:
 # Deployment field -> contract name, for manifests and the audit.
 CONTRACT_NAMES = {
     "token": "MockCollateral", "oracle": "PriceOracle", "vault": "InsuranceVault",
-    "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager",
+    "clearing_house": "ClearingHouse", "order_book": "OrderBook", "deleverager": "Deleverager", "profit_policy": "ProfitPolicy",
     "lens": "ClearingLens", "keeper": "Keeper", "timelock": "Timelock",
 }
 # The views of ClearingLens.vy (checked against its ABI by tests/cascade/test_cascade.py).
@@ -105,7 +105,8 @@ class Deployment:
     vault: str
     clearing_house: str
     order_book: str
-    deleverager: str
+    deleverager: str  # ADL's contract (Deleverager.vy)
+    profit_policy: str  # PROFIT's contract (ProfitPolicy.vy)
     lens: str
     keeper: str  # the keeper contract (Keeper.vy): marks and liquidations; operated by ``roles.keeper``
     timelock: str  # the governance timelock (Timelock.vy) of the clearing house, oracle, vault and keeper
@@ -250,8 +251,9 @@ class Deployment:
 
 # The contract of each loss policy id that places residuals at the waterfall
 # (interfaces/ILossPolicy.vyi; a name in perpclear.engine.SOURCES, no
-# constructor arguments): the deployment deploys and registers each. ADL and
-# PROFIT are the deleverager's. A fifth policy adds its id here
+# constructor arguments): the deployment deploys and registers each. ADL's
+# and PROFIT's (Deleverager.vy, ProfitPolicy.vy) take the clearing house as
+# their constructor's argument and are deployed beside. A fifth policy adds its id here
 # (docs/loss-policies.md, "Adding a policy").
 POLICY_CONTRACTS = {POLICY_EQUITY: "EquityPolicy", POLICY_OPEN_INTEREST: "OpenInterestPolicy"}
 
@@ -278,8 +280,9 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
                    max_move_bps: int = 0, move_window: int = 0, vault_cooldown: int = VAULT_COOLDOWN) -> Deployment:
     """The one deployment of perpclear, on any engine: the collateral mock
     (``decimals``), oracle, insurance vault, clearing house, order book,
-    deleverager, a contract for every other loss policy id
-    (``POLICY_CONTRACTS``), lens and keeper contract, wired to ``roles``, with
+    the ADL and PROFIT policies' contracts (deleverager, profit policy), a
+    contract for every other loss policy id (``POLICY_CONTRACTS``), lens and
+    keeper contract, wired to ``roles``, with
     ``listings`` listed; then, if ``timelock_delay`` > 0, that governance delay
     on the clearing house, the oracle, the vault and the keeper contract
     (docs/trust.md). ``fund_gas=False``: the admin pays its own gas (a team's
@@ -296,11 +299,12 @@ def deploy_markets(engine: Engine, decimals: int, listings: list[Listing], roles
     ch = engine.deploy("ClearingHouse", token, oracle, vault, admin.address, timelock, sender=admin)
     book = engine.deploy("OrderBook", ch, sender=admin)
     adl = engine.deploy("Deleverager", ch, sender=admin)
+    profit = engine.deploy("ProfitPolicy", ch, sender=admin)
     policies = {policy: engine.deploy(name, sender=admin) for policy, name in POLICY_CONTRACTS.items()}
-    policies |= {POLICY_ADL: adl, POLICY_PROFIT: adl}
+    policies |= {POLICY_ADL: adl, POLICY_PROFIT: profit}
     lens = engine.deploy("ClearingLens", ch, sender=admin)
     keeper = engine.deploy("Keeper", ch, sender=admin)
-    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, lens, keeper, timelock, decimals, len(listings))
+    d = Deployment(engine, r, token, oracle, vault, ch, book, adl, profit, lens, keeper, timelock, decimals, len(listings))
     txs = [
         d.tx(admin, oracle, "set_keeper", r.keeper.address, True),
         # The keeper contract pushes marks and liquidates in one transaction; it

@@ -218,7 +218,7 @@ class Deleverage:
 
 @dataclass(frozen=True)
 class Clawback:
-    """One ``Deleverager.clawback`` call (PROFIT): who was charged what."""
+    """One ``ProfitPolicy.clawback`` call (PROFIT): who was charged what."""
 
     account: str
     market: int
@@ -612,7 +612,7 @@ class ClearingModel:
         return max(pnl_pct * abs(value) // equity, 1), equity
 
     def _bankrupt(self, account: str, market: int, policy: int) -> tuple[int, int, int, int]:
-        """Deleverager._bankrupt: (size, equity e < 0, insurance I, residual R = -e - I > 0)."""
+        """keeper_fed._bankrupt (ADL and PROFIT): (size, equity e < 0, insurance I, residual R = -e - I > 0)."""
         m = self.markets[market]
         if m.loss_policy != policy:
             raise ModelError("adl: wrong loss policy")
@@ -662,7 +662,7 @@ class ClearingModel:
         return value - p.open_notional - self.pending_funding(account, market)
 
     def clawback(self, account: str, market: int, candidates: list[str]) -> Clawback:
-        """Deleverager.clawback: the residual charged to the candidates in profit, pro rata."""
+        """ProfitPolicy.clawback: the residual charged to the candidates in profit, pro rata."""
         _, equity, insurance, residual = self._bankrupt(account, market, POLICY_PROFIT)
         if not candidates:
             raise ModelError("adl: no candidates")

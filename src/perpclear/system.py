@@ -64,7 +64,8 @@ class System:
     vault: Any
     clearing_house: Any
     order_book: Any
-    deleverager: Any
+    deleverager: Any  # Deleverager.vy: ADL
+    profit_policy: Any  # ProfitPolicy.vy: PROFIT's clawback
     lens: Any  # ClearingLens: pending charges, settled collateral, max_withdraw
     keeper_contract: Any  # Keeper.vy: marks and liquidations in one transaction
     timelock: Any  # Timelock.vy: the governance delay of the clearing house, oracle, vault and keeper
@@ -269,6 +270,7 @@ def deploy_system(
         clearing_house=ape_contract(project.ClearingHouse, d.clearing_house),
         order_book=ape_contract(project.OrderBook, d.order_book),
         deleverager=ape_contract(project.Deleverager, d.deleverager),
+        profit_policy=ape_contract(project.ProfitPolicy, d.profit_policy),
         lens=ape_contract(project.ClearingLens, d.lens),
         keeper_contract=ape_contract(project.Keeper, d.keeper),
         timelock=ape_contract(project.Timelock, d.timelock),

@@ -268,7 +268,7 @@ class SystemMachine(RuleBasedStateMachine):
         if not held:
             return
         before = {a: self.view("equity", a) for a in self.accounts if a != account}
-        logs = self.attempt("clawback", self.d.tx(self.r.liquidator, self.d.deleverager, "clawback", account, market, held))
+        logs = self.attempt("clawback", self.d.tx(self.r.liquidator, self.d.profit_policy, "clawback", account, market, held))
         if logs is None:
             return
         (run,) = [ev for ev in logs if ev.name == "ClawbackRun"]

@@ -176,8 +176,8 @@ def test_gas__every_operation_matches_the_published_table(make_system, accounts,
     s.fund(s.keeper, 10_000 * u)
     bad_debt = ch.bad_debt()
     payers = crash(ivan, [judy, erin])
-    receipt = s.deleverager.clawback(ivan, ETH, payers, sender=s.keeper)
-    run = s.deleverager.ClawbackRun.from_receipt(receipt)[0]
+    receipt = s.profit_policy.clawback(ivan, ETH, payers, sender=s.keeper)
+    run = s.profit_policy.ClawbackRun.from_receipt(receipt)[0]
     assert run.charged == run.residual > 0
     measured["clawback (2 accounts in profit charged)"] = receipt.gas_used
     next_second(chain)

@@ -117,8 +117,8 @@ def test_deploy_then_audit_on_one_anvil(tmp_path):
         assert p.returncode == 0, p.stderr[-2000:]
         (manifest,) = out.glob("*.json")
         data = json.loads(manifest.read_text())
-        assert set(data["contracts"]) == {"token", "oracle", "vault", "clearing_house", "order_book", "deleverager", "lens",
-                                          "keeper", "timelock"}
+        assert set(data["contracts"]) == {"token", "oracle", "vault", "clearing_house", "order_book", "deleverager",
+                                          "profit_policy", "lens", "keeper", "timelock"}
         assert data["timelock_delay"] == 0  # a local devnet: governance acts at once
         assert data["policy"] == "EQUITY" and data["chain_id"] == w3.eth.chain_id
         assert all(c["abi"] for c in data["contracts"].values())

@@ -14,7 +14,7 @@ SPARE = 1_024
 def sizes():
     sim = Mirror.in_process(6)
     contracts = {
-        "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "OrderBook": sim.book,
+        "ClearingHouse": sim.ch, "ClearingLens": sim.lens, "Deleverager": sim.adl, "ProfitPolicy": sim.profit, "OrderBook": sim.book,
         "PriceOracle": sim.oracle, "InsuranceVault": sim.vault, "MockCollateral": sim.token, "Keeper": sim.keeper_contract,
         "Timelock": sim.timelock,
     }

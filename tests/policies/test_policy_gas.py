@@ -222,7 +222,7 @@ def clawback_gas(k: int, idle_markets: int = 0) -> tuple[int, int]:
     u = sim.u
     with sim.active():
         shorts.sort(key=lambda a: int(a, 16))
-        calldata = sim.adl.clawback.prepare_calldata(victim.address, ETH, shorts)
+        calldata = sim.profit.clawback.prepare_calldata(victim.address, ETH, shorts)
         sim.new_transaction()
         sent, result = sim.clawback(victim.address, ETH, shorts)
         clawback = tx_gas(sim.computation, calldata)

@@ -211,12 +211,13 @@ def test_registry__owner_only__an_unregistered_id_is_refused():
         assert sim.lens.markets(ETH).loss_policy == FIFTH
         # The shipped ids are registered by the deployment.
         assert sim.ch.loss_policies(POLICY_EQUITY) != sim.ch.loss_policies(POLICY_OPEN_INTEREST)
-        assert sim.ch.loss_policies(POLICY_ADL) == sim.ch.loss_policies(POLICY_PROFIT) == sim.d.deleverager
+        assert sim.ch.loss_policies(POLICY_ADL) == sim.d.deleverager
+        assert sim.ch.loss_policies(POLICY_PROFIT) == sim.d.profit_policy
         # adl_fill answers only the contract registered for the market's own policy.
         evil = key(9_500_098).address
         register(sim, POLICY_ADL, evil)
         sim.set_loss_policy(ETH, POLICY_PROFIT)
         with boa.env.prank(evil), boa.reverts("clearing: not deleverager"):
             sim.ch.adl_fill(sim.liquidator, sim.mm.address, ETH, 1)
-        with boa.env.prank(sim.d.deleverager), boa.reverts("clearing: not bankrupt"):
+        with boa.env.prank(sim.d.profit_policy), boa.reverts("clearing: not bankrupt"):
             sim.ch.adl_fill(sim.liquidator, sim.mm.address, ETH, 1)  # past the gate, refused on the merits

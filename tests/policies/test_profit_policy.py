@@ -1,5 +1,5 @@
 """PROFIT: a bankrupt account's residual charged to the accounts in profit in its
-market, pro rata to that profit and at most all of it (Deleverager.clawback),
+market, pro rata to that profit and at most all of it (ProfitPolicy.clawback),
 checked against the exact model (``ClearingModel.clawback``) payer by payer.
 
 The keeper calls ``clawback`` while the bankrupt position is still open (only
@@ -207,23 +207,23 @@ def test_profit__longs_in_profit_pay_too():
 def test_profit__bad_calls__revert_with_reason(crash):
     sim, a, b, c, d = crash
     with sim.active():
-        adl = sim.adl
+        adl, profit = sim.adl, sim.profit
         with boa.env.prank(b.address), boa.reverts("adl: not keeper"):
-            adl.clawback(a.address, ETH, [b.address])
+            profit.clawback(a.address, ETH, [b.address])
         with boa.env.prank(sim.keeper):
             with boa.reverts("adl: unknown market"):
-                adl.clawback(a.address, 7, [b.address])
+                profit.clawback(a.address, 7, [b.address])
             with boa.reverts("adl: no position"):
-                adl.clawback(d.address, ETH, [b.address])
+                profit.clawback(d.address, ETH, [b.address])
             with boa.reverts("adl: no candidates"):
-                adl.clawback(a.address, ETH, [])
+                profit.clawback(a.address, ETH, [])
             with boa.reverts("adl: not bankrupt"):
-                adl.clawback(b.address, ETH, [a.address])
+                profit.clawback(b.address, ETH, [a.address])
             with boa.reverts("adl: wrong loss policy"):
                 adl.deleverage(a.address, ETH, [b.address])
         sim.set_loss_policy(1, POLICY_EQUITY)
         with boa.env.prank(sim.keeper), boa.reverts("adl: wrong loss policy"):
-            adl.clawback(a.address, 1, [b.address])
+            profit.clawback(a.address, 1, [b.address])
 
 
 def test_profit__a_rogue_deleverager_is_bounded_by_the_clearing_house(crash):

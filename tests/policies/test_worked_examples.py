@@ -109,15 +109,15 @@ def test_worked_example__adl(make_system, traders, liquidator, insurer, keeper):
 @pytest.mark.parametrize("decimals", [6], ids=["dec6"], indirect=True)
 def test_worked_example__profit(make_system, traders, liquidator, insurer, keeper):
     system = gapped(make_system, traders, liquidator, insurer, POLICY_PROFIT)
-    ch, adl, u = system.clearing_house, system.deleverager, system.unit
+    ch, profit, u = system.clearing_house, system.profit_policy, system.unit
     a, b, c, d = traders[:4]
     # Everyone with a position, in address order: B's profit 900, C's 600; P = 1,500.
     candidates = sorted([b.address, c.address], key=lambda x: int(x, 16))
-    receipt = adl.clawback(a, 0, candidates, sender=keeper)
-    [run] = adl.ClawbackRun.from_receipt(receipt)
+    receipt = profit.clawback(a, 0, candidates, sender=keeper)
+    [run] = profit.ClawbackRun.from_receipt(receipt)
     assert (run.equity, run.insurance, run.residual, run.profit, run.charged) == (
         -500 * u, 100 * u, 400 * u, 1_500 * u, 400 * u)
-    charged = {e.payer: (e.amount, e.profit) for e in adl.ProfitCharged.from_receipt(receipt)}
+    charged = {e.payer: (e.amount, e.profit) for e in profit.ProfitCharged.from_receipt(receipt)}
     # R * profit / P: B 400 * 900 / 1,500 = 240, C 160, exactly R; positions stay open.
     assert charged == {b.address: (240 * u, 900 * u), c.address: (160 * u, 600 * u)}
     # Out of their profit: the cost basis rises by the charge, collateral stays.

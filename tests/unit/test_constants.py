@@ -46,6 +46,8 @@ def vyper():
         "timelock": constants("Timelock.vy", {"c": C}),
         "ClearingHouse": constants("ClearingHouse.vy", {"c": C}),
         "Deleverager": constants("Deleverager.vy", {"c": C}),
+        "ProfitPolicy": constants("ProfitPolicy.vy", {"c": C}),
+        "keeper_fed": constants("modules/keeper_fed.vy", {"c": C}),
         "ClearingLens": constants("ClearingLens.vy", {"c": C}),
         "Keeper": constants("Keeper.vy", {"c": C}),
     }
@@ -63,13 +65,14 @@ def test_constants__python_copies_equal_the_contracts(vyper):
     assert units.EQUITY_MANTISSA_BITS == equity["MANTISSA_BITS"]
     assert units.MAX_TIMELOCK_DELAY == vyper["timelock"]["MAX_DELAY"]
     assert units.FEE_BOUND == 2 ** vyper["ClearingHouse"]["FEE_BITS"]
-    adl = vyper["Deleverager"]
-    assert units.MAX_CANDIDATES == adl["MAX_CANDIDATES"] and units.MAX_PAYERS == adl["MAX_PAYERS"]
-    assert units.ADL_SKIP == {adl[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY", "ORDER")}
+    assert units.MAX_CANDIDATES == vyper["Deleverager"]["MAX_CANDIDATES"]
+    assert units.MAX_PAYERS == vyper["ProfitPolicy"]["MAX_PAYERS"]
+    fed = vyper["keeper_fed"]
+    assert units.ADL_SKIP == {fed[f"SKIP_{reason}"]: reason for reason in ("SIDE", "PROFIT", "RANK", "EQUITY", "ORDER")}
     assert units.LENS_MAX_ACCOUNTS == vyper["ClearingLens"]["MAX_ACCOUNTS"]
     assert units.KEEPER_MAX_TARGETS == vyper["Keeper"]["MAX_TARGETS"]
     assert units.MAX_PAYERS == vyper["Keeper"]["MAX_PAYERS"]
-    assert "DynArray[address, 1000]" in (CONTRACTS / "interfaces" / "IDeleverager.vyi").read_text()
+    assert "DynArray[address, 1000]" in (CONTRACTS / "interfaces" / "IProfitPolicy.vyi").read_text()
 
 
 def test_constants__the_reader_sees_every_declaration(vyper):

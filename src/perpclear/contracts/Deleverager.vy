@@ -29,53 +29,29 @@
         and ranks the counterparties, never the price.
         The clearing house then finds the account flat with collateral of at
         least -I, and its waterfall draws the rest from the vault.
-        PROFIT (`clawback`): the residual R of a bankrupt account (the same
-        R as above) is charged to the accounts whose position in the market
-        is in profit, pro rata to that profit, up to all of it:
-            profit_i = min(pnl_i, equity_i)   (pnl at the mark, funding included)
-            P        = sum of profit_i over the candidates in profit
-            charge_i = profit_i                          when P <= R
-            charge_i = floor(R * S_i / P) - floor(R * S_(i-1) / P)   otherwise,
-        S_i the running sum of profit in the candidates' order: each charge is
-        within one unit of R * profit_i / P and they add up to R exactly.
-        Candidates are passed in ascending address order (no one counted
-        twice); the clearing house takes each charge out of the payer's
-        profit (its cost basis rises by it) and checks its bounds.
-        Registered with the clearing house as the contract of both policy
-        ids, ADL and PROFIT (`set_loss_policy_contract`), it is the one
-        caller of `adl_fill` in their markets. Both place a residual before
-        the take-over, so at the waterfall `place` answers (0, 0): what the
-        keepers could not place stays bad debt (interfaces/ILossPolicy.vyi).
+        Registered with the clearing house as the contract of the ADL policy
+        id (`set_loss_policy_contract`), it is the one caller of `adl_fill`
+        in ADL markets; it places a residual before the take-over, so at the
+        waterfall `place` answers (0, 0) (interfaces/ILossPolicy.vyi). What
+        it shares with PROFIT (ProfitPolicy.vy) is modules/keeper_fed.vy.
 """
 
 from .modules import bankruptcy
 from .modules import constants as c
-from .modules import math
-from .modules import funding
+from .modules import keeper_fed as fed
 from .modules import market_layout as layout
+from .modules import math
 from interfaces import IClearingHouse
-from interfaces import IInsuranceVault
 from interfaces import ILossPolicy
-from interfaces import IPriceOracle
 
 implements: ILossPolicy
+initializes: fed
+
+exports: (fed.clearing_house, fed.oracle, fed.insurance_vault)
 
 
 # Candidates per call: bounds the loop (about 90k gas each).
 MAX_CANDIDATES: constant(uint256) = 50
-
-SKIP_SIDE: constant(uint8) = 1
-SKIP_PROFIT: constant(uint8) = 2
-SKIP_RANK: constant(uint8) = 3
-SKIP_EQUITY: constant(uint8) = 4
-SKIP_ORDER: constant(uint8) = 5
-
-# Accounts per clawback call: bounds its loops (the block's gas limit binds first).
-MAX_PAYERS: constant(uint256) = 1_000
-
-clearing_house: public(immutable(IClearingHouse))
-oracle: public(immutable(IPriceOracle))
-insurance_vault: public(immutable(IInsuranceVault))
 
 
 event Deleveraged:
@@ -86,13 +62,6 @@ event Deleveraged:
     price: uint256  # the bankruptcy price
     mark: uint256
     rank: uint256
-
-
-event CandidateSkipped:
-    account: indexed(address)
-    counterparty: indexed(address)
-    market: indexed(uint256)
-    reason: uint8
 
 
 event DeleverageRun:
@@ -107,35 +76,13 @@ event DeleverageRun:
     remaining: uint256  # base amount still open (no candidate left)
 
 
-event ProfitCharged:
-    account: indexed(address)  # the bankrupt account
-    payer: indexed(address)
-    market: indexed(uint256)
-    amount: uint256  # moved from the payer to the bankrupt account
-    profit: uint256  # the payer's profit counted, min(pnl, equity)
-
-
-event ClawbackRun:
-    account: indexed(address)
-    market: indexed(uint256)
-    equity: int256  # of the bankrupt account, before
-    insurance: uint256  # I, what the vault can still cover
-    residual: uint256  # R
-    profit: uint256  # P, the profit of the candidates counted
-    charged: uint256  # min(R, P): what the payers paid
-    mark: uint256
-
-
 @deploy
 def __init__(_clearing_house: IClearingHouse):
     """
     @param _clearing_house The clearing house; its owner must then register
-           this contract for POLICY_ADL and POLICY_PROFIT
-           (`set_loss_policy_contract`).
+           this contract for POLICY_ADL (`set_loss_policy_contract`).
     """
-    clearing_house = _clearing_house
-    oracle = IPriceOracle(staticcall _clearing_house.oracle())
-    insurance_vault = IInsuranceVault(staticcall _clearing_house.insurance_vault())
+    fed.__init__(_clearing_house)
 
 
 @external
@@ -152,33 +99,33 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
     insurance: uint256 = 0
     residual: uint256 = 0
     state: IClearingHouse.MarketState = empty(IClearingHouse.MarketState)
-    size, equity, insurance, residual, state = self._bankrupt(account, market, c.POLICY_ADL)
+    size, equity, insurance, residual, state = fed._bankrupt(account, market, c.POLICY_ADL)
     assert len(candidates) > 0, "adl: no candidates"
 
-    mark: uint256 = staticcall oracle.price(market)
+    mark: uint256 = staticcall fed.oracle.price(market)
     remaining: uint256 = convert(abs(size), uint256)
     gap: uint256 = bankruptcy._gap(residual, size, mark)
     price: uint256 = bankruptcy._price(residual, size, mark)
 
     last_rank: uint256 = max_value(uint256)
     for candidate: address in candidates:
-        position: IClearingHouse.Position = staticcall clearing_house.positions(candidate, market)
+        position: IClearingHouse.Position = staticcall fed.clearing_house.positions(candidate, market)
         reason: uint8 = 0
         rank: uint256 = 0
         room: int256 = 0
         if candidate == account or position.size == 0 or (position.size > 0) == (size > 0):
-            reason = SKIP_SIDE
+            reason = fed.SKIP_SIDE
         else:
             rank, room = self._rank(candidate, position, mark, state)
             amount: uint256 = min(remaining, convert(abs(position.size), uint256))
             if rank == 0:
-                reason = SKIP_PROFIT
+                reason = fed.SKIP_PROFIT
             elif rank > last_rank:
-                reason = SKIP_RANK
+                reason = fed.SKIP_RANK
             elif room < convert(math._mul_div(amount, gap, c.WAD, True), int256) + 2:
-                reason = SKIP_EQUITY
+                reason = fed.SKIP_EQUITY
             else:
-                booked: uint256 = extcall clearing_house.adl_fill(account, candidate, market, amount)
+                booked: uint256 = extcall fed.clearing_house.adl_fill(account, candidate, market, amount)
                 assert booked == price, "adl: price mismatch"
                 log Deleveraged(
                     account=account, counterparty=candidate, market=market, size=amount,
@@ -187,7 +134,7 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
                 last_rank = rank
                 remaining -= amount
         if reason != 0:
-            log CandidateSkipped(account=account, counterparty=candidate, market=market, reason=reason)
+            log fed.CandidateSkipped(account=account, counterparty=candidate, market=market, reason=reason)
         if remaining == 0:
             break
 
@@ -199,83 +146,14 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
     return closed
 
 
-@external
-def clawback(account: address, market: uint256, candidates: DynArray[address, MAX_PAYERS]) -> uint256:
-    """
-    @notice Keepers only, PROFIT markets: charges the bankrupt `account`'s
-            residual to the candidates in profit in `market`, pro rata to
-            their profit and at most all of it (see the contract's notes);
-            each charge comes out of the payer's profit (its cost basis).
-            Its position stays open for a keeper to take over at the mark
-            (the keeper contract's `clawback` does both in one transaction);
-            the waterfall then draws what is left from the insurance vault,
-            and what the candidates' profit could not cover becomes bad debt.
-    @param candidates The accounts in profit in `market`, in ascending
-            address order (any other is skipped with its reason).
-    @return What the payers were charged in all.
-    """
-    size: int256 = 0
-    equity: int256 = 0
-    insurance: uint256 = 0
-    residual: uint256 = 0
-    state: IClearingHouse.MarketState = empty(IClearingHouse.MarketState)
-    size, equity, insurance, residual, state = self._bankrupt(account, market, c.POLICY_PROFIT)
-    assert len(candidates) > 0, "adl: no candidates"
-    mark: uint256 = staticcall oracle.price(market)
-
-    payers: DynArray[address, MAX_PAYERS] = []
-    profits: DynArray[uint256, MAX_PAYERS] = []
-    total: uint256 = 0
-    previous: uint256 = 0
-    for candidate: address in candidates:
-        reason: uint8 = 0
-        position: IClearingHouse.Position = staticcall clearing_house.positions(candidate, market)
-        if convert(candidate, uint256) <= previous:
-            reason = SKIP_ORDER
-        elif candidate == account or position.size == 0:
-            reason = SKIP_SIDE
-        else:
-            previous = convert(candidate, uint256)
-            profit: int256 = min(
-                self._pnl(position, mark, state),
-                (staticcall clearing_house.health(candidate)).equity,
-            )
-            if profit <= 0:
-                reason = SKIP_PROFIT
-            else:
-                payers.append(candidate)
-                profits.append(convert(profit, uint256))
-                total += convert(profit, uint256)
-        if reason != 0:
-            log CandidateSkipped(account=account, counterparty=candidate, market=market, reason=reason)
-
-    charged: uint256 = 0
-    running: uint256 = 0
-    for i: uint256 in range(len(payers), bound=MAX_PAYERS):
-        amount: uint256 = profits[i]
-        if total > residual:
-            running += profits[i]
-            amount = math._mul_div(residual, running, total, False) - charged
-        if amount > 0:
-            extcall clearing_house.adl_fill(account, payers[i], market, amount)
-            charged += amount
-        # Every payer counted in P is logged, a share floored to 0 too: the audit replays the run from the logs.
-        log ProfitCharged(account=account, payer=payers[i], market=market, amount=amount, profit=profits[i])
-    log ClawbackRun(
-        account=account, market=market, equity=equity, insurance=insurance, residual=residual,
-        profit=total, charged=charged, mark=mark,
-    )
-    return charged
-
-
 @view
 @external
 def place(
     account: address, market: uint256, residual: uint256, was_long: bool, mark: uint256, open_interest: uint256
 ) -> ILossPolicy.Placement:
     """
-    @notice ILossPolicy: ADL and PROFIT place a residual before the take-over
-            (`deleverage`, `clawback`); at the waterfall nothing is left to
+    @notice ILossPolicy: ADL places a residual before the take-over
+            (`deleverage`); at the waterfall nothing is left to
             place, so what the keepers could not place stays bad debt.
     """
     return empty(ILossPolicy.Placement)
@@ -290,12 +168,12 @@ def rank(account: address, market: uint256) -> uint256:
             deleveraged first; the queue position is the number of positions
             on the same side with a higher rank.
     """
-    position: IClearingHouse.Position = staticcall clearing_house.positions(account, market)
+    position: IClearingHouse.Position = staticcall fed.clearing_house.positions(account, market)
     if position.size == 0:
         return 0
     rank: uint256 = 0
     room: int256 = 0
-    rank, room = self._rank(account, position, staticcall oracle.price(market), layout._read_state(clearing_house, market))
+    rank, room = self._rank(account, position, staticcall fed.oracle.price(market), layout._read_state(fed.clearing_house, market))
     return rank
 
 
@@ -310,8 +188,8 @@ def _rank(
          equity the account's (cross-margin) equity. 0 when pnl <= 0 or
          equity <= 0, at least 1 otherwise. Also returns the equity.
     """
-    equity: int256 = (staticcall clearing_house.health(account)).equity
-    pnl: int256 = self._pnl(position, mark, state)
+    equity: int256 = (staticcall fed.clearing_house.health(account)).equity
+    pnl: int256 = fed._pnl(position, mark, state)
     value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
     if pnl <= 0 or equity <= 0:
         return 0, equity
@@ -319,46 +197,3 @@ def _rank(
     pnl_pct: uint256 = math._mul_div(convert(pnl, uint256), c.WAD, basis, False)
     rank: uint256 = math._mul_div(pnl_pct, convert(abs(value), uint256), convert(equity, uint256), False)
     return max(rank, 1), equity
-
-
-@internal
-@view
-def _pnl(position: IClearingHouse.Position, mark: uint256, state: IClearingHouse.MarketState) -> int256:
-    """
-    @dev Unrealised PnL at `mark`, pending funding included, as the clearing
-         house books it: floor(size * mark / WAD) - open notional - funding owed.
-    """
-    value: int256 = math._div_floor(position.size * convert(mark, int256), c.WAD_INT)
-    return value - position.open_notional - funding._pending_in(state, position, mark)
-
-
-@internal
-@view
-def _bankrupt(
-    account: address, market: uint256, policy: uint8
-) -> (int256, int256, uint256, uint256, IClearingHouse.MarketState):
-    """
-    @dev Checks that `account` is bankrupt beyond the insurance vault with
-         its last position in `market`, a market of `policy`.
-    @return Its size there, its equity e < 0, the insurance I the vault can
-         pay it, the residual R = -e - I > 0 and the market's state (its
-         words are read once per call).
-    """
-    assert staticcall clearing_house.is_keeper(msg.sender), "adl: not keeper"
-    assert market < staticcall clearing_house.market_count(), "adl: unknown market"
-    words: (uint256, uint256, uint256, int256, int256) = staticcall clearing_house.market_words(market)
-    state: IClearingHouse.MarketState = layout._state(words[2], words[3], words[4])
-    assert state.loss_policy == policy, "adl: wrong loss policy"
-    size: int256 = (staticcall clearing_house.positions(account, market)).size
-    assert size != 0, "adl: no position"
-    # One word whatever the number of markets listed: its open markets.
-    assert staticcall clearing_house.open_markets(account) == 1 << market, "adl: other positions first"
-    equity: int256 = (staticcall clearing_house.health(account)).equity
-    assert equity < 0, "adl: not bankrupt"
-    insurance: uint256 = staticcall insurance_vault.idle_assets()
-    cap: uint256 = words[1]  # the market's insurance draw cap
-    if cap > 0:
-        insurance = min(insurance, cap)
-    deficit: uint256 = convert(-equity, uint256)
-    assert deficit > insurance, "adl: insurance covers, liquidate"
-    return size, equity, insurance, deficit - insurance, state

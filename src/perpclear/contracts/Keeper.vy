@@ -31,7 +31,7 @@
 
 from ethereum.ercs import IERC20
 from interfaces import IClearingHouse
-from interfaces import IDeleverager
+from interfaces import IProfitPolicy
 from interfaces import IPriceOracle
 from .modules import constants as c
 from .modules import ownership
@@ -169,7 +169,7 @@ def run(
 @external
 def clawback(account: address, market: uint256, candidates: DynArray[address, MAX_PAYERS]) -> uint256:
     """
-    @notice PROFIT: the deleverager's `clawback` of the bankrupt `account`
+    @notice PROFIT: the PROFIT policy's `clawback` of the bankrupt `account`
             (this contract is the keeper that calls it), then this contract
             takes its position in `market` over at the mark, in the same
             transaction; the waterfall finds what the vault covers.
@@ -177,7 +177,7 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
     @return What the accounts in profit were charged.
     """
     assert self.operators[msg.sender], "keeper: not operator"
-    charged: uint256 = extcall IDeleverager(staticcall clearing_house.loss_policies(c.POLICY_PROFIT)).clawback(account, market, candidates)
+    charged: uint256 = extcall IProfitPolicy(staticcall clearing_house.loss_policies(c.POLICY_PROFIT)).clawback(account, market, candidates)
     extcall clearing_house.liquidate(account, market, WHOLE, False)
     return charged
 

@@ -26,6 +26,7 @@ SOURCES = {
     "ClearingHouse": "ClearingHouse.vy",
     "OrderBook": "OrderBook.vy",
     "Deleverager": "Deleverager.vy",
+    "ProfitPolicy": "ProfitPolicy.vy",
     "EquityPolicy": "EquityPolicy.vy",
     "OpenInterestPolicy": "OpenInterestPolicy.vy",
     "ClearingLens": "ClearingLens.vy",

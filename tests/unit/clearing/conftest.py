@@ -91,6 +91,7 @@ def direct(system, project, admin, accounts):
         clearing_house=ch,
         order_book=book,
         deleverager=None,
+        profit_policy=None,
         lens=project.ClearingLens.deploy(ch, sender=admin),
         keeper_contract=None,
         timelock=system.timelock,
