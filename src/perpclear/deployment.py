@@ -253,8 +253,8 @@ class Deployment:
 # (interfaces/ILossPolicy.vyi; a name in perpclear.engine.SOURCES, no
 # constructor arguments): the deployment deploys and registers each. ADL's
 # and PROFIT's (Deleverager.vy, ProfitPolicy.vy) take the clearing house as
-# their constructor's argument and are deployed beside. A fifth policy adds its id here
-# (docs/loss-policies.md, "Adding a policy").
+# their constructor's argument and are deployed beside. A fifth policy adds
+# its id here (docs/loss-policies.md, "Adding a policy").
 POLICY_CONTRACTS = {POLICY_EQUITY: "EquityPolicy", POLICY_OPEN_INTEREST: "OpenInterestPolicy"}
 
 

@@ -311,7 +311,7 @@ def test_deleverage__bad_calls__revert_with_reason(crash):
         sim.set_loss_policy(1, 1)
         with boa.env.prank(sim.keeper), boa.reverts("adl: wrong loss policy"):
             adl.deleverage(a.address, 1, [b.address])
-        with boa.env.prank(b.address), boa.reverts("clearing: not deleverager"):
+        with boa.env.prank(b.address), boa.reverts("clearing: not the policy's contract"):
             ch.adl_fill(a.address, b.address, 0, WAD)
         with boa.env.prank(b.address), boa.reverts("ownership: not owner"):
             ch.set_loss_policy_contract(POLICY_ADL, b.address)

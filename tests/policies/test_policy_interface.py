@@ -217,7 +217,7 @@ def test_registry__owner_only__an_unregistered_id_is_refused():
         evil = key(9_500_098).address
         register(sim, POLICY_ADL, evil)
         sim.set_loss_policy(ETH, POLICY_PROFIT)
-        with boa.env.prank(evil), boa.reverts("clearing: not deleverager"):
+        with boa.env.prank(evil), boa.reverts("clearing: not the policy's contract"):
             sim.ch.adl_fill(sim.liquidator, sim.mm.address, ETH, 1)
         with boa.env.prank(sim.d.profit_policy), boa.reverts("clearing: not bankrupt"):
             sim.ch.adl_fill(sim.liquidator, sim.mm.address, ETH, 1)  # past the gate, refused on the merits

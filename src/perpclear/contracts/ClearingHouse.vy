@@ -26,7 +26,6 @@
 from ethereum.ercs import IERC20
 from interfaces import IClearingHouse
 from interfaces import IInsuranceVault
-from interfaces import ILossPolicy
 from interfaces import IPriceOracle
 
 from .modules import constants as c
@@ -651,10 +650,11 @@ def liquidate(account: address, market: uint256, max_size: uint256, backstop: bo
 @nonreentrant
 def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint256) -> uint256:
     """
-    @notice Deleverager only: places part of a bankrupt account's residual on
-            `account`, by the rules of the market's policy (the deleverager
-            chooses the counterparties and amounts; the bounds are checked
-            here).
+    @notice The contract of the market's policy only (ADL: Deleverager.vy,
+            PROFIT: ProfitPolicy.vy): places part of a bankrupt account's
+            residual on `account`, by the rules of the market's policy (the
+            policy's contract chooses the counterparties and amounts; the
+            bounds are checked here).
             ADL: `account` closes `amount` of its position in `market`
             against the bankrupt account's opposite position, at the
             bankruptcy price this contract computes from the state at the
@@ -674,7 +674,7 @@ def adl_fill(bankrupt: address, account: address, market: uint256, amount: uint2
     """
     policy: uint8 = self._policy(market)
     assert self._keeper_fed(policy), "clearing: not an ADL or PROFIT market"
-    assert msg.sender == self.loss_policies[policy], "clearing: not deleverager"
+    assert msg.sender == self.loss_policies[policy], "clearing: not the policy's contract"
     self._touch(bankrupt)
     self._touch(account)
     size: int256 = self._size(bankrupt, market)
