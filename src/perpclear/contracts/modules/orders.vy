@@ -170,6 +170,19 @@ def _state(trader: address, nonce: uint256) -> (uint256, uint256, uint256):
 
 
 @internal
+@view
+def _status(order: Order) -> uint256:
+    """
+    @dev The state of the order's nonce alone (the views').
+    """
+    word: uint256 = 0
+    offset: uint256 = 0
+    state: uint256 = 0
+    word, offset, state = self._state(order.trader, order.nonce)
+    return state
+
+
+@internal
 def _fill(order: Order, signature: Bytes[65], amount: uint256) -> bytes32:
     """
     @dev Checks an order and books `amount` (> 0) of base against it.
@@ -208,11 +221,7 @@ def filled(order: Order) -> uint256:
     @notice Base amount filled so far of `order` (of its trader's order with
             its nonce).
     """
-    word: uint256 = 0
-    offset: uint256 = 0
-    state: uint256 = 0
-    word, offset, state = self._state(order.trader, order.nonce)
-    if state == FILLED:
+    if self._status(order) == FILLED:
         return order.size
     return self.partly_filled[order.trader][order.nonce]
 
@@ -223,11 +232,7 @@ def cancelled(order: Order) -> bool:
     """
     @notice Whether the trader cancelled `order` (its order with this nonce).
     """
-    word: uint256 = 0
-    offset: uint256 = 0
-    state: uint256 = 0
-    word, offset, state = self._state(order.trader, order.nonce)
-    return state == CANCELLED
+    return self._status(order) == CANCELLED
 
 
 @internal
