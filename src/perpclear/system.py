@@ -100,6 +100,12 @@ class System:
             self.clearing_house.deposit(deposit, sender=account)
         self.accounts.add(str(account.address))
 
+    def fund_keeper(self, amount: int) -> None:
+        """Funds the keeper contract's margin with ``amount`` (``Deployment.fund_keeper``,
+        sent past ape) and has the ledger guard watch its account."""
+        self.deployment.fund_keeper(amount)
+        self.accounts.add(str(self.keeper_contract.address))
+
     def fund_vault(self, insurer: Any, amount: int) -> None:
         """Mints ``amount`` to ``insurer`` and deposits it into the insurance vault."""
         self.token.mint(insurer, amount, sender=self.admin)

@@ -186,8 +186,7 @@ def test_gas__every_operation_matches_the_published_table(make_system, accounts,
     measured["liquidate (by the keeper after a clawback)"] = receipt.gas_used
     # The first book again, through the keeper contract: the clawback and the
     # take-over in one transaction.
-    s.deployment.fund_keeper(10_000 * u)  # sent past ape: the ledger guard is told of the account
-    s.accounts.add(s.keeper_contract.address)
+    s.fund_keeper(10_000 * u)
     payers = crash(frank, [grace, heidi])
     receipt = s.keeper_contract.clawback(frank, ETH, payers, sender=s.keeper)
     assert ch.bad_debt() == bad_debt and ch.positions(frank, ETH).size == 0
