@@ -1302,8 +1302,9 @@ def _run_waterfall(
         return
     policy: uint8 = self._policy(market)
     # The market's policy says how to place R (interfaces/ILossPolicy.vyi). A
-    # static call with bounded gas: an answer that reverts, is malformed or
-    # places more than R places nothing, and the liquidation goes on.
+    # static call with bounded gas: an answer that reverts, is shorter than
+    # two words or places more than R places nothing, and the liquidation
+    # goes on (of a longer answer the first two words are read).
     by_side: uint256 = 0
     by_equity: uint256 = 0
     ok: bool = False
