@@ -168,6 +168,18 @@ def test_a_bad_answer_places_nothing_and_never_blocks_the_liquidation(answer):
         assert sim.ch.positions(victim, ETH).size == 0
 
 
+def test_an_answer_longer_than_two_words_is_read_by_its_first_two():
+    sim = Mirror.in_process(6)
+    with sim.active():
+        register(sim, ROGUE, deploy_policy(sim, "LongAnswerPolicy"))
+        sim.model.placements[ROGUE] = lambda r: (0, r.amount)
+        victim = crash(sim, ROGUE)
+        liq = sim.liquidate(victim, ETH)
+        assert liq.socialized.loss_policy == POLICY_EQUITY
+        assert liq.socialized.residual == liq.socialized.booked == liq.bankrupt.residual > 0
+        assert liq.recorded is None
+
+
 def test_no_caller_can_starve_the_policy_into_bad_debt():
     """Whatever gas a liquidator sends, the bankrupt liquidation either reverts
     or places the whole residual: the least gas that gets it through places it."""
