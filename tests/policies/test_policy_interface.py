@@ -51,6 +51,21 @@ def register(sim, policy, contract):
     return sim.send(sim.admin, sim.d.clearing_house, "set_loss_policy_contract", policy, contract)
 
 
+def under(sim, policy, contract, rule):
+    """Registers ``contract`` for ``policy`` and its ``rule`` in the model, then
+    crashes a market under it (``crash``). Returns the bankrupt long."""
+    register(sim, policy, contract)
+    sim.model.placements[policy] = rule
+    return crash(sim, policy)
+
+
+def settle_all(sim, accounts):
+    """Each account settles its pending charges as the model does (one unit)."""
+    for account in accounts:
+        chain, model, _ = sim.settle(account)
+        assert abs(chain - model) <= 1, account
+
+
 def crash(sim, policy):
     """Four traders on both sides, a 9x long that a 15 % drop makes bankrupt,
     a vault of 5 tokens; the market under ``policy``. Returns the long."""
@@ -69,9 +84,7 @@ def crash(sim, policy):
 def test_a_fifth_policy__no_change_to_the_clearing_house__exact_and_audited(decimals, monkeypatch):
     sim = Mirror.in_process(decimals)
     with sim.active():
-        register(sim, FIFTH, deploy_policy(sim, "SideThenEquityPolicy", CAP_BPS))
-        sim.model.placements[FIFTH] = side_then_equity
-        victim = crash(sim, FIFTH)
+        victim = under(sim, FIFTH, deploy_policy(sim, "SideThenEquityPolicy", CAP_BPS), side_then_equity)
         open_interest = sim.lens.markets(ETH).long_open_interest
         mark = sim.model.markets[ETH].price
 
@@ -87,9 +100,9 @@ def test_a_fifth_policy__no_change_to_the_clearing_house__exact_and_audited(deci
         assert liq.recorded is None and sim.ch.bad_debt() == 0
 
         # Every account settles both charges to the model's collateral.
-        for account in [t.address for t in OTHERS] + [sim.mm.address, sim.liquidator]:
-            chain, model, _ = sim.settle(account)
-            assert abs(chain - model) <= 1, account
+        accounts = [t.address for t in OTHERS] + [sim.mm.address, sim.liquidator]
+        settle_all(sim, accounts)
+        for account in accounts:
             assert abs(sim.ch.collateral(account) - sim.model.collateral[account]) <= 1, account
         sim.check()
 
@@ -137,9 +150,7 @@ def test_any_placement_is_booked_as_the_model_books_it(shared, side_bps, equity_
         booked = sum(s.booked for s in socials)
         assert booked == liq.model.bankruptcy.booked
         assert booked + sim.ch.bad_debt() - bad_debt == residual
-        for account in [t.address for t in OTHERS] + [sim.mm.address]:
-            chain, model, _ = sim.settle(account)
-            assert abs(chain - model) <= 1, account
+        settle_all(sim, [t.address for t in OTHERS] + [sim.mm.address])
 
 
 BAD_ANSWERS = {"more than R": 0, "parts that overflow": 1, "a revert": 2, "out of gas": 3, "no code": None}
@@ -155,9 +166,7 @@ def test_a_bad_answer_places_nothing_and_never_blocks_the_liquidation(answer):
         else:
             contract = deploy_policy(sim, "RoguePolicy")
             sim.send(sim.admin, contract, "set_mode", mode)
-        register(sim, ROGUE, contract)
-        sim.model.placements[ROGUE] = lambda r: (0, 0)
-        victim = crash(sim, ROGUE)
+        victim = under(sim, ROGUE, contract, lambda r: (0, 0))
         bad_debt = sim.ch.bad_debt()
 
         liq = sim.liquidate(victim, ETH)
@@ -171,9 +180,7 @@ def test_a_bad_answer_places_nothing_and_never_blocks_the_liquidation(answer):
 def test_an_answer_longer_than_two_words_is_read_by_its_first_two():
     sim = Mirror.in_process(6)
     with sim.active():
-        register(sim, ROGUE, deploy_policy(sim, "LongAnswerPolicy"))
-        sim.model.placements[ROGUE] = lambda r: (0, r.amount)
-        victim = crash(sim, ROGUE)
+        victim = under(sim, ROGUE, deploy_policy(sim, "LongAnswerPolicy"), lambda r: (0, r.amount))
         liq = sim.liquidate(victim, ETH)
         assert liq.socialized.loss_policy == POLICY_EQUITY
         assert liq.socialized.residual == liq.socialized.booked == liq.bankrupt.residual > 0

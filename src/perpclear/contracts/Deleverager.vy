@@ -47,7 +47,7 @@ from interfaces import ILossPolicy
 implements: ILossPolicy
 initializes: fed
 
-exports: (fed.clearing_house, fed.oracle, fed.insurance_vault)
+exports: (fed.clearing_house, fed.oracle, fed.insurance_vault, fed.place)
 
 
 # Candidates per call: bounds the loop (about 90k gas each).
@@ -144,19 +144,6 @@ def deleverage(account: address, market: uint256, candidates: DynArray[address, 
         price=price, mark=mark, closed=closed, remaining=remaining,
     )
     return closed
-
-
-@view
-@external
-def place(
-    account: address, market: uint256, residual: uint256, was_long: bool, mark: uint256, open_interest: uint256
-) -> ILossPolicy.Placement:
-    """
-    @notice ILossPolicy: ADL places a residual before the take-over
-            (`deleverage`); at the waterfall nothing is left to
-            place, so what the keepers could not place stays bad debt.
-    """
-    return empty(ILossPolicy.Placement)
 
 
 @external

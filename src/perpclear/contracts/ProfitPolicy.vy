@@ -33,7 +33,7 @@ from interfaces import ILossPolicy
 implements: ILossPolicy
 initializes: fed
 
-exports: (fed.clearing_house, fed.oracle, fed.insurance_vault)
+exports: (fed.clearing_house, fed.oracle, fed.insurance_vault, fed.place)
 
 
 # Accounts per clawback call: bounds its loops (the block's gas limit binds first).
@@ -135,16 +135,3 @@ def clawback(account: address, market: uint256, candidates: DynArray[address, MA
         profit=total, charged=charged, mark=mark,
     )
     return charged
-
-
-@view
-@external
-def place(
-    account: address, market: uint256, residual: uint256, was_long: bool, mark: uint256, open_interest: uint256
-) -> ILossPolicy.Placement:
-    """
-    @notice ILossPolicy: PROFIT places a residual before the take-over
-            (`clawback`); at the waterfall nothing is left to
-            place, so what the keepers could not place stays bad debt.
-    """
-    return empty(ILossPolicy.Placement)

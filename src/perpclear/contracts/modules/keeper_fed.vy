@@ -5,9 +5,10 @@
 @notice ADL (Deleverager.vy) and PROFIT (ProfitPolicy.vy) place a bankrupt
         account's residual before its position is taken over, from a keeper's
         list of counterparties, through the clearing house's `adl_fill`. They
-        share the checks on the bankrupt account (`_bankrupt`), a position's
-        PnL as the clearing house books it (`_pnl`) and the reasons a
-        candidate is skipped, never reverted on:
+        share their answer at the waterfall (`place`, exported by both), the
+        checks on the bankrupt account (`_bankrupt`), a position's PnL as the
+        clearing house books it (`_pnl`) and the reasons a candidate is
+        skipped, never reverted on:
           1 SIDE    no position on the side it must be (ADL: opposite the
                     bankrupt position; PROFIT: any), or the bankrupt account
           2 PROFIT  not in profit (funding included)
@@ -22,6 +23,7 @@ from . import market_layout as layout
 from . import math
 from interfaces import IClearingHouse
 from interfaces import IInsuranceVault
+from interfaces import ILossPolicy
 from interfaces import IPriceOracle
 
 SKIP_SIDE: constant(uint8) = 1
@@ -47,6 +49,20 @@ def __init__(_clearing_house: IClearingHouse):
     clearing_house = _clearing_house
     oracle = IPriceOracle(staticcall _clearing_house.oracle())
     insurance_vault = IInsuranceVault(staticcall _clearing_house.insurance_vault())
+
+
+@view
+@external
+def place(
+    account: address, market: uint256, residual: uint256, was_long: bool, mark: uint256, open_interest: uint256
+) -> ILossPolicy.Placement:
+    """
+    @notice ILossPolicy: a keeper-fed policy places a residual before the
+            take-over (ADL's `deleverage`, PROFIT's `clawback`); at the
+            waterfall nothing is left to place, so what the keepers could
+            not place stays bad debt.
+    """
+    return empty(ILossPolicy.Placement)
 
 
 @internal
